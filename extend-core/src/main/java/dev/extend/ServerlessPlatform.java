@@ -1,0 +1,406 @@
+package dev.extend;
+
+import dev.extend.internal.Engine;
+import dev.extend.internal.Settings;
+import dev.extend.spi.ArtifactStore;
+import dev.extend.spi.BuildQueue;
+import dev.extend.spi.FunctionStore;
+import dev.extend.spi.ModuleBuilder;
+import dev.extend.spi.ModuleStore;
+import dev.extend.spi.PlatformListener;
+import dev.extend.spi.SandboxRuntime;
+import dev.extend.spi.TokenStore;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.OptionalLong;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * The Extend platform: stores webhooks, builds their npm modules, runs each container's code
+ * in its own sandbox taken from a pool of pre-warmed sandboxes, and invokes webhooks.
+ *
+ * <p>Build one with {@link #builder()}; the configuration is validated once and sealed. A
+ * platform starts its pool when built and stops everything it started on {@link #close()}.
+ *
+ * <pre>{@code
+ * try (ServerlessPlatform platform = ServerlessPlatform.builder()
+ *     .dataDir(Path.of("extend-data"))
+ *     .build()) {
+ *   WebhookRef ref = WebhookRef.of("acme", "hello");
+ *   platform.put(ref, WebhookSpec.builder("module.exports = async (ctx) => ({hi: ctx.body.name})").build());
+ *   try (InvocationResponse r = platform.invoke(ref, InvocationRequest.json("{\"name\":\"Ada\"}"))) {
+ *     System.out.println(r.bodyText());
+ *   }
+ * }
+ * }</pre>
+ */
+public final class ServerlessPlatform implements AutoCloseable {
+  private final Engine engine;
+
+  private ServerlessPlatform(Settings settings) {
+    this.engine = Engine.start(settings);
+  }
+
+  /** Starts a builder with embedded defaults. */
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  // ---- webhooks -------------------------------------------------------------------------
+
+  /**
+   * Creates or updates a webhook. Its modules not yet built are queued; the answer carries
+   * each module's state and does not wait for builds.
+   *
+   * @throws ValidationException when the spec breaks a rule (the message names the field)
+   * @throws PayloadTooLargeException when code, secrets or meta exceed their limits
+   */
+  public PutResult put(WebhookRef ref, WebhookSpec spec) {
+    return engine.webhooks().put(ref, spec, OptionalLong.empty());
+  }
+
+  /**
+   * Updates a webhook only if its stored version is still {@code expectedVersion}.
+   *
+   * @throws VersionMismatchException when it moved
+   * @throws NotFoundException when it does not exist
+   */
+  public PutResult put(WebhookRef ref, WebhookSpec spec, long expectedVersion) {
+    return engine.webhooks().put(ref, spec, OptionalLong.of(expectedVersion));
+  }
+
+  /** The webhook, or empty. */
+  public Optional<Webhook> get(WebhookRef ref) {
+    return engine.webhooks().get(ref);
+  }
+
+  /** One page of a container's webhooks ordered by name (limit 1..1000). */
+  public Page<Webhook> list(ContainerName container, int limit, String cursor) {
+    return engine.webhooks().list(container, limit, cursor);
+  }
+
+  /**
+   * Deletes a webhook.
+   *
+   * @return true when it existed
+   */
+  public boolean delete(WebhookRef ref) {
+    return engine.webhooks().delete(ref, OptionalLong.empty());
+  }
+
+  /** Deletes a webhook only if its stored version is still {@code expectedVersion}. */
+  public boolean delete(WebhookRef ref, long expectedVersion) {
+    return engine.webhooks().delete(ref, OptionalLong.of(expectedVersion));
+  }
+
+  // ---- modules ----------------------------------------------------------------------------
+
+  /** The build state of a module (with its log), or empty when nothing asked for it yet. */
+  public Optional<ModuleStatus> module(ModuleRef module) {
+    return engine.modules().status(module);
+  }
+
+  /** One page of module states ordered by name and version. */
+  public Page<ModuleStatus> modules(int limit, String cursor) {
+    return engine.modules().list(limit, cursor);
+  }
+
+  /** Queues a failed module's build again; returns its new state. */
+  public ModuleStatus retryModule(ModuleRef module) {
+    return engine.modules().retry(module);
+  }
+
+  // ---- invocation -----------------------------------------------------------------------
+
+  /**
+   * Invokes a webhook and blocks until its response headers arrive. The body streams from
+   * the sandbox: close the response when done.
+   *
+   * @throws NotFoundException when the webhook does not exist
+   * @throws ModulesNotReadyException when its modules are not all built
+   * @throws FunctionErrorException when its code failed (502)
+   * @throws FunctionTimeoutException when it did not answer in time (504)
+   * @throws UnavailableException when no sandbox could be had in time (503)
+   */
+  public InvocationResponse invoke(WebhookRef ref, InvocationRequest request) {
+    return engine.invoke(ref, request);
+  }
+
+  /** Like {@link #invoke} but never blocks the caller: the future completes with the response headers. */
+  public CompletableFuture<InvocationResponse> invokeAsync(WebhookRef ref, InvocationRequest request) {
+    return engine.invokeAsync(ref, request);
+  }
+
+  // ---- tokens -----------------------------------------------------------------------------
+
+  /**
+   * Creates an API token for the given containers (empty: an admin token).
+   *
+   * @return the token, whose secret is shown only now
+   */
+  public IssuedToken createToken(Set<ContainerName> containers, String description) {
+    return engine.tokens().create(containers, description);
+  }
+
+  /** Revokes a token; true when it was live. */
+  public boolean revokeToken(String id) {
+    return engine.tokens().revoke(id);
+  }
+
+  /** The live token a bearer secret belongs to, or empty. Compares hashes in constant time. */
+  public Optional<dev.extend.spi.TokenRecord> authenticate(String bearer) {
+    return engine.tokens().authenticate(bearer);
+  }
+
+  // ---- operations ---------------------------------------------------------------------------
+
+  /** This node's pool of sandboxes. */
+  public Pool pool() {
+    return engine.pool();
+  }
+
+  /** Subscribes to webhooks' console output; returns a handle that unsubscribes. */
+  public AutoCloseable subscribeLogs(ContainerName container, LogListener listener) {
+    return engine.logs().subscribe(container, listener);
+  }
+
+  /** The last {@code max} lines of a container's console output on this node, oldest first. */
+  public List<LogEvent> recentLogs(ContainerName container, int max) {
+    return engine.logs().recent(container, max);
+  }
+
+  /** Problems that make this node not ready (storage or runtime unreachable); empty when ready. */
+  public List<String> readinessProblems() {
+    return engine.readinessProblems();
+  }
+
+  /** The name of the sandbox runtime in use ({@code containerd}, {@code local}, ...). */
+  public String runtimeName() {
+    return engine.runtimeName();
+  }
+
+  /** This node's id. */
+  public String nodeId() {
+    return engine.settings().nodeId();
+  }
+
+  /** The largest request body accepted by invocations, in bytes. */
+  public long maxRequestBodyBytes() {
+    return engine.settings().maxRequestBodyBytes();
+  }
+
+  /** Queued and running module builds. */
+  public int buildQueueDepth() {
+    return engine.modules().queueDepth();
+  }
+
+  /** Stops the pool and every sandbox, the build workers, and closes the stores. */
+  @Override
+  public void close() {
+    engine.close();
+  }
+
+  /**
+   * Configures a {@link ServerlessPlatform}. Every component not given is chosen in this
+   * order: the instance given here, else one found by {@link java.util.ServiceLoader}, else
+   * the embedded default; the log says which won.
+   */
+  public static final class Builder {
+    private final Settings.Mutable s = new Settings.Mutable();
+
+    private Builder() {}
+
+    /** Directory for sandboxes, the module store and the agent (default {@code ./extend-data}). */
+    public Builder dataDir(Path dataDir) {
+      s.dataDir = Objects.requireNonNull(dataDir, "dataDir");
+      return this;
+    }
+
+    /** This node's id, used to label its sandboxes (default: host name + random suffix). */
+    public Builder nodeId(String nodeId) {
+      s.nodeId = nodeId;
+      return this;
+    }
+
+    /** Where webhooks are stored (default: in memory). */
+    public Builder functionStore(FunctionStore store) {
+      s.functionStore = store;
+      return this;
+    }
+
+    /** Where module tarballs are stored (default: in memory). */
+    public Builder artifactStore(ArtifactStore store) {
+      s.artifactStore = store;
+      return this;
+    }
+
+    /** Where module build records are stored (default: in memory). */
+    public Builder moduleStore(ModuleStore store) {
+      s.moduleStore = store;
+      return this;
+    }
+
+    /** The module build queue (default: in-process). */
+    public Builder buildQueue(BuildQueue queue) {
+      s.buildQueue = queue;
+      return this;
+    }
+
+    /** Where API tokens are stored (default: in memory). */
+    public Builder tokenStore(TokenStore store) {
+      s.tokenStore = store;
+      return this;
+    }
+
+    /** The sandbox runtime (default: the best usable one found, else local processes). */
+    public Builder sandboxRuntime(SandboxRuntime runtime) {
+      s.runtime = runtime;
+      return this;
+    }
+
+    /** The module builder (default: one found by ServiceLoader; none means builds wait for an external worker). */
+    public Builder moduleBuilder(ModuleBuilder builder) {
+      s.moduleBuilder = builder;
+      return this;
+    }
+
+    /** In-process build workers consuming the build queue (default 1; 0 leaves builds to standalone workers). */
+    public Builder buildWorkers(int workers) {
+      s.buildWorkers = workers;
+      return this;
+    }
+
+    /** How long one module build may take (default 5 minutes). */
+    public Builder buildTimeout(Duration timeout) {
+      s.buildTimeout = timeout;
+      return this;
+    }
+
+    /** The {@code node} executable for the local runtime and builds (default: {@code node} on the PATH). */
+    public Builder nodeBinary(Path node) {
+      s.nodeBinary = node;
+      return this;
+    }
+
+    /** Warm sandboxes kept ready (default 2). */
+    public Builder poolSize(int warm) {
+      s.poolSize = warm;
+      return this;
+    }
+
+    /** Cap on this node's sandboxes, warm and assigned (default 64). */
+    public Builder maxSandboxes(int max) {
+      s.maxSandboxes = max;
+      return this;
+    }
+
+    /** An assigned sandbox idle this long is reclaimed (default 10 minutes). */
+    public Builder idleTimeout(Duration idle) {
+      s.idleTimeout = idle;
+      return this;
+    }
+
+    /** How long a request waits for a sandbox when none is warm (default 10 s); then 503. */
+    public Builder sandboxWaitTimeout(Duration wait) {
+      s.sandboxWaitTimeout = wait;
+      return this;
+    }
+
+    /** Resources of each sandbox. */
+    public Builder sandboxLimits(int memoryMb, int cpuMillis, int pids, int tmpMb) {
+      s.sandboxLimits = new dev.extend.spi.SandboxLimits(memoryMb, cpuMillis, pids, tmpMb);
+      return this;
+    }
+
+    /** Limits a webhook gets when it names none (default 30 s, 256 MiB). */
+    public Builder defaultLimits(Limits limits) {
+      s.defaultLimits = limits;
+      return this;
+    }
+
+    /** The largest limits a webhook may ask for (default 5 minutes, 1024 MiB). */
+    public Builder maxLimits(Limits limits) {
+      s.maxLimits = limits;
+      return this;
+    }
+
+    /** Largest webhook source in bytes (default 1 MiB). */
+    public Builder maxCodeBytes(int bytes) {
+      s.maxCodeBytes = bytes;
+      return this;
+    }
+
+    /** Most dependencies per webhook (default 64). */
+    public Builder maxDependencies(int count) {
+      s.maxDependencies = count;
+      return this;
+    }
+
+    /** Most secrets per webhook (default 64), and largest value in bytes (default 4 KiB). */
+    public Builder maxSecrets(int count, int valueBytes) {
+      s.maxSecrets = count;
+      s.maxSecretBytes = valueBytes;
+      return this;
+    }
+
+    /** Most meta entries per webhook (default 64), and largest value in bytes (default 4 KiB). */
+    public Builder maxMeta(int count, int valueBytes) {
+      s.maxMeta = count;
+      s.maxMetaBytes = valueBytes;
+      return this;
+    }
+
+    /** Largest invocation request body in bytes (default 6 MiB). */
+    public Builder maxRequestBodyBytes(long bytes) {
+      s.maxRequestBodyBytes = bytes;
+      return this;
+    }
+
+    /**
+     * How stale a node's cached copy of a webhook may be before it is re-validated against
+     * the store (default 1 s). An update made through any node is served by every node within
+     * this bound plus one store round trip.
+     */
+    public Builder metadataRefresh(Duration bound) {
+      s.metadataRefresh = bound;
+      return this;
+    }
+
+    /** Lines of console output kept per container for replay (default 200). */
+    public Builder logReplayLines(int lines) {
+      s.logReplayLines = lines;
+      return this;
+    }
+
+    /** Adds a listener of webhooks' console output for every container. */
+    public Builder logListener(LogListener listener) {
+      s.logListeners.add(Objects.requireNonNull(listener, "listener"));
+      return this;
+    }
+
+    /** Observes invocations and sandboxes, for metrics. */
+    public Builder listener(PlatformListener listener) {
+      s.listener = Objects.requireNonNull(listener, "listener");
+      return this;
+    }
+
+    /**
+     * Validates the configuration, starts the platform (runtime, pool, build workers) and
+     * returns it.
+     *
+     * @throws IllegalStateException naming the setting when the configuration is invalid
+     */
+    public ServerlessPlatform build() {
+      return new ServerlessPlatform(s.seal());
+    }
+
+    List<LogListener> logListeners() {
+      return new ArrayList<>(s.logListeners);
+    }
+  }
+}

@@ -1,0 +1,107 @@
+package dev.extend;
+
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Objects;
+import java.util.TreeMap;
+
+/**
+ * What a caller writes when it creates or updates a webhook: its Node.js source (one CommonJS
+ * module), npm dependencies as exact {@code name → version} pairs, secrets (write-only),
+ * plain metadata and optional limits (null means the platform defaults).
+ *
+ * <p>Structural checks happen here; size limits are the platform's and are checked when the
+ * spec is written.
+ *
+ * @param code the webhook's JavaScript source
+ * @param dependencies npm package name to exact version
+ * @param secrets secret name to value; never returned in plain text
+ * @param meta plain string metadata, returned on reads
+ * @param limits limits, or null for the platform's defaults
+ */
+public record WebhookSpec(
+    String code,
+    Map<String, String> dependencies,
+    Map<String, String> secrets,
+    Map<String, String> meta,
+    Limits limits) {
+
+  /** Validates structure and copies the maps (sorted, unmodifiable). */
+  public WebhookSpec {
+    if (code == null || code.isBlank()) {
+      throw new ValidationException("code", "is required");
+    }
+    dependencies = copy("dependencies", dependencies);
+    for (Map.Entry<String, String> e : dependencies.entrySet()) {
+      new ModuleRef(e.getKey(), e.getValue());
+    }
+    secrets = copy("secrets", secrets);
+    meta = copy("meta", meta);
+  }
+
+  private static Map<String, String> copy(String field, Map<String, String> in) {
+    if (in == null || in.isEmpty()) {
+      return Map.of();
+    }
+    TreeMap<String, String> out = new TreeMap<>();
+    for (Map.Entry<String, String> e : in.entrySet()) {
+      String key = e.getKey();
+      if (key == null || key.isEmpty()) {
+        throw new ValidationException(field, "keys must not be empty");
+      }
+      if (e.getValue() == null) {
+        throw new ValidationException(field + "." + key, "must be a string");
+      }
+      out.put(key, e.getValue());
+    }
+    return Collections.unmodifiableMap(out);
+  }
+
+  /** Starts a spec with the given code. */
+  public static Builder builder(String code) {
+    return new Builder(code);
+  }
+
+  /** Builds a {@link WebhookSpec}. */
+  public static final class Builder {
+    private final String code;
+    private final Map<String, String> dependencies = new LinkedHashMap<>();
+    private final Map<String, String> secrets = new LinkedHashMap<>();
+    private final Map<String, String> meta = new LinkedHashMap<>();
+    private Limits limits;
+
+    private Builder(String code) {
+      this.code = Objects.requireNonNull(code, "code");
+    }
+
+    /** Adds an npm dependency at an exact version. */
+    public Builder dependency(String name, String version) {
+      dependencies.put(name, version);
+      return this;
+    }
+
+    /** Adds a secret. */
+    public Builder secret(String name, String value) {
+      secrets.put(name, value);
+      return this;
+    }
+
+    /** Adds a metadata entry. */
+    public Builder meta(String name, String value) {
+      meta.put(name, value);
+      return this;
+    }
+
+    /** Sets the limits. */
+    public Builder limits(Limits limits) {
+      this.limits = limits;
+      return this;
+    }
+
+    /** Builds and validates the spec. */
+    public WebhookSpec build() {
+      return new WebhookSpec(code, dependencies, secrets, meta, limits);
+    }
+  }
+}

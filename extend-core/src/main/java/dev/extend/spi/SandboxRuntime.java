@@ -1,0 +1,69 @@
+package dev.extend.spi;
+
+import java.io.IOException;
+import java.nio.file.Path;
+
+/**
+ * Starts and stops sandboxes: isolated processes running the sandbox agent.
+ *
+ * <p>Duties of an implementation:
+ * <ol>
+ *   <li>{@link #start} starts {@code node agent.js} from the spec's agent directory with the
+ *       arguments {@code --socket <socket> --code <codePath> --modules <moduleStorePath>} as
+ *       seen from inside the sandbox, and returns once the process is started (not necessarily
+ *       listening; the platform waits for the socket).
+ *   <li>Isolation (for runtimes where {@link #isolating()} is true): the sandbox sees none of
+ *       the host but its code directory (read-only), the module store (read-only), the agent
+ *       (read-only) and its socket directory (read-write); it runs as an unprivileged user
+ *       with no capabilities, no network beyond loopback, and its limits enforced.
+ *   <li>The environment of the sandboxed process carries nothing of the platform's (no
+ *       credentials, no keys).
+ *   <li>stdout and stderr reach the spec's {@code output} line by line; a runtime may cap
+ *       the volume it keeps.
+ *   <li>{@link Sandbox#exit()} completes promptly (within about a second) when the sandbox
+ *       ends for any reason: crash, OOM kill, exit, destroy.
+ *   <li>{@link Sandbox#destroy} releases everything; {@link #close()} destroys every sandbox
+ *       this runtime started. {@link #recover()} removes what an earlier run of the same node
+ *       left behind (after a crash of the JVM).
+ *   <li>Thread-safe: sandboxes may be started and destroyed concurrently.
+ * </ol>
+ */
+public interface SandboxRuntime extends AutoCloseable {
+
+  /** A short name for logs and metrics, e.g. {@code containerd} or {@code local}. */
+  String name();
+
+  /** Whether sandboxes are isolated from the host and from each other. */
+  boolean isolating();
+
+  /**
+   * Prepares the runtime: connects, assembles what it needs, and removes leftovers of an
+   * earlier run of this node. Called once by the platform before the first {@link #start}.
+   */
+  default void recover() throws IOException {}
+
+  /** Starts a sandbox. */
+  Sandbox start(SandboxSpec spec) throws IOException;
+
+  /**
+   * A description of the runtime's health for readiness checks: null when healthy, else what
+   * is wrong.
+   */
+  default String problem() {
+    return null;
+  }
+
+  /** Destroys every sandbox this runtime started and releases its resources. */
+  @Override
+  void close();
+
+  /**
+   * The development runtime: each sandbox is a plain child process. It does <b>not</b>
+   * isolate tenants from each other or from the host; the platform says so loudly.
+   *
+   * @param nodeBinary the {@code node} executable
+   */
+  static SandboxRuntime localProcesses(Path nodeBinary) {
+    return new dev.extend.internal.runtime.LocalProcessRuntime(nodeBinary);
+  }
+}

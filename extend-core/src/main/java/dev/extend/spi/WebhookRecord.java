@@ -1,0 +1,50 @@
+package dev.extend.spi;
+
+import dev.extend.Limits;
+import dev.extend.ModuleRef;
+import dev.extend.WebhookRef;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * A webhook as a {@link FunctionStore} keeps it, secrets in plain text (a store encrypts them
+ * at rest if it persists them).
+ *
+ * @param ref container and name
+ * @param code JavaScript source
+ * @param dependencies npm modules, sorted
+ * @param secrets secret values by name
+ * @param meta metadata
+ * @param limits effective limits
+ * @param version version, 1 for a new webhook, bumped by each update
+ * @param createdAt creation time
+ * @param updatedAt time of the last update
+ */
+public record WebhookRecord(
+    WebhookRef ref,
+    String code,
+    List<ModuleRef> dependencies,
+    Map<String, String> secrets,
+    Map<String, String> meta,
+    Limits limits,
+    long version,
+    Instant createdAt,
+    Instant updatedAt) {
+
+  /** Copies collections and checks presence. */
+  public WebhookRecord {
+    Objects.requireNonNull(ref, "ref");
+    Objects.requireNonNull(code, "code");
+    Objects.requireNonNull(limits, "limits");
+    dependencies = List.copyOf(dependencies);
+    secrets = Map.copyOf(secrets);
+    meta = Map.copyOf(meta);
+  }
+
+  /** The same record with another version and timestamps. */
+  public WebhookRecord withVersion(long version, Instant createdAt, Instant updatedAt) {
+    return new WebhookRecord(ref, code, dependencies, secrets, meta, limits, version, createdAt, updatedAt);
+  }
+}
