@@ -53,6 +53,13 @@ public interface SandboxRuntime extends AutoCloseable {
     return null;
   }
 
+  /**
+   * Runs one-off jobs (module builds) in this runtime's environment. Default: none.
+   */
+  default java.util.Optional<JobRunner> jobRunner() {
+    return java.util.Optional.empty();
+  }
+
   /** Destroys every sandbox this runtime started and releases its resources. */
   @Override
   void close();
