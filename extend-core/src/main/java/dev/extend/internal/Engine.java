@@ -1,0 +1,326 @@
+package dev.extend.internal;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.extend.ContainerName;
+import dev.extend.ExtendException;
+import dev.extend.InvocationRequest;
+import dev.extend.InvocationResponse;
+import dev.extend.LogEvent;
+import dev.extend.Pool;
+import dev.extend.WebhookRef;
+import dev.extend.internal.modules.BuildWorker;
+import dev.extend.internal.modules.HostModuleStore;
+import dev.extend.internal.modules.ModuleService;
+import dev.extend.internal.runtime.LocalProcessRuntime;
+import dev.extend.internal.sandbox.AgentClient;
+import dev.extend.internal.sandbox.ManagedSandbox;
+import dev.extend.internal.sandbox.SandboxManager;
+import dev.extend.spi.ArtifactStore;
+import dev.extend.spi.BuildQueue;
+import dev.extend.spi.FunctionStore;
+import dev.extend.spi.ModuleStore;
+import dev.extend.spi.SandboxRuntime;
+import dev.extend.spi.SandboxRuntimeProvider;
+import dev.extend.spi.TokenStore;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.security.MessageDigest;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Optional;
+import java.util.ServiceLoader;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicLong;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/** Wires the platform's parts together from sealed settings and owns their lifecycle. */
+public final class Engine implements AutoCloseable {
+  private static final Logger LOG = LoggerFactory.getLogger(Engine.class);
+  private static final ObjectMapper JSON = new ObjectMapper();
+  /** Agent files shipped as resources, copied to the data dir for sandboxes to mount. */
+  private static final List<String> AGENT_FILES = List.of("agent.js", "peer-resolve.js");
+
+  private final Settings settings;
+  private final FunctionStore functions;
+  private final ArtifactStore artifacts;
+  private final ModuleStore moduleRecords;
+  private final BuildQueue queue;
+  private final TokenStore tokenStore;
+  private final SandboxRuntime runtime;
+  private final ExecutorService executor;
+  private final AgentClient agents;
+  private final LogHub logs;
+  private final MetadataCache metadata;
+  private final ModuleService modules;
+  private final WebhookService webhooks;
+  private final TokenService tokens;
+  private final HostModuleStore hostModules;
+  private final SandboxManager sandboxes;
+  private final BuildWorker buildWorker;
+  private final Invoker invoker;
+
+  private Engine(Settings s) throws IOException {
+    this.settings = s;
+    Files.createDirectories(s.dataDir());
+    this.functions = pick("function store", s.functionStore(), FunctionStore::inMemory);
+    this.artifacts = pick("artifact store", s.artifactStore(), ArtifactStore::inMemory);
+    this.moduleRecords = pick("module store", s.moduleStore(), ModuleStore::inMemory);
+    this.queue = pick("build queue", s.buildQueue(), BuildQueue::inMemory);
+    this.tokenStore = pick("token store", s.tokenStore(), TokenStore::inMemory);
+    this.runtime = chooseRuntime(s);
+    AtomicLong n = new AtomicLong();
+    this.executor = Executors.newCachedThreadPool(r -> {
+      Thread t = new Thread(r, "extend-worker-" + n.incrementAndGet());
+      t.setDaemon(true);
+      return t;
+    });
+    this.agents = new AgentClient();
+    this.logs = new LogHub(s.logReplayLines(), s.logListeners());
+    this.metadata = new MetadataCache(functions, s.metadataRefresh(), executor);
+    this.modules = new ModuleService(moduleRecords, queue);
+    this.webhooks = new WebhookService(s, functions, modules, metadata);
+    this.tokens = new TokenService(tokenStore);
+    this.hostModules = new HostModuleStore(s.dataDir().resolve("modules"), artifacts);
+    Path agentDir = installAgent(s.dataDir());
+    runtime.recover();
+    this.sandboxes = new SandboxManager(runtime, agents, s.nodeId(), s.dataDir(), agentDir, hostModules.root(),
+        s.sandboxLimits(), s.poolSize(), s.maxSandboxes(), s.idleTimeout(), s.sandboxWaitTimeout(), s.listener(),
+        this::onSandboxOutput);
+    this.sandboxes.start();
+    if (s.moduleBuilder() != null && s.buildWorkers() > 0) {
+      this.buildWorker = new BuildWorker(queue, moduleRecords, artifacts, s.moduleBuilder(), s.nodeId(),
+          s.dataDir().resolve("builds"), 512L << 20).start(s.buildWorkers());
+      LOG.info("module builds: {} in-process worker(s) with {}", s.buildWorkers(),
+          s.moduleBuilder().getClass().getSimpleName());
+    } else {
+      this.buildWorker = null;
+      LOG.info("module builds: no in-process worker; builds wait for a standalone worker on the shared queue");
+    }
+    this.invoker = new Invoker(metadata, modules, hostModules, sandboxes, agents, s.listener(), s.sandboxLimits(),
+        executor);
+    LOG.info("Extend node {} started: runtime {}, data dir {}, pool {} warm / {} max", s.nodeId(), runtime.name(),
+        s.dataDir(), s.poolSize(), s.maxSandboxes());
+  }
+
+  /** Starts an engine. */
+  public static Engine start(Settings settings) {
+    try {
+      return new Engine(settings);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot start the platform: " + e.getMessage(), e);
+    }
+  }
+
+  private static <T> T pick(String what, T given, java.util.function.Supplier<T> fallback) {
+    if (given != null) {
+      LOG.info("{}: {} (configured)", what, given.getClass().getSimpleName());
+      return given;
+    }
+    LOG.info("{}: in memory (embedded default; nothing survives a restart)", what);
+    return fallback.get();
+  }
+
+  private static SandboxRuntime chooseRuntime(Settings s) {
+    SandboxRuntime chosen = s.runtime();
+    String how = "configured";
+    if (chosen == null) {
+      List<SandboxRuntimeProvider> providers = new ArrayList<>();
+      ServiceLoader.load(SandboxRuntimeProvider.class).forEach(providers::add);
+      providers.sort(Comparator.comparingInt(SandboxRuntimeProvider::priority).reversed());
+      var ctx = new SandboxRuntimeProvider.Context(s.nodeId(), s.dataDir(), s.nodeBinary());
+      for (SandboxRuntimeProvider p : providers) {
+        Optional<SandboxRuntime> r = p.create(ctx);
+        if (r.isPresent()) {
+          chosen = r.get();
+          how = "found by ServiceLoader (" + p.getClass().getName() + ")";
+          break;
+        }
+      }
+    }
+    if (chosen == null) {
+      chosen = new LocalProcessRuntime(s.nodeBinary());
+      how = "embedded default: no isolating runtime is usable here";
+    }
+    LOG.info("sandbox runtime: {} ({})", chosen.name(), how);
+    if (!chosen.isolating()) {
+      LOG.warn("""
+
+          ************************************************************************
+          *  SANDBOX RUNTIME '{}' DOES NOT ISOLATE TENANTS.                      
+          *  Webhook code runs as plain processes of this host, with this user's  
+          *  rights. Use it for development only; use containerd in production.  
+          ************************************************************************""", chosen.name());
+    }
+    return chosen;
+  }
+
+  /** Copies the agent's files into a content-addressed directory of the data dir. */
+  private static Path installAgent(Path dataDir) throws IOException {
+    List<byte[]> files = new ArrayList<>();
+    MessageDigest sha;
+    try {
+      sha = MessageDigest.getInstance("SHA-256");
+    } catch (java.security.NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+    for (String f : AGENT_FILES) {
+      try (InputStream in = Engine.class.getResourceAsStream("/dev/extend/agent/" + f)) {
+        byte[] b = in == null ? null : in.readAllBytes();
+        files.add(b);
+        if (b != null) {
+          sha.update(f.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+          sha.update(b);
+        }
+      }
+    }
+    if (files.get(0) == null) {
+      throw new IOException("the sandbox agent resource is missing from the classpath");
+    }
+    Path dir = dataDir.resolve("agent").resolve(HexFormat.of().formatHex(sha.digest()).substring(0, 16));
+    if (!Files.isDirectory(dir)) {
+      Path tmp = Files.createDirectories(dataDir.resolve("agent").resolve(".tmp-" + System.nanoTime()));
+      for (int i = 0; i < AGENT_FILES.size(); i++) {
+        if (files.get(i) != null) {
+          Files.write(tmp.resolve(AGENT_FILES.get(i)), files.get(i));
+        }
+      }
+      try {
+        Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
+      } catch (IOException e) {
+        if (!Files.isDirectory(dir)) {
+          throw e;
+        }
+      }
+    }
+    return dir;
+  }
+
+  private void onSandboxOutput(ManagedSandbox m, String line) {
+    ContainerName c = m.container();
+    JsonNode j = null;
+    if (line.startsWith("{")) {
+      try {
+        j = JSON.readTree(line);
+      } catch (IOException e) {
+        j = null;
+      }
+    }
+    if (c == null) {
+      LOG.debug("sandbox {}: {}", m.id(), line);
+      return;
+    }
+    LogEvent e = j != null && j.has("m")
+        ? new LogEvent(Instant.ofEpochMilli(j.path("t").asLong(System.currentTimeMillis())), c,
+            j.hasNonNull("w") ? j.get("w").asText() : null, j.hasNonNull("i") ? j.get("i").asText() : null,
+            j.path("l").asText("log"), j.get("m").asText())
+        : new LogEvent(Instant.now(), c, null, null, "stdout", line);
+    logs.publish(e);
+  }
+
+  // ---- API -----------------------------------------------------------------------------
+
+  /** Sealed settings. */
+  public Settings settings() {
+    return settings;
+  }
+
+  /** Webhook management. */
+  public WebhookService webhooks() {
+    return webhooks;
+  }
+
+  /** Module states. */
+  public ModuleService modules() {
+    return modules;
+  }
+
+  /** Tokens. */
+  public TokenService tokens() {
+    return tokens;
+  }
+
+  /** Logs. */
+  public LogHub logs() {
+    return logs;
+  }
+
+  /** The pool. */
+  public Pool pool() {
+    return sandboxes;
+  }
+
+  /** The sandbox manager (diagnostics and tests). */
+  public SandboxManager sandboxes() {
+    return sandboxes;
+  }
+
+  /** The runtime's name. */
+  public String runtimeName() {
+    return runtime.name();
+  }
+
+  /** Invokes and waits for the response headers. */
+  public InvocationResponse invoke(WebhookRef ref, InvocationRequest request) {
+    try {
+      return invoker.invoke(ref, request).join();
+    } catch (CompletionException e) {
+      throw Invoker.map(e);
+    }
+  }
+
+  /** Invokes without blocking the caller. */
+  public CompletableFuture<InvocationResponse> invokeAsync(WebhookRef ref, InvocationRequest request) {
+    if (metadata.fresh(ref)) {
+      return invoker.invoke(ref, request);
+    }
+    // a store read may be needed: not on the caller's thread
+    return CompletableFuture.supplyAsync(() -> invoker.invoke(ref, request), executor)
+        .thenCompose(f -> f);
+  }
+
+  /** What keeps this node from being ready; empty when ready. */
+  public List<String> readinessProblems() {
+    List<String> problems = new ArrayList<>();
+    try {
+      functions.version(WebhookRef.of("extend-health", "ping"));
+    } catch (ExtendException | UncheckedIOException e) {
+      problems.add("storage: " + e.getMessage());
+    }
+    String p = sandboxes.problem();
+    if (p != null) {
+      problems.add("runtime " + runtime.name() + ": " + p);
+    }
+    return problems;
+  }
+
+  @Override
+  public void close() {
+    if (buildWorker != null) {
+      buildWorker.close();
+    }
+    sandboxes.close();
+    runtime.close();
+    agents.close();
+    executor.shutdownNow();
+    for (AutoCloseable c : new AutoCloseable[] {functions, artifacts, moduleRecords, queue, tokenStore}) {
+      try {
+        c.close();
+      } catch (Exception e) {
+        LOG.warn("closing {} failed: {}", c.getClass().getSimpleName(), e.toString());
+      }
+    }
+    LOG.info("Extend node {} stopped", settings.nodeId());
+  }
+}

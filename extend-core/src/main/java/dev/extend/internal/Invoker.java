@@ -1,0 +1,284 @@
+package dev.extend.internal;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.extend.ExtendException;
+import dev.extend.FunctionErrorException;
+import dev.extend.FunctionTimeoutException;
+import dev.extend.InvocationRequest;
+import dev.extend.InvocationResponse;
+import dev.extend.ModuleRef;
+import dev.extend.ModuleState;
+import dev.extend.ModuleStatus;
+import dev.extend.ModulesNotReadyException;
+import dev.extend.NotFoundException;
+import dev.extend.UnavailableException;
+import dev.extend.WebhookRef;
+import dev.extend.internal.modules.HostModuleStore;
+import dev.extend.internal.modules.ModuleService;
+import dev.extend.internal.sandbox.AgentClient;
+import dev.extend.internal.sandbox.ManagedSandbox;
+import dev.extend.internal.sandbox.SandboxManager;
+import dev.extend.internal.sandbox.SandboxState;
+import dev.extend.spi.ModuleRecord;
+import dev.extend.spi.PlatformListener;
+import dev.extend.spi.SandboxLimits;
+import dev.extend.spi.WebhookRecord;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executor;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeoutException;
+import java.util.stream.Stream;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The invocation path, in links: resolve the webhook (cached metadata) → check and place its
+ * modules on this host → get the container's sandbox (assigned, warm, or started) → make sure
+ * the agent runs this version of the code → call the agent and map its answer.
+ *
+ * <p>A warm invocation (metadata fresh, sandbox assigned, code loaded) runs all links on the
+ * caller's thread without blocking; anything that may block (store reads, unpacking, code
+ * loading) runs on the platform's executor.
+ */
+final class Invoker {
+  private static final Logger LOG = LoggerFactory.getLogger(Invoker.class);
+
+  private final MetadataCache metadata;
+  private final ModuleService modules;
+  private final HostModuleStore hostModules;
+  private final SandboxManager sandboxes;
+  private final AgentClient agents;
+  private final PlatformListener listener;
+  private final SandboxLimits sandboxLimits;
+  private final Executor executor;
+
+  Invoker(MetadataCache metadata, ModuleService modules, HostModuleStore hostModules, SandboxManager sandboxes,
+      AgentClient agents, PlatformListener listener, SandboxLimits sandboxLimits, Executor executor) {
+    this.metadata = metadata;
+    this.modules = modules;
+    this.hostModules = hostModules;
+    this.sandboxes = sandboxes;
+    this.agents = agents;
+    this.listener = listener;
+    this.sandboxLimits = sandboxLimits;
+    this.executor = executor;
+  }
+
+  /** A webhook placed in a sandbox that has its code loaded: ready to call. */
+  private record Placed(WebhookRecord webhook, ManagedSandbox sandbox, boolean cold) {}
+
+  CompletableFuture<InvocationResponse> invoke(WebhookRef ref, InvocationRequest request) {
+    long t0 = System.nanoTime();
+    CompletableFuture<InvocationResponse> result;
+    try {
+      WebhookRecord webhook = resolve(ref);
+      CompletableFuture<Placed> placed = place(webhook);
+      result = placed.thenCompose(p -> call(p, request));
+    } catch (RuntimeException e) {
+      result = CompletableFuture.failedFuture(e);
+    }
+    return result.handle((response, error) -> {
+      if (error != null) {
+        ExtendException e = map(error);
+        listener.invocationEnded(ref, e.status(), System.nanoTime() - t0, false);
+        throw e;
+      }
+      listener.invocationEnded(ref, response.status(), System.nanoTime() - t0, response.cold());
+      return response;
+    });
+  }
+
+  // ---- link 1: resolve --------------------------------------------------------------------
+
+  private WebhookRecord resolve(WebhookRef ref) {
+    Optional<WebhookRecord> r = metadata.get(ref);
+    return r.orElseThrow(() -> new NotFoundException("webhook " + ref + " does not exist"));
+  }
+
+  // ---- links 2-4: modules, sandbox, code --------------------------------------------------
+
+  private CompletableFuture<Placed> place(WebhookRecord webhook) {
+    List<ModuleRecord> mods = webhook.dependencies().isEmpty() ? List.of() : modules.records(webhook.dependencies());
+    List<ModuleStatus> notReady = new ArrayList<>();
+    for (ModuleRecord m : mods) {
+      if (m.state() != ModuleState.READY) {
+        notReady.add(m.status());
+      }
+    }
+    if (!notReady.isEmpty()) {
+      List<ModuleStatus> all = new ArrayList<>();
+      for (ModuleRecord m : mods) {
+        all.add(m.status());
+      }
+      throw new ModulesNotReadyException(webhook.ref(), all);
+    }
+    return sandboxes.acquire(webhook.ref().container()).thenCompose(lease -> {
+      ManagedSandbox m = lease.sandbox();
+      Long loaded = m.loadedVersion(webhook.ref().name());
+      if (loaded != null && loaded == webhook.version()) {
+        return CompletableFuture.completedFuture(new Placed(webhook, m, lease.cold()));
+      }
+      return CompletableFuture.supplyAsync(() -> {
+        load(m, webhook, mods);
+        return new Placed(webhook, m, true);
+      }, executor);
+    });
+  }
+
+  /** Writes the code and the synthetic node_modules into the sandbox's code dir and loads it. */
+  private void load(ManagedSandbox m, WebhookRecord webhook, List<ModuleRecord> mods) {
+    String name = webhook.ref().name().value();
+    synchronized (m) {
+      Long loaded = m.loadedVersion(webhook.ref().name());
+      if (loaded != null && loaded == webhook.version()) {
+        return;
+      }
+      try {
+        for (ModuleRecord r : mods) {
+          hostModules.ensure(r);
+        }
+        Path dir = m.sandbox().spec().codeDir().resolve(name);
+        String version = "v" + webhook.version();
+        Path vdir = Files.createDirectories(dir.resolve(version));
+        Path tmp = vdir.resolve(".index.js." + ThreadLocalRandom.current().nextInt(1 << 30));
+        Files.writeString(tmp, webhook.code(), StandardCharsets.UTF_8);
+        Files.move(tmp, vdir.resolve("index.js"), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        List<ModuleRef> deps = webhook.dependencies();
+        hostModules.link(dir.resolve("node_modules"), deps, m.sandbox().moduleStorePath());
+        growMemory(m, webhook);
+        Map<String, Object> command = new HashMap<>();
+        command.put("version", webhook.version());
+        command.put("container", webhook.ref().container().value());
+        command.put("file", name + "/" + version + "/index.js");
+        command.put("secrets", webhook.secrets());
+        command.put("meta", webhook.meta());
+        AgentClient.LoadResult r = agents.load(m.transport(), name, command, 30_000);
+        if (!r.ok()) {
+          throw new FunctionErrorException(r.errorName(), "webhook " + webhook.ref() + " failed to load: " + r.message());
+        }
+        m.markLoaded(webhook.ref().name(), webhook.version());
+        removeOldVersions(dir, version);
+      } catch (IOException e) {
+        if (m.state() == SandboxState.DEAD || m.sandbox().exit().isDone()) {
+          throw new UnavailableException("the sandbox of " + webhook.ref().container()
+              + " ended while its code was loading; retry", e);
+        }
+        throw new UncheckedIOException("cannot place " + webhook.ref() + " in sandbox " + m.id(), e);
+      } catch (TimeoutException e) {
+        sandboxes.recycle(m, "load timed out");
+        throw new FunctionTimeoutException("webhook " + webhook.ref() + " did not load within 30 s");
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new UnavailableException("interrupted");
+      }
+    }
+  }
+
+  private void growMemory(ManagedSandbox m, WebhookRecord webhook) {
+    int wanted = webhook.limits().memoryMb();
+    if (wanted > sandboxLimits.memoryMb()) {
+      m.sandbox().updateLimits(new SandboxLimits(wanted, sandboxLimits.cpuMillis(), sandboxLimits.pids(),
+          sandboxLimits.tmpMb()));
+    }
+  }
+
+  private static void removeOldVersions(Path dir, String current) {
+    try (Stream<Path> s = Files.list(dir)) {
+      s.filter(p -> p.getFileName().toString().matches("v\\d+") && !p.getFileName().toString().equals(current))
+          .forEach(p -> {
+            try (Stream<Path> files = Files.walk(p)) {
+              files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+            } catch (IOException e) {
+              // an old version's files only take space
+            }
+          });
+    } catch (IOException e) {
+      // as above
+    }
+  }
+
+  // ---- link 5: call ---------------------------------------------------------------------
+
+  private CompletableFuture<InvocationResponse> call(Placed p, InvocationRequest request) {
+    ManagedSandbox m = p.sandbox();
+    WebhookRecord webhook = p.webhook();
+    String invocationId = Long.toHexString(ThreadLocalRandom.current().nextLong());
+    m.enter();
+    CompletableFuture<AgentClient.AgentResponse> sent = agents.invoke(m.transport(), webhook.ref().name().value(),
+        webhook.version(), invocationId, request, webhook.limits().timeoutMs());
+    return sent.handle((r, error) -> {
+      m.exit();
+      if (error != null) {
+        throw failure(m, webhook, unwrap(error));
+      }
+      if (r.errorCode() != null) {
+        JsonNode err = AgentClient.readError(r.body());
+        switch (r.errorCode()) {
+          case "function_error" -> throw new FunctionErrorException(err.path("name").asText("Error"),
+              err.path("message").asText("the webhook failed"));
+          case "not_loaded" -> {
+            m.markLoaded(webhook.ref().name(), -1);
+            throw new UnavailableException("the sandbox of " + webhook.ref().container()
+                + " lost the code of " + webhook.ref().name() + "; retry");
+          }
+          default -> throw new FunctionErrorException("Error", err.path("message").asText(r.errorCode()));
+        }
+      }
+      return new InvocationResponse(r.status(), r.headers(), r.body(), p.cold());
+    });
+  }
+
+  private ExtendException failure(ManagedSandbox m, WebhookRecord webhook, Throwable error) {
+    if (error instanceof TimeoutException) {
+      sandboxes.recycle(m, "invocation timed out");
+      return new FunctionTimeoutException("webhook " + webhook.ref() + " did not answer within "
+          + webhook.limits().timeoutMs() + " ms; its sandbox was recycled");
+    }
+    if (error instanceof ExtendException e) {
+      return e;
+    }
+    // The connection broke: most likely the tenant's code ended its process (exit, crash,
+    // out of memory). Give the exit a moment to be reported so the error can say why.
+    try {
+      var exit = m.sandbox().exit().get(500, java.util.concurrent.TimeUnit.MILLISECONDS);
+      return new FunctionErrorException("SandboxExit", "the sandbox of " + webhook.ref().container()
+          + " ended while serving " + webhook.ref().name() + ": " + exit.reason() + " (it is replaced)");
+    } catch (TimeoutException | ExecutionException e) {
+      sandboxes.recycle(m, "connection to agent failed: " + error);
+      return new FunctionErrorException("SandboxError", "the connection to the sandbox of "
+          + webhook.ref().container() + " failed: " + error.getMessage() + " (it is replaced)");
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return new UnavailableException("interrupted");
+    }
+  }
+
+  private static Throwable unwrap(Throwable t) {
+    while ((t instanceof CompletionException || t instanceof ExecutionException) && t.getCause() != null) {
+      t = t.getCause();
+    }
+    return t;
+  }
+
+  static ExtendException map(Throwable error) {
+    Throwable t = unwrap(error);
+    if (t instanceof ExtendException e) {
+      return e;
+    }
+    LOG.error("invocation failed unexpectedly", t);
+    return ExtendException.internal("invocation failed: " + t, t);
+  }
+}

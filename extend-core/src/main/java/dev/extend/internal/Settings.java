@@ -1,0 +1,163 @@
+package dev.extend.internal;
+
+import dev.extend.Limits;
+import dev.extend.LogListener;
+import dev.extend.spi.ArtifactStore;
+import dev.extend.spi.BuildQueue;
+import dev.extend.spi.FunctionStore;
+import dev.extend.spi.ModuleBuilder;
+import dev.extend.spi.ModuleStore;
+import dev.extend.spi.PlatformListener;
+import dev.extend.spi.SandboxLimits;
+import dev.extend.spi.SandboxRuntime;
+import dev.extend.spi.TokenStore;
+import java.net.InetAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+
+/**
+ * The sealed configuration of a platform. Components left null are chosen by the engine
+ * (ServiceLoader, else embedded defaults).
+ */
+public record Settings(
+    Path dataDir,
+    String nodeId,
+    FunctionStore functionStore,
+    ArtifactStore artifactStore,
+    ModuleStore moduleStore,
+    BuildQueue buildQueue,
+    TokenStore tokenStore,
+    SandboxRuntime runtime,
+    ModuleBuilder moduleBuilder,
+    int buildWorkers,
+    Duration buildTimeout,
+    Path nodeBinary,
+    int poolSize,
+    int maxSandboxes,
+    Duration idleTimeout,
+    Duration sandboxWaitTimeout,
+    SandboxLimits sandboxLimits,
+    Limits defaultLimits,
+    Limits maxLimits,
+    int maxCodeBytes,
+    int maxDependencies,
+    int maxSecrets,
+    int maxSecretBytes,
+    int maxMeta,
+    int maxMetaBytes,
+    long maxRequestBodyBytes,
+    Duration metadataRefresh,
+    int logReplayLines,
+    List<LogListener> logListeners,
+    PlatformListener listener) {
+
+  /** The builder's working copy; {@link #seal()} validates it. */
+  public static final class Mutable {
+    public Path dataDir = Path.of("extend-data");
+    public String nodeId;
+    public FunctionStore functionStore;
+    public ArtifactStore artifactStore;
+    public ModuleStore moduleStore;
+    public BuildQueue buildQueue;
+    public TokenStore tokenStore;
+    public SandboxRuntime runtime;
+    public ModuleBuilder moduleBuilder;
+    public int buildWorkers = 1;
+    public Duration buildTimeout = Duration.ofMinutes(5);
+    public Path nodeBinary;
+    public int poolSize = 2;
+    public int maxSandboxes = 64;
+    public Duration idleTimeout = Duration.ofMinutes(10);
+    public Duration sandboxWaitTimeout = Duration.ofSeconds(10);
+    public SandboxLimits sandboxLimits = new SandboxLimits(256, 1000, 128, 64);
+    public Limits defaultLimits = new Limits(Duration.ofSeconds(30), 256);
+    public Limits maxLimits = new Limits(Duration.ofMinutes(5), 1024);
+    public int maxCodeBytes = 1 << 20;
+    public int maxDependencies = 64;
+    public int maxSecrets = 64;
+    public int maxSecretBytes = 4096;
+    public int maxMeta = 64;
+    public int maxMetaBytes = 4096;
+    public long maxRequestBodyBytes = 6L << 20;
+    public Duration metadataRefresh = Duration.ofSeconds(1);
+    public int logReplayLines = 200;
+    public final List<LogListener> logListeners = new ArrayList<>();
+    public PlatformListener listener = PlatformListener.NONE;
+
+    /** Validates every setting and returns the sealed settings. */
+    public Settings seal() {
+      require(dataDir != null, "dataDir must be set");
+      String node = nodeId != null ? nodeId : defaultNodeId();
+      require(node.matches("[A-Za-z0-9][A-Za-z0-9._-]{0,47}"),
+          "nodeId must be 1-48 letters, digits, '.', '_' or '-', was '" + node + "'");
+      require(buildWorkers >= 0 && buildWorkers <= 16, "buildWorkers must be 0..16, was " + buildWorkers);
+      positive(buildTimeout, "buildTimeout");
+      require(maxSandboxes >= 1, "maxSandboxes cannot be less than 1, was " + maxSandboxes);
+      require(poolSize >= 0 && poolSize <= maxSandboxes,
+          "poolSize must be 0..maxSandboxes (" + maxSandboxes + "), was " + poolSize);
+      positive(idleTimeout, "idleTimeout");
+      positive(sandboxWaitTimeout, "sandboxWaitTimeout");
+      positive(metadataRefresh, "metadataRefresh");
+      require(defaultLimits.timeout().compareTo(maxLimits.timeout()) <= 0,
+          "defaultLimits.timeout (" + defaultLimits.timeout() + ") exceeds maxLimits.timeout (" + maxLimits.timeout() + ")");
+      require(defaultLimits.memoryMb() <= maxLimits.memoryMb(),
+          "defaultLimits.memoryMb (" + defaultLimits.memoryMb() + ") exceeds maxLimits.memoryMb (" + maxLimits.memoryMb() + ")");
+      require(maxCodeBytes >= 1024, "maxCodeBytes cannot be less than 1024, was " + maxCodeBytes);
+      require(maxDependencies >= 0, "maxDependencies cannot be negative");
+      require(maxSecrets >= 0 && maxSecretBytes >= 1, "maxSecrets/maxSecretBytes out of range");
+      require(maxMeta >= 0 && maxMetaBytes >= 1, "maxMeta/maxMetaBytes out of range");
+      require(maxRequestBodyBytes >= 1024, "maxRequestBodyBytes cannot be less than 1024, was " + maxRequestBodyBytes);
+      require(logReplayLines >= 0 && logReplayLines <= 100_000, "logReplayLines must be 0..100000");
+      Path node_ = nodeBinary != null ? nodeBinary : findNode();
+      return new Settings(dataDir.toAbsolutePath().normalize(), node, functionStore, artifactStore, moduleStore,
+          buildQueue, tokenStore, runtime, moduleBuilder, buildWorkers, buildTimeout, node_, poolSize,
+          maxSandboxes, idleTimeout, sandboxWaitTimeout, sandboxLimits, defaultLimits, maxLimits,
+          maxCodeBytes, maxDependencies, maxSecrets, maxSecretBytes, maxMeta, maxMetaBytes,
+          maxRequestBodyBytes, metadataRefresh, logReplayLines, List.copyOf(logListeners), listener);
+    }
+
+    private static void require(boolean ok, String message) {
+      if (!ok) {
+        throw new IllegalStateException(message);
+      }
+    }
+
+    private static void positive(Duration d, String name) {
+      require(d != null && !d.isNegative() && !d.isZero(), name + " must be positive, was " + d);
+    }
+  }
+
+  /** {@code node} from the PATH, else /usr/bin/node. */
+  static Path findNode() {
+    String path = System.getenv("PATH");
+    if (path != null) {
+      for (String dir : path.split(java.io.File.pathSeparator)) {
+        Path p = Path.of(dir, "node");
+        if (Files.isExecutable(p)) {
+          return p;
+        }
+      }
+    }
+    return Path.of("/usr/bin/node");
+  }
+
+  static String defaultNodeId() {
+    String host;
+    try {
+      host = InetAddress.getLocalHost().getHostName().replaceAll("[^A-Za-z0-9._-]", "-");
+    } catch (Exception e) {
+      host = "node";
+    }
+    if (host.isEmpty() || !Character.isLetterOrDigit(host.charAt(0))) {
+      host = "node" + host;
+    }
+    if (host.length() > 36) {
+      host = host.substring(0, 36);
+    }
+    return host + "-" + UUID.randomUUID().toString().substring(0, 8);
+  }
+}

@@ -1,0 +1,63 @@
+package dev.extend.internal.memory;
+
+import dev.extend.ModuleRef;
+import dev.extend.ModuleState;
+import dev.extend.NotFoundException;
+import dev.extend.Page;
+import dev.extend.internal.Cursors;
+import dev.extend.spi.Artifact;
+import dev.extend.spi.ModuleRecord;
+import dev.extend.spi.ModuleStore;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentSkipListMap;
+
+/** A {@link ModuleStore} in memory. */
+public final class InMemoryModuleStore implements ModuleStore {
+  /** Logs keep at most this many trailing characters. */
+  static final int MAX_LOG = 64 * 1024;
+
+  private final ConcurrentSkipListMap<String, ModuleRecord> records = new ConcurrentSkipListMap<>();
+
+  private static String key(ModuleRef m) {
+    return m.name() + "@" + m.version();
+  }
+
+  @Override
+  public Optional<ModuleRecord> get(ModuleRef module) {
+    return Optional.ofNullable(records.get(key(module)));
+  }
+
+  @Override
+  public boolean createIfAbsent(ModuleRef module) {
+    return records.putIfAbsent(key(module), new ModuleRecord(module, ModuleState.QUEUED, "", null, Instant.now())) == null;
+  }
+
+  @Override
+  public void update(ModuleRef module, ModuleState state, String log, Artifact artifact) {
+    String tail = log == null ? "" : log.length() > MAX_LOG ? log.substring(log.length() - MAX_LOG) : log;
+    ModuleRecord r = new ModuleRecord(module, state, tail, artifact, Instant.now());
+    if (records.replace(key(module), r) == null) {
+      throw new NotFoundException("module " + module + " has no record");
+    }
+  }
+
+  @Override
+  public Page<ModuleRecord> list(int limit, String cursor) {
+    Cursors.checkLimit(limit);
+    String after = Cursors.decode(cursor);
+    List<ModuleRecord> items = new ArrayList<>();
+    var view = after == null ? records : records.tailMap(after, false);
+    boolean more = false;
+    for (var e : view.entrySet()) {
+      if (items.size() == limit) {
+        more = true;
+        break;
+      }
+      items.add(e.getValue());
+    }
+    return new Page<>(items, more ? Cursors.encode(key(items.get(items.size() - 1).module())) : null);
+  }
+}

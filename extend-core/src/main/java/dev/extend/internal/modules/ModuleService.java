@@ -1,0 +1,99 @@
+package dev.extend.internal.modules;
+
+import dev.extend.ModuleRef;
+import dev.extend.ModuleState;
+import dev.extend.ModuleStatus;
+import dev.extend.NotFoundException;
+import dev.extend.Page;
+import dev.extend.spi.BuildQueue;
+import dev.extend.spi.ModuleRecord;
+import dev.extend.spi.ModuleStore;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * Module provisioning on the management side: queues a build for every module not yet
+ * built (once per platform, whoever asks) and answers module states.
+ */
+public final class ModuleService {
+  private final ModuleStore records;
+  private final BuildQueue queue;
+  /** READY is final (artifacts are immutable), so READY records are cached for good. */
+  private final Map<ModuleRef, ModuleRecord> ready = new ConcurrentHashMap<>();
+
+  /** A service over the given stores. */
+  public ModuleService(ModuleStore records, BuildQueue queue) {
+    this.records = records;
+    this.queue = queue;
+  }
+
+  /** Queues builds of modules never asked for, and answers the state of each. */
+  public List<ModuleStatus> ensure(List<ModuleRef> modules) {
+    List<ModuleStatus> out = new ArrayList<>(modules.size());
+    for (ModuleRef m : modules) {
+      ModuleRecord r = record(m).orElse(null);
+      if (r == null) {
+        if (records.createIfAbsent(m)) {
+          queue.enqueue(m);
+        }
+        r = records.get(m).orElseThrow();
+      }
+      out.add(r.status());
+    }
+    return out;
+  }
+
+  /** The current record of each module (READY ones from the cache), queueing unknown ones. */
+  public List<ModuleRecord> records(List<ModuleRef> modules) {
+    List<ModuleRecord> out = new ArrayList<>(modules.size());
+    for (ModuleRef m : modules) {
+      ModuleRecord r = record(m).orElse(null);
+      if (r == null) {
+        ensure(List.of(m));
+        r = record(m).orElseThrow();
+      }
+      out.add(r);
+    }
+    return out;
+  }
+
+  private Optional<ModuleRecord> record(ModuleRef m) {
+    ModuleRecord r = ready.get(m);
+    if (r != null) {
+      return Optional.of(r);
+    }
+    Optional<ModuleRecord> stored = records.get(m);
+    stored.filter(x -> x.state() == ModuleState.READY).ifPresent(x -> ready.put(m, x));
+    return stored;
+  }
+
+  /** A module's state, or empty when nothing asked for it. */
+  public Optional<ModuleStatus> status(ModuleRef m) {
+    return record(m).map(ModuleRecord::status);
+  }
+
+  /** One page of module states. */
+  public Page<ModuleStatus> list(int limit, String cursor) {
+    Page<ModuleRecord> p = records.list(limit, cursor);
+    return new Page<>(p.items().stream().map(ModuleRecord::status).toList(), p.nextCursor());
+  }
+
+  /** Queues a failed module again. */
+  public ModuleStatus retry(ModuleRef m) {
+    ModuleRecord r = records.get(m).orElseThrow(() -> new NotFoundException("module " + m + " was never requested"));
+    if (r.state() == ModuleState.FAILED) {
+      records.update(m, ModuleState.QUEUED, r.log() + "\n--- retry requested ---\n", null);
+      queue.enqueue(m);
+      return new ModuleStatus(m, ModuleState.QUEUED, r.log());
+    }
+    return r.status();
+  }
+
+  /** Jobs queued or running. */
+  public int queueDepth() {
+    return queue.depth();
+  }
+}

@@ -1,0 +1,170 @@
+package dev.extend.internal.runtime;
+
+import dev.extend.spi.JobRunner;
+import dev.extend.spi.Sandbox;
+import dev.extend.spi.SandboxExit;
+import dev.extend.spi.SandboxRuntime;
+import dev.extend.spi.SandboxSpec;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+
+/**
+ * The development runtime: every sandbox is a plain {@code node} child process of the JVM.
+ * It does NOT isolate tenants from each other or from the host: the platform warns loudly
+ * whenever it is in use.
+ */
+public final class LocalProcessRuntime implements SandboxRuntime {
+  private final Path node;
+  private final Set<LocalSandbox> live = ConcurrentHashMap.newKeySet();
+
+  /** A runtime starting {@code node} child processes. */
+  public LocalProcessRuntime(Path node) {
+    this.node = node;
+  }
+
+  @Override
+  public String name() {
+    return "local";
+  }
+
+  @Override
+  public boolean isolating() {
+    return false;
+  }
+
+  @Override
+  public String problem() {
+    return Files.isExecutable(node) ? null : "node executable not found at " + node;
+  }
+
+  @Override
+  public Sandbox start(SandboxSpec spec) throws IOException {
+    int heapMb = Math.max(16, spec.limits().memoryMb() * 3 / 4);
+    ProcessBuilder pb = new ProcessBuilder(List.of(
+        node.toString(),
+        "--max-old-space-size=" + heapMb,
+        spec.agentDir().resolve("agent.js").toString(),
+        "--socket", spec.socket().toString(),
+        "--code", spec.codeDir().toString(),
+        "--modules", spec.moduleStore().toString()));
+    pb.redirectErrorStream(true);
+    pb.directory(spec.codeDir().toFile());
+    cleanEnvironment(pb.environment(), Map.of());
+    Process p = pb.start();
+    LocalSandbox s = new LocalSandbox(spec, p);
+    live.add(s);
+    s.exit.whenComplete((e, t) -> live.remove(s));
+    pump(p.getInputStream(), spec.output(), "extend-out-" + spec.id());
+    return s;
+  }
+
+  /** Leaves only a minimal environment: nothing of the platform's reaches tenant code. */
+  static void cleanEnvironment(Map<String, String> env, Map<String, String> extra) {
+    String path = env.getOrDefault("PATH", "/usr/local/bin:/usr/bin:/bin");
+    env.clear();
+    env.put("PATH", path);
+    env.put("HOME", System.getProperty("java.io.tmpdir"));
+    env.put("NODE_ENV", "production");
+    env.putAll(extra);
+  }
+
+  static void pump(InputStream in, Consumer<String> out, String threadName) {
+    Thread t = new Thread(() -> {
+      try (BufferedReader r = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8))) {
+        for (String line; (line = r.readLine()) != null; ) {
+          try {
+            out.accept(line);
+          } catch (RuntimeException e) {
+            // a failing consumer must not stop the pump (the pipe would fill and block the process)
+          }
+        }
+      } catch (IOException e) {
+        // process ended
+      }
+    }, threadName);
+    t.setDaemon(true);
+    t.start();
+  }
+
+  @Override
+  public Optional<JobRunner> jobRunner() {
+    return Optional.of(new LocalJobRunner());
+  }
+
+  @Override
+  public void close() {
+    for (LocalSandbox s : List.copyOf(live)) {
+      s.destroy(Duration.ofMillis(500));
+    }
+  }
+
+  private static final class LocalSandbox implements Sandbox {
+    private final SandboxSpec spec;
+    private final Process process;
+    final CompletableFuture<SandboxExit> exit;
+
+    LocalSandbox(SandboxSpec spec, Process process) {
+      this.spec = spec;
+      this.process = process;
+      this.exit = process.onExit().thenApply(p -> {
+        int status = p.exitValue();
+        return new SandboxExit(status, false, status == 0 ? "exited" : "exited with status " + status);
+      });
+    }
+
+    @Override
+    public String id() {
+      return spec.id();
+    }
+
+    @Override
+    public SandboxSpec spec() {
+      return spec;
+    }
+
+    @Override
+    public String moduleStorePath() {
+      return spec.moduleStore().toString();
+    }
+
+    @Override
+    public String codePath() {
+      return spec.codeDir().toString();
+    }
+
+    @Override
+    public CompletableFuture<SandboxExit> exit() {
+      return exit;
+    }
+
+    @Override
+    public void destroy(Duration grace) {
+      List<ProcessHandle> children = process.descendants().toList();
+      process.destroy();
+      try {
+        if (!process.waitFor(grace.toMillis(), TimeUnit.MILLISECONDS)) {
+          process.destroyForcibly();
+          process.waitFor(5, TimeUnit.SECONDS);
+        }
+      } catch (InterruptedException e) {
+        process.destroyForcibly();
+        Thread.currentThread().interrupt();
+      }
+      children.forEach(ProcessHandle::destroyForcibly);
+    }
+  }
+}

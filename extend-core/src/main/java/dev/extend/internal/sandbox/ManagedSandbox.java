@@ -1,0 +1,82 @@
+package dev.extend.internal.sandbox;
+
+import dev.extend.ContainerName;
+import dev.extend.WebhookName;
+import dev.extend.spi.Sandbox;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.eclipse.jetty.io.Transport;
+
+/** A sandbox as the manager tracks it. */
+public final class ManagedSandbox {
+  final String id;
+  final Sandbox sandbox;
+  final Transport transport;
+  volatile SandboxState state = SandboxState.STARTING;
+  volatile ContainerName container;
+  volatile long lastUsedNanos = System.nanoTime();
+  final AtomicInteger active = new AtomicInteger();
+  /** Webhook name to the version the agent has loaded. */
+  final Map<WebhookName, Long> loaded = new ConcurrentHashMap<>();
+  /** Webhook name to the memory limit it asked for. */
+  final Map<WebhookName, Integer> memory = new ConcurrentHashMap<>();
+
+  ManagedSandbox(String id, Sandbox sandbox, Transport transport) {
+    this.id = id;
+    this.sandbox = sandbox;
+    this.transport = transport;
+  }
+
+  /** The sandbox's id. */
+  public String id() {
+    return id;
+  }
+
+  /** The runtime's sandbox. */
+  public Sandbox sandbox() {
+    return sandbox;
+  }
+
+  /** The transport to its agent. */
+  public Transport transport() {
+    return transport;
+  }
+
+  /** Its state. */
+  public SandboxState state() {
+    return state;
+  }
+
+  /** The container it serves, or null while warm. */
+  public ContainerName container() {
+    return container;
+  }
+
+  /** The version of a webhook its agent has loaded, or null. */
+  public Long loadedVersion(WebhookName name) {
+    return loaded.get(name);
+  }
+
+  /** Records that the agent loaded a version of a webhook. */
+  public void markLoaded(WebhookName name, long version) {
+    loaded.put(name, version);
+  }
+
+  /** Marks an invocation started. */
+  public void enter() {
+    active.incrementAndGet();
+    lastUsedNanos = System.nanoTime();
+  }
+
+  /** Marks an invocation ended. */
+  public void exit() {
+    lastUsedNanos = System.nanoTime();
+    active.decrementAndGet();
+  }
+
+  @Override
+  public String toString() {
+    return id + "[" + state + (container != null ? " " + container : "") + "]";
+  }
+}

@@ -1,0 +1,493 @@
+package dev.extend.internal.sandbox;
+
+import dev.extend.ContainerName;
+import dev.extend.Pool;
+import dev.extend.PoolStats;
+import dev.extend.UnavailableException;
+import dev.extend.spi.PlatformListener;
+import dev.extend.spi.SandboxLimits;
+import dev.extend.spi.SandboxRuntime;
+import dev.extend.spi.SandboxSpec;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.BiConsumer;
+import java.util.stream.Stream;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Keeps this node's sandboxes: a pool of warm generic sandboxes, one assigned sandbox per
+ * container, refilled in the background, reclaimed when idle or when the node is at its cap.
+ *
+ * <p>The hot path ({@link #acquire} for a container that has its sandbox) is one map lookup.
+ * Decisions (how many to start, which to evict) are {@link PoolPolicy}'s pure functions.
+ */
+public final class SandboxManager implements Pool, AutoCloseable {
+  private static final Logger LOG = LoggerFactory.getLogger(SandboxManager.class);
+  private static final Duration START_TIMEOUT = Duration.ofSeconds(30);
+
+  /** A sandbox handed to an invocation, and whether this call assigned it (a cold start). */
+  public record Lease(ManagedSandbox sandbox, boolean cold) {}
+
+  private record Waiter(ContainerName container, CompletableFuture<ManagedSandbox> future) {}
+
+  private final SandboxRuntime runtime;
+  private final AgentClient agents;
+  private final String nodeId;
+  private final Path sandboxesDir;
+  private final Path agentDir;
+  private final Path moduleStore;
+  private final SandboxLimits limits;
+  private final int maxSandboxes;
+  private final long idleNanos;
+  private final Duration waitTimeout;
+  private final PlatformListener listener;
+  private final BiConsumer<ManagedSandbox, String> output;
+
+  private final Object lock = new Object();
+  private final Map<ContainerName, CompletableFuture<ManagedSandbox>> byContainer = new ConcurrentHashMap<>();
+  private final Map<String, ManagedSandbox> all = new ConcurrentHashMap<>();
+  private final ArrayDeque<ManagedSandbox> warm = new ArrayDeque<>();
+  private final ArrayDeque<Waiter> waiters = new ArrayDeque<>();
+  private int starting;
+  private volatile int target;
+  private volatile boolean closed;
+  private int consecutiveFailures;
+  private volatile String lastStartFailure;
+  private long refillNotBefore;
+
+  private final ScheduledExecutorService scheduler;
+  private final ExecutorService starter;
+  private final ExecutorService reaper;
+  private final AtomicLong sequence = new AtomicLong();
+
+  /**
+   * Creates the manager; call {@link #start()} to begin filling the pool.
+   *
+   * @param output receives each line a sandbox writes, with the sandbox
+   */
+  public SandboxManager(SandboxRuntime runtime, AgentClient agents, String nodeId, Path dataDir, Path agentDir,
+      Path moduleStore, SandboxLimits limits, int poolSize, int maxSandboxes, Duration idleTimeout,
+      Duration waitTimeout, PlatformListener listener, BiConsumer<ManagedSandbox, String> output) {
+    this.runtime = runtime;
+    this.agents = agents;
+    this.nodeId = nodeId;
+    this.sandboxesDir = dataDir.resolve("sandboxes");
+    this.agentDir = agentDir;
+    this.moduleStore = moduleStore;
+    this.limits = limits;
+    this.target = poolSize;
+    this.maxSandboxes = maxSandboxes;
+    this.idleNanos = idleTimeout.toNanos();
+    this.waitTimeout = waitTimeout;
+    this.listener = listener;
+    this.output = output;
+    this.scheduler = Executors.newSingleThreadScheduledExecutor(daemon("extend-pool"));
+    this.starter = Executors.newFixedThreadPool(Math.max(2, Runtime.getRuntime().availableProcessors()),
+        daemon("extend-sandbox-start"));
+    this.reaper = Executors.newCachedThreadPool(daemon("extend-sandbox-stop"));
+  }
+
+  private static java.util.concurrent.ThreadFactory daemon(String name) {
+    AtomicLong n = new AtomicLong();
+    return r -> {
+      Thread t = new Thread(r, name + "-" + n.incrementAndGet());
+      t.setDaemon(true);
+      return t;
+    };
+  }
+
+  /** Removes leftovers of an earlier run and starts filling the pool. */
+  public void start() throws IOException {
+    Files.createDirectories(sandboxesDir);
+    // Directories of sandboxes from an earlier run of this node are stale: the runtime's
+    // recover() removed their processes.
+    try (Stream<Path> old = Files.list(sandboxesDir)) {
+      old.forEach(SandboxManager::deleteTree);
+    }
+    long period = Math.max(100, Math.min(1000, idleNanos / 1_000_000 / 4));
+    scheduler.scheduleWithFixedDelay(this::maintain, 0, period, TimeUnit.MILLISECONDS);
+  }
+
+  // ---- hot path ---------------------------------------------------------------------------
+
+  /**
+   * The sandbox serving a container: its assigned one, else a warm one assigned now, else
+   * one started for it (the caller waits, bounded by the wait timeout, then 503).
+   */
+  public CompletableFuture<Lease> acquire(ContainerName container) {
+    CompletableFuture<ManagedSandbox> f = byContainer.get(container);
+    if (f != null && f.isDone() && !f.isCompletedExceptionally()) {
+      ManagedSandbox m = f.join();
+      if (m.state == SandboxState.ASSIGNED) {
+        return CompletableFuture.completedFuture(new Lease(m, false));
+      }
+    }
+    boolean cold;
+    synchronized (lock) {
+      if (closed) {
+        return CompletableFuture.failedFuture(new UnavailableException("the platform is shutting down"));
+      }
+      f = byContainer.get(container);
+      if (f != null && (!f.isDone() || (!f.isCompletedExceptionally() && f.join().state == SandboxState.ASSIGNED))) {
+        cold = !f.isDone();
+      } else {
+        cold = true;
+        f = new CompletableFuture<>();
+        byContainer.put(container, f);
+        ManagedSandbox w = warm.pollFirst();
+        if (w != null) {
+          assign(w, container);
+          f.complete(w);
+        } else {
+          waiters.addLast(new Waiter(container, f));
+          CompletableFuture<ManagedSandbox> mine = f;
+          scheduler.schedule(() -> expireWaiter(container, mine), waitTimeout.toMillis(), TimeUnit.MILLISECONDS);
+          scheduler.execute(this::maintain);
+        }
+      }
+    }
+    if (cold && f.isDone()) {
+      scheduler.execute(this::maintain); // refill behind the one just taken
+    }
+    return f.thenApply(m -> new Lease(m, cold));
+  }
+
+  private void assign(ManagedSandbox m, ContainerName container) {
+    m.container = container;
+    m.state = SandboxState.ASSIGNED;
+    m.lastUsedNanos = System.nanoTime();
+  }
+
+  private void expireWaiter(ContainerName container, CompletableFuture<ManagedSandbox> f) {
+    synchronized (lock) {
+      if (f.isDone()) {
+        return;
+      }
+      waiters.removeIf(w -> w.future == f);
+      byContainer.remove(container, f);
+    }
+    String why = lastStartFailure != null ? "; last sandbox start failed: " + lastStartFailure : "";
+    f.completeExceptionally(new UnavailableException("no sandbox became available for container " + container
+        + " within " + waitTimeout.toMillis() + " ms (" + statsLine() + ")" + why));
+  }
+
+  /**
+   * Destroys a sandbox and unbinds it from its container: after a timeout, a crash it caused,
+   * or an idle period. The container's next invocation gets a fresh sandbox.
+   */
+  public void recycle(ManagedSandbox m, String reason) {
+    synchronized (lock) {
+      if (m.state == SandboxState.DRAINING || m.state == SandboxState.DEAD) {
+        return;
+      }
+      m.state = SandboxState.DRAINING;
+      warm.remove(m);
+      unbind(m);
+    }
+    LOG.info("recycling sandbox {} ({})", m.id, reason);
+    reaper.execute(() -> {
+      m.sandbox.destroy(Duration.ofSeconds(1));
+      listener.sandboxEnded(m.id, reason);
+    });
+  }
+
+  private void unbind(ManagedSandbox m) {
+    ContainerName c = m.container;
+    if (c != null) {
+      CompletableFuture<ManagedSandbox> f = byContainer.get(c);
+      if (f != null && f.isDone() && !f.isCompletedExceptionally() && f.join() == m) {
+        byContainer.remove(c, f);
+      }
+    }
+  }
+
+  // ---- background -------------------------------------------------------------------------
+
+  private void maintain() {
+    if (closed) {
+      return;
+    }
+    try {
+      List<ManagedSandbox> toRecycle = new ArrayList<>();
+      int launch;
+      List<ManagedSandbox> surplus = new ArrayList<>();
+      synchronized (lock) {
+        waiters.removeIf(w -> w.future.isDone());
+        PoolPolicy.Counts c = counts();
+        long now = System.nanoTime();
+        List<PoolPolicy.Candidate> assigned = candidates();
+        for (String id : PoolPolicy.idle(assigned, now, idleNanos)) {
+          toRecycle.add(all.get(id));
+        }
+        for (String id : PoolPolicy.evictForWaiters(c, assigned)) {
+          ManagedSandbox m = all.get(id);
+          if (!toRecycle.contains(m)) {
+            toRecycle.add(m);
+          }
+        }
+        launch = now >= refillNotBefore ? PoolPolicy.toStart(c) : 0;
+        starting += launch;
+        for (int i = PoolPolicy.surplusWarm(c); i > 0 && !warm.isEmpty(); i--) {
+          ManagedSandbox m = warm.pollLast();
+          m.state = SandboxState.DRAINING;
+          surplus.add(m);
+        }
+      }
+      for (ManagedSandbox m : toRecycle) {
+        if (m != null) {
+          recycle(m, m.active.get() == 0 && System.nanoTime() - m.lastUsedNanos >= idleNanos ? "idle" : "evicted (node at cap)");
+        }
+      }
+      for (ManagedSandbox m : surplus) {
+        reaper.execute(() -> {
+          m.sandbox.destroy(Duration.ofSeconds(1));
+          listener.sandboxEnded(m.id, "pool shrunk");
+        });
+      }
+      for (int i = 0; i < launch; i++) {
+        starter.execute(this::startOne);
+      }
+    } catch (RuntimeException e) {
+      LOG.error("pool maintenance failed", e);
+    }
+  }
+
+  private List<PoolPolicy.Candidate> candidates() {
+    List<PoolPolicy.Candidate> out = new ArrayList<>();
+    for (ManagedSandbox m : all.values()) {
+      if (m.state == SandboxState.ASSIGNED) {
+        out.add(new PoolPolicy.Candidate(m.id, m.lastUsedNanos, m.active.get()));
+      }
+    }
+    return out;
+  }
+
+  private PoolPolicy.Counts counts() {
+    int assigned = 0;
+    for (ManagedSandbox m : all.values()) {
+      if (m.state == SandboxState.ASSIGNED || m.state == SandboxState.DRAINING) {
+        assigned++;
+      }
+    }
+    return new PoolPolicy.Counts(warm.size(), starting, assigned, waiters.size(), target, maxSandboxes);
+  }
+
+  private void startOne() {
+    long t0 = System.nanoTime();
+    String id = nodeId + "-" + Long.toString(sequence.incrementAndGet(), 36);
+    if (id.length() > 64) {
+      id = id.substring(id.length() - 64);
+    }
+    Path dir = sandboxesDir.resolve(id);
+    ManagedSandbox m = null;
+    try {
+      Path code = Files.createDirectories(dir.resolve("code"));
+      Path sock = Files.createDirectories(dir.resolve("sock"));
+      // the sandbox user (not the platform's) creates the socket here
+      Files.setPosixFilePermissions(sock, PosixFilePermissions.fromString("rwxrwxrwx"));
+      Files.setPosixFilePermissions(code, PosixFilePermissions.fromString("rwxr-xr-x"));
+      ManagedSandbox[] self = new ManagedSandbox[1];
+      SandboxSpec spec = new SandboxSpec(id, dir, agentDir, moduleStore, limits, line -> {
+        ManagedSandbox s = self[0];
+        if (s != null) {
+          output.accept(s, line);
+        }
+      });
+      var sandbox = runtime.start(spec);
+      m = new ManagedSandbox(id, sandbox, AgentClient.transport(spec.socket()));
+      self[0] = m;
+      all.put(id, m);
+      ManagedSandbox managed = m;
+      sandbox.exit().whenComplete((exit, err) -> onExit(managed,
+          exit == null ? "ended: " + err : exit.oomKilled() ? "out of memory" : exit.reason()));
+      boolean ready = agents.awaitReady(spec.socket(), m.transport, t0 + START_TIMEOUT.toNanos(), sandbox.exit());
+      if (!ready) {
+        throw new IOException("agent of sandbox " + id + " did not answer within " + START_TIMEOUT.toSeconds() + " s"
+            + (sandbox.exit().isDone() ? " (it exited: " + sandbox.exit().join().reason() + ")" : ""));
+      }
+      listener.sandboxStarted(id, System.nanoTime() - t0);
+      synchronized (lock) {
+        starting--;
+        consecutiveFailures = 0;
+        lastStartFailure = null;
+        if (closed || m.state != SandboxState.STARTING) {
+          m.state = SandboxState.DRAINING;
+        } else {
+          Waiter w = waiters.pollFirst();
+          if (w != null) {
+            assign(m, w.container);
+            w.future.complete(m);
+          } else {
+            m.state = SandboxState.WARM;
+            warm.addLast(m);
+          }
+        }
+      }
+      if (m.state == SandboxState.DRAINING) {
+        m.sandbox.destroy(Duration.ZERO);
+      } else {
+        LOG.debug("sandbox {} ready in {} ms", id, (System.nanoTime() - t0) / 1_000_000);
+      }
+    } catch (Exception e) {
+      if (e instanceof InterruptedException) {
+        Thread.currentThread().interrupt();
+      }
+      long backoff;
+      synchronized (lock) {
+        starting--;
+        consecutiveFailures++;
+        lastStartFailure = e.getMessage();
+        backoff = Math.min(10_000, 50L << Math.min(8, consecutiveFailures));
+        refillNotBefore = System.nanoTime() + backoff * 1_000_000;
+      }
+      LOG.warn("sandbox {} failed to start (retrying in {} ms): {}", id, backoff, e.toString());
+      if (m != null) {
+        m.state = SandboxState.DRAINING;
+        m.sandbox.destroy(Duration.ZERO);
+      } else {
+        deleteTree(dir);
+      }
+      if (!closed) {
+        scheduler.schedule(this::maintain, backoff, TimeUnit.MILLISECONDS);
+      }
+    }
+  }
+
+  private void onExit(ManagedSandbox m, String reason) {
+    SandboxState was;
+    synchronized (lock) {
+      was = m.state;
+      m.state = SandboxState.DEAD;
+      warm.remove(m);
+      unbind(m);
+      all.remove(m.id);
+    }
+    if (was == SandboxState.ASSIGNED || was == SandboxState.WARM) {
+      LOG.warn("sandbox {} of container {} ended unexpectedly: {}", m.id, m.container, reason);
+      listener.sandboxEnded(m.id, reason);
+    }
+    deleteTree(m.sandbox.spec().directory());
+    if (!closed) {
+      scheduler.execute(this::maintain);
+    }
+  }
+
+  static void deleteTree(Path dir) {
+    if (!Files.exists(dir)) {
+      return;
+    }
+    try (Stream<Path> s = Files.walk(dir)) {
+      s.sorted(Comparator.reverseOrder()).forEach(p -> {
+        try {
+          Files.deleteIfExists(p);
+        } catch (IOException e) {
+          // best effort: a later start removes what is left
+        }
+      });
+    } catch (IOException e) {
+      // best effort
+    }
+  }
+
+  // ---- Pool -----------------------------------------------------------------------------
+
+  @Override
+  public PoolStats stats() {
+    synchronized (lock) {
+      PoolPolicy.Counts c = counts();
+      return new PoolStats(target, c.warm(), c.starting(), c.assigned(), maxSandboxes, c.waiting());
+    }
+  }
+
+  private String statsLine() {
+    PoolStats s = stats();
+    return "warm=" + s.warm() + ", starting=" + s.starting() + ", assigned=" + s.assigned() + ", max="
+        + s.maxSandboxes() + ", waiting=" + s.waiting();
+  }
+
+  @Override
+  public void setTargetWarm(int target) {
+    if (target < 0 || target > maxSandboxes) {
+      throw new IllegalArgumentException("target must be 0.." + maxSandboxes + ", was " + target);
+    }
+    this.target = target;
+    scheduler.execute(this::maintain);
+  }
+
+  @Override
+  public boolean awaitWarm(Duration timeout) throws InterruptedException {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (System.nanoTime() < deadline) {
+      synchronized (lock) {
+        if (warm.size() >= target) {
+          return true;
+        }
+      }
+      Thread.sleep(5);
+    }
+    return false;
+  }
+
+  /** Problems for readiness checks, or null. */
+  public String problem() {
+    String p = runtime.problem();
+    if (p != null) {
+      return p;
+    }
+    return consecutiveFailures >= 3 ? "sandboxes fail to start: " + lastStartFailure : null;
+  }
+
+  /** Every live sandbox (for diagnostics and tests). */
+  public List<ManagedSandbox> sandboxes() {
+    return List.copyOf(all.values());
+  }
+
+  @Override
+  public void close() {
+    List<ManagedSandbox> live;
+    synchronized (lock) {
+      closed = true;
+      for (Iterator<Waiter> it = waiters.iterator(); it.hasNext(); ) {
+        it.next().future.completeExceptionally(new UnavailableException("the platform is shutting down"));
+        it.remove();
+      }
+      live = new ArrayList<>(all.values());
+      for (ManagedSandbox m : live) {
+        m.state = SandboxState.DRAINING;
+      }
+      warm.clear();
+      byContainer.clear();
+    }
+    scheduler.shutdownNow();
+    starter.shutdown();
+    List<CompletableFuture<Void>> stops = new ArrayList<>();
+    for (ManagedSandbox m : live) {
+      stops.add(CompletableFuture.runAsync(() -> m.sandbox.destroy(Duration.ofSeconds(2)), reaper));
+    }
+    try {
+      CompletableFuture.allOf(stops.toArray(CompletableFuture[]::new)).get(30, TimeUnit.SECONDS);
+      starter.awaitTermination(10, TimeUnit.SECONDS);
+    } catch (Exception e) {
+      LOG.warn("sandboxes did not all stop in time: {}", e.toString());
+    }
+    reaper.shutdown();
+    deleteTree(sandboxesDir);
+  }
+}

@@ -1,0 +1,365 @@
+'use strict';
+// The Extend sandbox agent: a dependency-free HTTP server on a Unix domain socket that loads
+// webhook code on command and invokes it. One agent serves the webhooks of one container.
+//
+//   node agent.js --socket <path> --code <dir> --modules <dir>
+//
+// Control routes (called by the host only; the socket is reachable by nothing else):
+//   GET    /_extend/health              -> 200 {"ok":true,"pid":..,"loaded":{name:version}}
+//   PUT    /_extend/webhooks/<name>     -> load or replace code: {"version","container","file","secrets","meta"}
+//   DELETE /_extend/webhooks/<name>     -> unload
+//   ANY    /_extend/run/<name>[/rest]   -> invoke; headers x-extend-version, x-extend-invocation-id
+//
+// Console output is written to stdout as JSON lines {"t","l","i","w","m"} so the host can
+// attribute each line to its invocation.
+
+const http = require('http');
+const fs = require('fs');
+const path = require('path');
+const util = require('util');
+const Module = require('module');
+const { AsyncLocalStorage } = require('async_hooks');
+
+function arg(name) {
+  const i = process.argv.indexOf('--' + name);
+  return i > 0 ? process.argv[i + 1] : undefined;
+}
+
+const SOCKET = arg('socket');
+const CODE_DIR = arg('code');
+const MODULES_DIR = arg('modules');
+if (!SOCKET || !CODE_DIR) {
+  process.stderr.write('usage: agent.js --socket <path> --code <dir> --modules <dir>\n');
+  process.exit(2);
+}
+
+// ---- console capture ------------------------------------------------------------------------
+
+const als = new AsyncLocalStorage();
+const rawWrite = process.stdout.write.bind(process.stdout);
+const MAX_LINE = 16 * 1024;
+
+function emit(level, text, inv) {
+  const scope = inv || als.getStore();
+  let m = String(text);
+  if (m.length > MAX_LINE) m = m.slice(0, MAX_LINE) + '...[truncated]';
+  rawWrite(JSON.stringify({
+    t: Date.now(),
+    l: level,
+    i: scope ? scope.id : undefined,
+    w: scope ? scope.webhook : undefined,
+    m,
+  }) + '\n');
+}
+
+for (const level of ['log', 'info', 'warn', 'error', 'debug']) {
+  console[level] = (...args) => emit(level, util.format(...args));
+}
+console.trace = (...args) => {
+  const err = new Error(util.format(...args));
+  err.name = 'Trace';
+  emit('debug', err.stack);
+};
+
+// ---- webhook registry -----------------------------------------------------------------------
+
+const webhooks = new Map(); // name -> {version, fn, container, secrets, meta}
+
+// An optional module-resolution extension shipped beside the agent (peer dependencies).
+try {
+  const peers = require(path.join(__dirname, 'peer-resolve.js'));
+  if (peers && typeof peers.install === 'function') {
+    peers.install(Module, { codeDir: CODE_DIR, modulesDir: MODULES_DIR });
+  }
+} catch (e) {
+  if (e && e.code !== 'MODULE_NOT_FOUND') emit('error', 'peer resolution disabled: ' + e.message);
+}
+
+function compile(name, file) {
+  const filename = path.resolve(CODE_DIR, file);
+  if (!filename.startsWith(path.resolve(CODE_DIR) + path.sep)) {
+    throw new Error('file is outside the code directory');
+  }
+  const source = fs.readFileSync(filename, 'utf8');
+  const m = new Module(filename, null);
+  m.filename = filename;
+  m.paths = Module._nodeModulePaths(path.dirname(filename));
+  m._compile(source, filename);
+  let fn = m.exports;
+  if (fn && typeof fn !== 'function' && typeof fn.default === 'function') fn = fn.default;
+  if (typeof fn !== 'function') {
+    throw new TypeError('the webhook must export a function (module.exports = function ...)');
+  }
+  return fn;
+}
+
+// ---- invocation -----------------------------------------------------------------------------
+
+function isAsyncFunction(fn) {
+  return fn.constructor && fn.constructor.name === 'AsyncFunction';
+}
+
+function parseQuery(qs) {
+  const out = {};
+  if (!qs) return out;
+  for (const [k, v] of new URLSearchParams(qs)) {
+    if (Object.prototype.hasOwnProperty.call(out, k)) {
+      out[k] = Array.isArray(out[k]) ? out[k].concat(v) : [out[k], v];
+    } else {
+      out[k] = v;
+    }
+  }
+  return out;
+}
+
+function readBody(req) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function parseBody(raw, contentType) {
+  if (raw.length === 0) return undefined;
+  const ct = (contentType || '').toLowerCase();
+  if (ct.includes('application/json') || ct.includes('+json')) {
+    return JSON.parse(raw.toString('utf8'));
+  }
+  if (ct.includes('application/x-www-form-urlencoded')) {
+    return parseQuery(raw.toString('utf8'));
+  }
+  if (ct.startsWith('text/') || ct === '') return raw.toString('utf8');
+  return raw;
+}
+
+function sendJson(res, status, obj, extraHeaders) {
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  const body = JSON.stringify(obj);
+  res.writeHead(status, Object.assign({
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+  }, extraHeaders || {}));
+  res.end(body);
+}
+
+function sendError(res, status, code, message, extra) {
+  sendJson(res, status, { error: Object.assign({ code, message }, extra || {}) }, { 'x-extend-error': code });
+}
+
+function sendFunctionError(res, err) {
+  const e = err instanceof Error ? err : new Error(typeof err === 'string' ? err : util.inspect(err));
+  sendError(res, 502, 'function_error', e.message || String(e), { name: e.name || 'Error' });
+}
+
+function sendResult(res, value) {
+  if (res.headersSent || res.writableEnded) return;
+  if (value === undefined || value === null) {
+    res.writeHead(204);
+    res.end();
+  } else if (typeof value === 'string') {
+    res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(value) });
+    res.end(value);
+  } else if (Buffer.isBuffer(value)) {
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': value.length });
+    res.end(value);
+  } else {
+    let body;
+    try {
+      body = JSON.stringify(value);
+    } catch (e) {
+      sendFunctionError(res, new TypeError('the result cannot be serialized to JSON: ' + e.message));
+      return;
+    }
+    if (body === undefined) {
+      res.writeHead(204);
+      res.end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  }
+}
+
+const inflight = new Map(); // invocation id -> res, to answer 502 when an uncaught error hits it
+
+async function invoke(name, rest, query, req, res) {
+  const wh = webhooks.get(name);
+  const wanted = req.headers['x-extend-version'];
+  if (!wh || (wanted && String(wh.version) !== wanted)) {
+    req.resume();
+    sendError(res, 409, 'not_loaded', 'webhook ' + name + ' version ' + wanted + ' is not loaded');
+    return;
+  }
+  const id = req.headers['x-extend-invocation-id'] || String(Date.now());
+  const scope = { id, webhook: name };
+  const ctx = {
+    method: req.method,
+    path: rest,
+    query: parseQuery(query),
+    headers: Object.assign({}, req.headers),
+    secrets: wh.secrets,
+    meta: wh.meta,
+    webhook: { container: wh.container, name, version: wh.version },
+    invocationId: id,
+  };
+  for (const h of ['x-extend-version', 'x-extend-invocation-id']) delete ctx.headers[h];
+
+  const fn = wh.fn;
+  inflight.set(id, res);
+  res.on('close', () => inflight.delete(id));
+  await als.run(scope, async () => {
+    try {
+      if (fn.length >= 3) {
+        // (ctx, req, res): the function owns the raw request and response, body unread.
+        req.url = rest + (query ? '?' + query : '');
+        for (const h of ['x-extend-version', 'x-extend-invocation-id']) delete req.headers[h];
+        const r = fn(ctx, req, res);
+        if (r && typeof r.then === 'function') {
+          r.then(undefined, (err) => {
+            emit('error', err && err.stack ? err.stack : String(err));
+            sendFunctionError(res, err);
+          });
+        }
+        return;
+      }
+      const raw = await readBody(req);
+      ctx.rawBody = raw;
+      try {
+        ctx.body = parseBody(raw, req.headers['content-type']);
+      } catch (e) {
+        sendError(res, 400, 'invalid_body', 'the request body is not valid JSON: ' + e.message);
+        return;
+      }
+      let settled = false;
+      const cb = (err, value) => {
+        if (settled) return;
+        settled = true;
+        if (err) {
+          emit('error', err && err.stack ? err.stack : String(err));
+          sendFunctionError(res, err);
+        } else {
+          sendResult(res, value);
+        }
+      };
+      let r;
+      if (fn.length === 2) {
+        r = fn(ctx, cb);
+      } else if (fn.length === 1 && !isAsyncFunction(fn)) {
+        r = fn.call(ctx, cb);
+      } else {
+        r = fn(ctx);
+        if (r === undefined || r === null || typeof r.then !== 'function') {
+          cb(null, r);
+          return;
+        }
+      }
+      if (r && typeof r.then === 'function') r.then((v) => cb(null, v), (e) => cb(e || new Error('rejected')));
+    } catch (err) {
+      emit('error', err && err.stack ? err.stack : String(err));
+      sendFunctionError(res, err);
+    }
+  });
+}
+
+// ---- control --------------------------------------------------------------------------------
+
+async function load(name, req, res) {
+  let cmd;
+  try {
+    cmd = JSON.parse((await readBody(req)).toString('utf8'));
+  } catch (e) {
+    sendError(res, 400, 'bad_command', 'load command is not JSON');
+    return;
+  }
+  try {
+    const fn = compile(name, cmd.file);
+    webhooks.set(name, {
+      version: cmd.version,
+      fn,
+      container: cmd.container,
+      secrets: Object.freeze(Object.assign({}, cmd.secrets || {})),
+      meta: Object.freeze(Object.assign({}, cmd.meta || {})),
+    });
+    sendJson(res, 200, { ok: true, name, version: cmd.version });
+  } catch (err) {
+    webhooks.delete(name);
+    sendError(res, 422, 'load_failed', (err && err.name ? err.name + ': ' : '') + (err && err.message ? err.message : String(err)),
+      { name: err && err.name ? err.name : 'Error' });
+  }
+}
+
+const PREFIX_RUN = '/_extend/run/';
+const PREFIX_WH = '/_extend/webhooks/';
+
+const server = http.createServer((req, res) => {
+  const url = req.url;
+  const q = url.indexOf('?');
+  const pathname = q < 0 ? url : url.slice(0, q);
+  const query = q < 0 ? '' : url.slice(q + 1);
+  if (pathname.startsWith(PREFIX_RUN)) {
+    const tail = pathname.slice(PREFIX_RUN.length);
+    const s = tail.indexOf('/');
+    const name = decodeURIComponent(s < 0 ? tail : tail.slice(0, s));
+    const rest = s < 0 ? '/' : tail.slice(s);
+    invoke(name, rest, query, req, res).catch((err) => sendFunctionError(res, err));
+  } else if (pathname.startsWith(PREFIX_WH)) {
+    const name = decodeURIComponent(pathname.slice(PREFIX_WH.length));
+    if (req.method === 'PUT') {
+      load(name, req, res);
+    } else if (req.method === 'DELETE') {
+      req.resume();
+      webhooks.delete(name);
+      sendJson(res, 200, { ok: true });
+    } else {
+      req.resume();
+      sendError(res, 405, 'method_not_allowed', req.method);
+    }
+  } else if (pathname === '/_extend/health') {
+    req.resume();
+    const loaded = {};
+    for (const [n, w] of webhooks) loaded[n] = w.version;
+    sendJson(res, 200, { ok: true, pid: process.pid, loaded, memory: process.memoryUsage().rss });
+  } else {
+    req.resume();
+    sendError(res, 404, 'not_found', pathname);
+  }
+});
+server.keepAliveTimeout = 120000;
+server.headersTimeout = 125000;
+server.requestTimeout = 0;
+
+// One webhook's uncaught error must not take the others down: attribute it, answer its
+// request if still open, and keep serving.
+function onUncaught(err) {
+  const scope = als.getStore();
+  emit('error', 'uncaught: ' + (err && err.stack ? err.stack : String(err)), scope);
+  if (scope) {
+    const res = inflight.get(scope.id);
+    if (res) sendFunctionError(res, err);
+  }
+}
+process.on('uncaughtException', onUncaught);
+process.on('unhandledRejection', onUncaught);
+process.on('SIGTERM', () => {
+  server.close(() => process.exit(0));
+  setTimeout(() => process.exit(0), 2000).unref();
+});
+
+try {
+  fs.unlinkSync(SOCKET);
+} catch (e) {
+  // no stale socket
+}
+server.listen(SOCKET, () => {
+  try {
+    fs.chmodSync(SOCKET, 0o666);
+  } catch (e) {
+    // the host connects as root or as our own user
+  }
+  emit('info', 'agent ready on ' + SOCKET + ' (pid ' + process.pid + ', node ' + process.version + ')');
+});
