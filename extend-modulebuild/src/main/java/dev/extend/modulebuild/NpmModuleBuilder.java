@@ -1,0 +1,332 @@
+package dev.extend.modulebuild;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.extend.ModuleRef;
+import dev.extend.spi.JobRunner;
+import dev.extend.spi.ModuleBuilder;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.URI;
+import java.nio.file.FileVisitResult;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.SimpleFileVisitor;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.TimeoutException;
+import java.util.function.Consumer;
+
+/**
+ * Builds a module with {@code npm install} in the sandboxes' environment and packs the
+ * resulting {@code node_modules} closure as a tar.gz.
+ *
+ * <p>The install runs through a {@link JobRunner}: inside a builder sandbox made from the
+ * sandboxes' root filesystem under containerd, or as a local process with
+ * {@link LocalJobRunner} (the default, not isolating). It is, in essence:
+ *
+ * <pre>
+ * npm install --no-audit --no-fund --no-package-lock --omit=dev --legacy-peer-deps
+ *     --foreground-scripts --prefix WORK/prefix --cache WORK/npm-cache NAME@VERSION
+ * </pre>
+ *
+ * <p>with {@code HOME}, {@code TMPDIR} and npm's user config inside the work directory, so
+ * nothing of the host's npm setup leaks in and nothing is left behind. Peer dependencies are
+ * deliberately <em>not</em> installed ({@code --legacy-peer-deps}): at run time they resolve to
+ * the webhook's own copy (see {@code peer-resolve.js} in the sandbox agent), so a plugin and
+ * the webhook share one instance of the package the plugin plugs into.
+ *
+ * <pre>{@code
+ * ModuleBuilder builder = NpmModuleBuilder.builder()
+ *     .timeout(Duration.ofMinutes(5))
+ *     .maxTarballBytes(256L << 20)
+ *     .build();
+ * }</pre>
+ */
+public final class NpmModuleBuilder implements ModuleBuilder {
+  private static final ObjectMapper JSON = new ObjectMapper();
+  private static final List<String> DEFAULT_INHERITED = List.of("NODE_EXTRA_CA_CERTS",
+      "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "https_proxy", "http_proxy", "no_proxy");
+
+  private final JobRunner runner;
+  private final List<String> npmCommand;
+  private final URI registry;
+  private final Duration timeout;
+  private final long maxTarballBytes;
+  private final long maxLogBytes;
+  private final Map<String, String> environment;
+
+  private NpmModuleBuilder(Builder b) {
+    this.runner = b.runner != null ? b.runner : new LocalJobRunner();
+    this.npmCommand = List.copyOf(b.npmCommand);
+    this.registry = b.registry;
+    this.timeout = b.timeout;
+    this.maxTarballBytes = b.maxTarballBytes;
+    this.maxLogBytes = b.maxLogBytes;
+    Map<String, String> env = new LinkedHashMap<>();
+    for (String name : b.inherited) {
+      String value = System.getenv(name);
+      if (value != null) {
+        env.put(name, value);
+      }
+    }
+    env.putAll(b.environment);
+    this.environment = Map.copyOf(env);
+  }
+
+  /** Starts a builder with defaults: local job runner, {@code npm}, npm's public registry, 5 minutes, 256 MiB. */
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  /** The job runner builds run in. */
+  public JobRunner jobRunner() {
+    return runner;
+  }
+
+  @Override
+  public void build(ModuleRef module, Path workDir, Path output, Consumer<String> log)
+      throws ModuleBuildException, IOException, InterruptedException {
+    Objects.requireNonNull(module, "module");
+    BoundedLog out = new BoundedLog(Objects.requireNonNull(log, "log"), maxLogBytes);
+    Path prefix = workDir.resolve("prefix");
+    Path cache = workDir.resolve("npm-cache");
+    Path home = workDir.resolve("home");
+    Path tmp = workDir.resolve("tmp");
+    Path npmrc = workDir.resolve("npmrc");
+    long started = System.nanoTime();
+    try {
+      Files.createDirectories(prefix);
+      Files.createDirectories(cache);
+      Files.createDirectories(home);
+      Files.createDirectories(tmp);
+      // An empty user config: the host's ~/.npmrc (tokens, registries) must not reach builds.
+      Files.writeString(npmrc, "");
+      JobRunner.Job probe = job(module, workDir, List.of(), Map.of(), out);
+      String wp = trimSlash(runner.workPath(probe));
+      List<String> command = new ArrayList<>(npmCommand);
+      command.addAll(List.of("install", "--no-audit", "--no-fund", "--no-package-lock",
+          "--omit=dev", "--legacy-peer-deps", "--foreground-scripts", "--no-update-notifier",
+          "--prefix", wp + "/prefix", "--cache", wp + "/npm-cache"));
+      if (registry != null) {
+        command.add("--registry");
+        command.add(registry.toString());
+      }
+      command.add(module.name() + "@" + module.version());
+      Map<String, String> env = new LinkedHashMap<>(environment);
+      env.put("HOME", wp + "/home");
+      env.put("TMPDIR", wp + "/tmp");
+      env.put("npm_config_userconfig", wp + "/npmrc");
+      env.put("npm_config_cache", wp + "/npm-cache");
+      env.put("npm_config_update_notifier", "false");
+      env.put("npm_config_progress", "false");
+      env.put("npm_config_color", "false");
+      env.put("NO_COLOR", "1");
+      out.accept("$ " + String.join(" ", command));
+      int status;
+      try {
+        status = runner.run(job(module, workDir, command, env, out));
+      } catch (TimeoutException e) {
+        out.accept("build timed out after " + timeout.toSeconds() + " s; killed");
+        throw new ModuleBuildException(
+            "npm install " + module + " timed out after " + timeout.toSeconds() + " s", e);
+      }
+      if (status != 0) {
+        out.accept("npm install exited with status " + status);
+        throw new ModuleBuildException(
+            "npm install " + module + " failed with exit status " + status + "; see the build log");
+      }
+      Path nodeModules = prefix.resolve("node_modules");
+      checkInstalled(module, nodeModules, out);
+      long packStart = System.nanoTime();
+      NodeModulesPacker.Summary summary;
+      try (OutputStream os = Files.newOutputStream(output)) {
+        summary = NodeModulesPacker.pack(nodeModules, os, maxTarballBytes, out);
+      } catch (NodeModulesPacker.TooLargeException e) {
+        Files.deleteIfExists(output);
+        out.accept(e.getMessage());
+        throw new ModuleBuildException(module + ": " + e.getMessage(), e);
+      }
+      out.accept(String.format(
+          "packed %d files, %d directories, %d symlinks (%d bytes) into a %d-byte tarball in %d ms;"
+              + " build took %d ms",
+          summary.files(), summary.directories(), summary.symlinks(), summary.contentBytes(),
+          Files.size(output), (System.nanoTime() - packStart) / 1_000_000,
+          (System.nanoTime() - started) / 1_000_000));
+    } finally {
+      out.flush();
+      deleteTree(prefix);
+      deleteTree(cache);
+      deleteTree(home);
+      deleteTree(tmp);
+      Files.deleteIfExists(npmrc);
+    }
+  }
+
+  private JobRunner.Job job(ModuleRef module, Path workDir, List<String> command, Map<String, String> env,
+      Consumer<String> out) {
+    String id = "build-" + module.storeKey().replaceAll("[^A-Za-z0-9._-]", "_");
+    if (id.length() > 60) {
+      id = id.substring(0, 60);
+    }
+    return new JobRunner.Job(id, command, env, workDir, timeout, out);
+  }
+
+  /** The package must be where npm was told to put it, at exactly the version asked for. */
+  private static void checkInstalled(ModuleRef module, Path nodeModules, Consumer<String> out)
+      throws ModuleBuildException, IOException {
+    Path manifest = nodeModules.resolve(module.name()).resolve("package.json");
+    JsonNode pkg;
+    try {
+      pkg = JSON.readTree(manifest.toFile());
+    } catch (NoSuchFileException | java.io.FileNotFoundException e) {
+      throw new ModuleBuildException("npm install " + module + " produced no node_modules/"
+          + module.name() + "/package.json");
+    }
+    String version = pkg.path("version").asText("");
+    if (!module.version().equals(version)) {
+      throw new ModuleBuildException("npm installed " + module.name() + "@" + version + " instead of " + module);
+    }
+    JsonNode peers = pkg.path("peerDependencies");
+    if (peers.isObject() && peers.size() > 0) {
+      StringBuilder sb = new StringBuilder();
+      for (Map.Entry<String, JsonNode> e : peers.properties()) {
+        sb.append(sb.length() == 0 ? "" : ", ").append(e.getKey()).append('@').append(e.getValue().asText());
+      }
+      out.accept("peer dependencies, not bundled (resolved from the webhook's own dependencies at run time): " + sb);
+    }
+  }
+
+  private static String trimSlash(String s) {
+    return s.endsWith("/") && s.length() > 1 ? s.substring(0, s.length() - 1) : s;
+  }
+
+  /** Deletes a tree without following symlinks; missing is fine. */
+  static void deleteTree(Path root) throws IOException {
+    if (!Files.exists(root, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+      return;
+    }
+    Files.walkFileTree(root, new SimpleFileVisitor<>() {
+      @Override
+      public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) throws IOException {
+        Files.delete(file);
+        return FileVisitResult.CONTINUE;
+      }
+
+      @Override
+      public FileVisitResult preVisitDirectory(Path dir, BasicFileAttributes attrs) throws IOException {
+        // Install scripts may leave read-only directories behind.
+        dir.toFile().setWritable(true, true);
+        return FileVisitResult.CONTINUE;
+      }
+
+      @Override
+      public FileVisitResult postVisitDirectory(Path dir, IOException e) throws IOException {
+        if (e != null) {
+          throw e;
+        }
+        Files.delete(dir);
+        return FileVisitResult.CONTINUE;
+      }
+    });
+  }
+
+  /** Settings of an {@link NpmModuleBuilder}. */
+  public static final class Builder {
+    private JobRunner runner;
+    private List<String> npmCommand = List.of("npm");
+    private URI registry;
+    private Duration timeout = Duration.ofMinutes(5);
+    private long maxTarballBytes = 256L << 20;
+    private long maxLogBytes = 256L << 10;
+    private final Map<String, String> environment = new LinkedHashMap<>();
+    private List<String> inherited = DEFAULT_INHERITED;
+
+    private Builder() {}
+
+    /**
+     * Names of variables copied from this JVM's environment into builds, when set. Default:
+     * the network settings npm needs behind a proxy or a TLS-inspecting gateway:
+     * {@code NODE_EXTRA_CA_CERTS}, {@code HTTPS_PROXY}, {@code HTTP_PROXY}, {@code NO_PROXY} and
+     * their lower-case forms. Call with no names to pass nothing.
+     */
+    public Builder inheritEnvironment(String... names) {
+      this.inherited = List.of(names);
+      return this;
+    }
+
+    /** Where npm runs (default: {@link LocalJobRunner}, a plain local process). */
+    public Builder jobRunner(JobRunner runner) {
+      this.runner = Objects.requireNonNull(runner, "jobRunner");
+      return this;
+    }
+
+    /** The npm command and leading arguments as seen inside the build environment (default {@code npm}). */
+    public Builder npmCommand(List<String> command) {
+      if (command == null || command.isEmpty()) {
+        throw new IllegalArgumentException("npmCommand must name a command");
+      }
+      this.npmCommand = List.copyOf(command);
+      return this;
+    }
+
+    /** The npm registry to install from (default: npm's public registry). */
+    public Builder registry(URI registry) {
+      Objects.requireNonNull(registry, "registry");
+      if (!"http".equals(registry.getScheme()) && !"https".equals(registry.getScheme())) {
+        throw new IllegalArgumentException("registry must be an http or https URL, was " + registry);
+      }
+      String s = registry.toString();
+      this.registry = URI.create(s.endsWith("/") ? s : s + "/");
+      return this;
+    }
+
+    /** The longest one build may take, install and packing (default 5 minutes). */
+    public Builder timeout(Duration timeout) {
+      if (timeout == null || timeout.isNegative() || timeout.isZero()) {
+        throw new IllegalArgumentException("timeout must be positive, was " + timeout);
+      }
+      this.timeout = timeout;
+      return this;
+    }
+
+    /** The largest tarball a build may produce, in bytes (default 256 MiB). */
+    public Builder maxTarballBytes(long bytes) {
+      if (bytes < 1024) {
+        throw new IllegalArgumentException("maxTarballBytes must be at least 1024, was " + bytes);
+      }
+      this.maxTarballBytes = bytes;
+      return this;
+    }
+
+    /** The most build log passed on per build, in bytes; beginning and end are kept (default 256 KiB). */
+    public Builder maxLogBytes(long bytes) {
+      if (bytes < 1024) {
+        throw new IllegalArgumentException("maxLogBytes must be at least 1024, was " + bytes);
+      }
+      this.maxLogBytes = bytes;
+      return this;
+    }
+
+    /**
+     * Adds an environment variable for npm, e.g. {@code HTTPS_PROXY}, or {@code PATH} when the
+     * job runner's default does not find {@code node}. Nothing else of this JVM's environment
+     * reaches builds.
+     */
+    public Builder environment(String name, String value) {
+      environment.put(Objects.requireNonNull(name, "name"), Objects.requireNonNull(value, "value"));
+      return this;
+    }
+
+    /** Creates the builder. */
+    public NpmModuleBuilder build() {
+      return new NpmModuleBuilder(this);
+    }
+  }
+}
