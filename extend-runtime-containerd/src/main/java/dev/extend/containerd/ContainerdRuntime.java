@@ -1,0 +1,589 @@
+package dev.extend.containerd;
+
+import dev.extend.containerd.internal.api.ContainersApi;
+import dev.extend.containerd.internal.api.EventsApi;
+import dev.extend.containerd.internal.api.TasksApi;
+import dev.extend.spi.JobRunner;
+import dev.extend.spi.Sandbox;
+import dev.extend.spi.SandboxLimits;
+import dev.extend.spi.SandboxRuntime;
+import dev.extend.spi.SandboxSpec;
+import io.grpc.Context;
+import io.grpc.StatusRuntimeException;
+import io.grpc.stub.StreamObserver;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermission;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Runs sandboxes as containerd tasks, hardened for hostile tenants, over containerd's gRPC API.
+ *
+ * <p>Each sandbox is one container in the runtime's own containerd namespace (default {@code
+ * extend}), labelled {@code dev.extend.node=<nodeId>} and {@code dev.extend.role=sandbox} (or
+ * {@code job}), running the sandbox agent from a read-only root filesystem. Inside, the process
+ * is uid/gid 65534 with no capabilities, {@code noNewPrivileges}, a seccomp allow-list, its
+ * own pid, ipc, uts, mount and network namespaces (loopback only), cgroup limits on memory,
+ * CPU and pids, a size-capped tmpfs {@code /tmp}, and sees of the host only the agent ({@code
+ * /extend/agent}), its code directory ({@code /extend/code}) and the module store ({@code
+ * /extend/modules}) read-only, and its socket directory ({@code /extend/sock}) read-write.
+ *
+ * <p>Root filesystem: by default assembled once per Node version from the host's {@code node}
+ * binary (see {@link Builder#nodeBinary}) under {@code <dataDir>/rootfs/node-<version>/}. To
+ * run from another tree (e.g. one made with {@code debootstrap}), pass it to {@link
+ * Builder#rootfs}: it must hold {@code /usr/bin/node} (and npm for module builds), {@code
+ * /etc/passwd} and {@code /etc/group} with uid/gid 65534, and the empty directories {@code
+ * /proc /dev /sys /tmp /work /extend/agent /extend/code /extend/modules /extend/sock}, and
+ * should be owned by root and not writable by 65534.
+ *
+ * <p>Host side: the runtime makes the sandbox's {@code sock/} directory owned by 65534 and
+ * the code directory, agent directory and module store traversable by others; their files
+ * must be world-readable (the default umask gives that).
+ *
+ * <p>Thread-safe. Build with {@link #builder()}.
+ */
+public final class ContainerdRuntime implements SandboxRuntime {
+  private static final Logger LOG = LoggerFactory.getLogger(ContainerdRuntime.class);
+  /** Label naming the node that owns a container. */
+  public static final String NODE_LABEL = "dev.extend.node";
+  /** Label naming what a container is: {@code sandbox} or {@code job}. */
+  public static final String ROLE_LABEL = "dev.extend.role";
+  static final String ID_LABEL = "dev.extend.id";
+
+  private final Path socket;
+  private final String namespace;
+  private final String nodeId;
+  private final String idPrefix;
+  private final Path dataDir;
+  private final Path nodeBinary;
+  private final Path customRootfs;
+  private final SandboxLimits jobLimits;
+  private final Duration closeGrace;
+  private final ContainerdClient client;
+  private final OutputTailer tailer;
+  private final ScheduledExecutorService scheduler;
+  private final Map<String, ContainerdTask> tasks = new ConcurrentHashMap<>();
+  private final Map<String, ContainerdSandbox> sandboxes = new ConcurrentHashMap<>();
+  private final Object readyLock = new Object();
+  private volatile Path rootfs;
+  private volatile boolean closed;
+  private volatile Context.CancellableContext subscription;
+
+  private ContainerdRuntime(Builder b) {
+    this.socket = b.socket;
+    this.namespace = b.namespace;
+    this.nodeId = b.nodeId;
+    this.idPrefix = idPrefix(b.nodeId);
+    this.dataDir = b.dataDir.toAbsolutePath();
+    this.nodeBinary = b.nodeBinary;
+    this.customRootfs = b.rootfs == null ? null : b.rootfs.toAbsolutePath();
+    this.jobLimits = b.jobLimits;
+    this.closeGrace = b.closeGrace;
+    this.client = new ContainerdClient(socket, namespace, b.callTimeout);
+    this.tailer = new OutputTailer(b.outputCapBytes, 50);
+    this.scheduler = Executors.newSingleThreadScheduledExecutor(r -> {
+      Thread t = new Thread(r, "extend-containerd");
+      t.setDaemon(true);
+      return t;
+    });
+  }
+
+  /** A builder with the defaults: socket {@code /run/containerd/containerd.sock}, namespace {@code extend}. */
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  @Override
+  public String name() {
+    return "containerd";
+  }
+
+  @Override
+  public boolean isolating() {
+    return true;
+  }
+
+  /** The node id whose containers this runtime owns. */
+  public String nodeId() {
+    return nodeId;
+  }
+
+  /** The root filesystem sandboxes run from (assembled on first use unless given). */
+  public Path rootfs() throws IOException {
+    ensureReady();
+    return rootfs;
+  }
+
+  /**
+   * Connects, assembles the root filesystem, subscribes to task events, and deletes every
+   * container (with its task) labelled with this node id: what a crashed earlier run left.
+   */
+  @Override
+  public void recover() throws IOException {
+    ensureReady();
+    List<ContainersApi.Container> leftovers;
+    try {
+      leftovers = client.containers().list(ContainersApi.ListContainersRequest.newBuilder()
+          .addFilters("labels." + quote(NODE_LABEL) + "==" + quote(nodeId)).build()).getContainersList();
+    } catch (StatusRuntimeException e) {
+      throw new IOException("listing containers of node " + nodeId + " failed: " + e.getStatus(), e);
+    }
+    int removed = 0;
+    for (ContainersApi.Container c : leftovers) {
+      if (tasks.containsKey(c.getId())) {
+        continue;
+      }
+      removeLeftover(c.getId());
+      removed++;
+    }
+    // Output files of the removed tasks.
+    Path taskDirs = dataDir.resolve("containerd/tasks");
+    if (Files.isDirectory(taskDirs)) {
+      try (var dirs = Files.list(taskDirs)) {
+        for (Path d : (Iterable<Path>) dirs::iterator) {
+          if (!tasks.containsKey(d.getFileName().toString())) {
+            RootfsAssembler.deleteTree(d);
+          }
+        }
+      }
+    }
+    if (removed > 0) {
+      LOG.info("removed {} containers left behind by an earlier run of node {}", removed, nodeId);
+    }
+  }
+
+  private void removeLeftover(String id) {
+    try {
+      client.tasks().kill(TasksApi.KillRequest.newBuilder().setContainerId(id).setSignal(ContainerdTask.SIGKILL)
+          .setAll(true).build());
+    } catch (StatusRuntimeException e) {
+      LOG.debug("kill of leftover {}: {}", id, e.getStatus());
+    }
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+    while (System.nanoTime() < deadline) {
+      try {
+        TasksApi.TaskStatus s = client.tasks().get(TasksApi.GetRequest.newBuilder().setContainerId(id).build())
+            .getProcess().getStatus();
+        if (s != TasksApi.TaskStatus.TASK_STATUS_RUNNING && s != TasksApi.TaskStatus.TASK_STATUS_PAUSING) {
+          client.tasks().delete(TasksApi.DeleteTaskRequest.newBuilder().setContainerId(id).build());
+          break;
+        }
+        Thread.sleep(50);
+      } catch (StatusRuntimeException e) {
+        if (ContainerdClient.notFound(e)) {
+          break;
+        }
+        LOG.warn("removing task of leftover {}: {}", id, e.getStatus());
+        break;
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        break;
+      }
+    }
+    try {
+      client.containers().delete(ContainersApi.DeleteContainerRequest.newBuilder().setId(id).build());
+    } catch (StatusRuntimeException e) {
+      if (!ContainerdClient.notFound(e)) {
+        LOG.warn("deleting leftover container {} failed: {}", id, e.getStatus());
+      }
+    }
+  }
+
+  /** Connects, prepares the root filesystem and subscribes to events, once. */
+  void ensureReady() throws IOException {
+    if (closed) {
+      throw new IOException("the containerd runtime is closed");
+    }
+    if (rootfs != null) {
+      return;
+    }
+    synchronized (readyLock) {
+      if (rootfs != null) {
+        return;
+      }
+      try {
+        String version = client.version(Duration.ofSeconds(5));
+        LOG.info("containerd {} at {}, namespace {}, node {}", version, socket, namespace, nodeId);
+      } catch (StatusRuntimeException e) {
+        throw new IOException("containerd at " + socket + " does not answer: " + e.getStatus(), e);
+      }
+      Path tree;
+      if (customRootfs != null) {
+        String problem = RootfsAssembler.checkCustom(customRootfs);
+        if (problem != null) {
+          throw new IOException(problem);
+        }
+        tree = customRootfs;
+      } else {
+        tree = RootfsAssembler.ensure(dataDir, nodeBinary);
+      }
+      Files.createDirectories(dataDir.resolve("containerd/tasks"));
+      subscribe(0);
+      rootfs = tree;
+    }
+  }
+
+  @Override
+  public Sandbox start(SandboxSpec spec) throws IOException {
+    Objects.requireNonNull(spec, "spec");
+    ensureReady();
+    String containerId = containerId(spec.id());
+    if (tasks.containsKey(containerId)) {
+      throw new IllegalStateException("a sandbox with id " + spec.id() + " is running");
+    }
+    Path socketDir = spec.socketDir();
+    Files.createDirectories(socketDir);
+    Files.createDirectories(spec.codeDir());
+    // The agent runs as 65534 and must create its socket; the rest it only reads.
+    Files.setAttribute(socketDir, "unix:uid", OciSpecs.SANDBOX_UID, LinkOption.NOFOLLOW_LINKS);
+    Files.setAttribute(socketDir, "unix:gid", OciSpecs.SANDBOX_UID, LinkOption.NOFOLLOW_LINKS);
+    Files.deleteIfExists(spec.socket());
+    for (Path readable : List.of(spec.codeDir(), spec.agentDir(), spec.moduleStore())) {
+      openForOthers(readable);
+    }
+    OciSpecs.Input in = OciSpecs.sandbox(rootfs, spec.agentDir(), spec.codeDir(), spec.moduleStore(), socketDir,
+        spec.limits(), cgroupsPath(containerId));
+    ContainerdTask task = newTask(containerId);
+    ContainerdSandbox sandbox = new ContainerdSandbox(spec, task);
+    sandboxes.put(containerId, sandbox);
+    try {
+      task.start(OciSpecs.toJson(in), labels("sandbox", spec.id()), spec.output());
+    } catch (IOException | RuntimeException e) {
+      sandboxes.remove(containerId);
+      throw e;
+    }
+    if (closed) {
+      // close() ran meanwhile and could not see this one.
+      sandbox.destroy(Duration.ZERO);
+      throw new IOException("the containerd runtime is closed");
+    }
+    return sandbox;
+  }
+
+  private static void openForOthers(Path dir) throws IOException {
+    if (!Files.isDirectory(dir)) {
+      throw new IOException("not a directory: " + dir);
+    }
+    Set<PosixFilePermission> perms = Files.getPosixFilePermissions(dir);
+    if (perms.add(PosixFilePermission.OTHERS_READ) | perms.add(PosixFilePermission.OTHERS_EXECUTE)) {
+      Files.setPosixFilePermissions(dir, perms);
+    }
+  }
+
+  /** What is wrong with containerd, or null when it answers. */
+  @Override
+  public String problem() {
+    if (closed) {
+      return "the containerd runtime is closed";
+    }
+    try {
+      client.version(Duration.ofSeconds(2));
+      return null;
+    } catch (StatusRuntimeException e) {
+      client.kick();
+      return "containerd at " + socket + " does not answer: " + e.getStatus().getCode() + " "
+          + Objects.toString(e.getStatus().getDescription(), "");
+    }
+  }
+
+  /** Module builds as containerd tasks from the same root filesystem (host network). */
+  @Override
+  public Optional<JobRunner> jobRunner() {
+    return Optional.of(new ContainerdJobRunner(this, jobLimits));
+  }
+
+  /** Destroys every sandbox and job this runtime started, then disconnects. */
+  @Override
+  public void close() {
+    if (closed) {
+      return;
+    }
+    closed = true;
+    List<CompletableFuture<Void>> all = new ArrayList<>();
+    for (ContainerdTask t : List.copyOf(tasks.values())) {
+      all.add(CompletableFuture.runAsync(() -> t.release(closeGrace)));
+    }
+    try {
+      CompletableFuture.allOf(all.toArray(CompletableFuture[]::new)).get(closeGrace.toMillis() + 30_000,
+          TimeUnit.MILLISECONDS);
+    } catch (Exception e) {
+      LOG.warn("not every sandbox was released on close", e);
+    }
+    Context.CancellableContext sub = subscription;
+    if (sub != null) {
+      sub.cancel(null);
+    }
+    tailer.close();
+    scheduler.shutdownNow();
+    client.close();
+  }
+
+  // ---- plumbing shared with tasks and jobs -------------------------------------------------
+
+  ContainerdClient client() {
+    return client;
+  }
+
+  OutputTailer tailer() {
+    return tailer;
+  }
+
+  ScheduledExecutorService scheduler() {
+    return scheduler;
+  }
+
+  boolean isClosed() {
+    return closed;
+  }
+
+  ContainerdTask newTask(String containerId) {
+    return new ContainerdTask(this, containerId, cgroupsPath(containerId),
+        dataDir.resolve("containerd/tasks").resolve(containerId));
+  }
+
+  void register(ContainerdTask task) {
+    if (tasks.putIfAbsent(task.containerId, task) != null) {
+      throw new IllegalStateException(task.containerId + " is already running");
+    }
+  }
+
+  void forget(ContainerdTask task) {
+    tasks.remove(task.containerId, task);
+    sandboxes.remove(task.containerId);
+  }
+
+  Map<String, String> labels(String role, String id) {
+    return Map.of(NODE_LABEL, nodeId, ROLE_LABEL, role, ID_LABEL, id);
+  }
+
+  String cgroupsPath(String containerId) {
+    return "/extend/" + namespace + "/" + containerId;
+  }
+
+  /** containerd ids are at most 76 characters: a short node prefix, a dot, the given id. */
+  String containerId(String id) {
+    String full = idPrefix + "." + id;
+    if (full.length() <= 76) {
+      return full;
+    }
+    return idPrefix + "." + sha256(id).substring(0, 76 - idPrefix.length() - 1);
+  }
+
+  private static String idPrefix(String nodeId) {
+    String clean = nodeId.replaceAll("[^A-Za-z0-9_-]", "-");
+    if (clean.length() <= 11 && clean.matches("[A-Za-z0-9].*")) {
+      return clean;
+    }
+    return "n" + sha256(nodeId).substring(0, 10);
+  }
+
+  private static String sha256(String s) {
+    try {
+      return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(s.getBytes(StandardCharsets.UTF_8)));
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  /** containerd filter syntax: a quoted string. */
+  private static String quote(String s) {
+    return "\"" + s.replace("\\", "\\\\").replace("\"", "\\\"") + "\"";
+  }
+
+  // ---- events ------------------------------------------------------------------------------
+
+  /** Follows /tasks/exit and /tasks/oom of our namespace; resubscribes with backoff after errors. */
+  private void subscribe(int attempt) {
+    if (closed) {
+      return;
+    }
+    Context.CancellableContext ctx = Context.current().withCancellation();
+    subscription = ctx;
+    EventsApi.SubscribeRequest request = EventsApi.SubscribeRequest.newBuilder()
+        .addFilters("namespace==" + quote(namespace) + ",topic==\"/tasks/exit\"")
+        .addFilters("namespace==" + quote(namespace) + ",topic==\"/tasks/oom\"")
+        .build();
+    ctx.run(() -> client.events().subscribe(request, new StreamObserver<>() {
+      private boolean healthy;
+
+      @Override
+      public void onNext(EventsApi.Envelope envelope) {
+        healthy = true;
+        onEvent(envelope);
+      }
+
+      @Override
+      public void onError(Throwable t) {
+        if (closed) {
+          return;
+        }
+        int next = healthy ? 0 : attempt + 1;
+        long delay = Math.min(5000, 100L << Math.min(next, 6));
+        LOG.warn("containerd event stream broke ({}); resubscribing in {} ms", t.getMessage(), delay);
+        scheduler.schedule(() -> {
+          client.kick();
+          subscribe(next);
+          reconcile();
+        }, delay, TimeUnit.MILLISECONDS);
+      }
+
+      @Override
+      public void onCompleted() {
+        onError(new IOException("event stream ended"));
+      }
+    }));
+  }
+
+  private void onEvent(EventsApi.Envelope envelope) {
+    String type = envelope.getEvent().getTypeUrl();
+    // containerd's Any type URLs are bare message names, not type.googleapis.com/...
+    String name = type.substring(type.lastIndexOf('/') + 1);
+    try {
+      if (name.equals("containerd.events.TaskExit")) {
+        EventsApi.TaskExitEvent e = EventsApi.TaskExitEvent.parseFrom(envelope.getEvent().getValue());
+        ContainerdTask t = tasks.get(e.getContainerId());
+        if (t != null && (e.getId().isEmpty() || e.getId().equals(e.getContainerId()))) {
+          t.exited(e.getExitStatus());
+        }
+      } else if (name.equals("containerd.events.TaskOOM")) {
+        EventsApi.TaskOomEvent e = EventsApi.TaskOomEvent.parseFrom(envelope.getEvent().getValue());
+        ContainerdTask t = tasks.get(e.getContainerId());
+        if (t != null) {
+          t.oom();
+        }
+      }
+    } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+      LOG.warn("unreadable containerd event {} on {}", name, envelope.getTopic(), e);
+    }
+  }
+
+  /** After the event stream was down: exits may have been missed; ask for each task. */
+  private void reconcile() {
+    for (ContainerdTask t : List.copyOf(tasks.values())) {
+      if (t.exit().isDone()) {
+        continue;
+      }
+      try {
+        TasksApi.TaskProcess p = client.tasks().get(TasksApi.GetRequest.newBuilder()
+            .setContainerId(t.containerId).build()).getProcess();
+        if (p.getStatus() == TasksApi.TaskStatus.TASK_STATUS_STOPPED) {
+          t.exited(p.getExitStatus());
+        }
+      } catch (StatusRuntimeException e) {
+        LOG.debug("reconcile {}: {}", t.containerId, e.getStatus());
+      }
+    }
+  }
+
+  /** Settings of a {@link ContainerdRuntime}. */
+  public static final class Builder {
+    private Path socket = Path.of("/run/containerd/containerd.sock");
+    private String namespace = "extend";
+    private String nodeId = "node";
+    private Path dataDir = Path.of("extend-data");
+    private Path nodeBinary = Path.of("/usr/bin/node");
+    private Path rootfs;
+    private SandboxLimits jobLimits = new SandboxLimits(2048, 2000, 1024, 512);
+    private long outputCapBytes = 8L * 1024 * 1024;
+    private Duration closeGrace = Duration.ofSeconds(2);
+    private Duration callTimeout = Duration.ofSeconds(30);
+
+    private Builder() {}
+
+    /** containerd's gRPC socket. Default {@code /run/containerd/containerd.sock}. */
+    public Builder socket(Path socket) {
+      this.socket = Objects.requireNonNull(socket, "socket");
+      return this;
+    }
+
+    /** The containerd namespace of every container this runtime creates. Default {@code extend}. */
+    public Builder namespace(String namespace) {
+      if (namespace == null || !namespace.matches("[A-Za-z0-9]([A-Za-z0-9._-]{0,74}[A-Za-z0-9])?")) {
+        throw new IllegalArgumentException("namespace must be letters, digits, '.', '_' or '-', was " + namespace);
+      }
+      this.namespace = namespace;
+      return this;
+    }
+
+    /** This node's id: containers are labelled with it, and {@code recover()} removes its leftovers. */
+    public Builder nodeId(String nodeId) {
+      if (nodeId == null || nodeId.isBlank()) {
+        throw new IllegalArgumentException("nodeId must not be blank");
+      }
+      this.nodeId = nodeId;
+      return this;
+    }
+
+    /** Where root filesystems and per-sandbox output files live. Default {@code ./extend-data}. */
+    public Builder dataDir(Path dataDir) {
+      this.dataDir = Objects.requireNonNull(dataDir, "dataDir");
+      return this;
+    }
+
+    /** The host's {@code node} binary the root filesystem is assembled from. Default {@code /usr/bin/node}. */
+    public Builder nodeBinary(Path nodeBinary) {
+      this.nodeBinary = Objects.requireNonNull(nodeBinary, "nodeBinary");
+      return this;
+    }
+
+    /**
+     * A ready root filesystem to use instead of assembling one (see the class description for
+     * what it must contain).
+     */
+    public Builder rootfs(Path rootfs) {
+      this.rootfs = rootfs;
+      return this;
+    }
+
+    /** Limits of module-build jobs. Default 2048 MiB, 2 cores, 1024 pids, 512 MiB {@code /tmp}. */
+    public Builder jobLimits(SandboxLimits limits) {
+      this.jobLimits = Objects.requireNonNull(limits, "limits");
+      return this;
+    }
+
+    /** Output a sandbox may write before the rest is dropped. Default 8 MiB. */
+    public Builder outputCapBytes(long bytes) {
+      if (bytes < 1024) {
+        throw new IllegalArgumentException("outputCapBytes must be at least 1024, was " + bytes);
+      }
+      this.outputCapBytes = bytes;
+      return this;
+    }
+
+    /** SIGTERM-to-SIGKILL grace given to each sandbox by {@code close()}. Default 2 s. */
+    public Builder closeGrace(Duration grace) {
+      this.closeGrace = Objects.requireNonNull(grace, "grace");
+      return this;
+    }
+
+    /** Deadline of each containerd call (Wait and events excepted). Default 30 s. */
+    public Builder callTimeout(Duration timeout) {
+      this.callTimeout = Objects.requireNonNull(timeout, "timeout");
+      return this;
+    }
+
+    /** The runtime; it connects on first use ({@code recover()} or {@code start}). */
+    public ContainerdRuntime build() {
+      return new ContainerdRuntime(this);
+    }
+  }
+}

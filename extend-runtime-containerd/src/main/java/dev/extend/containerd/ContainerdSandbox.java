@@ -1,0 +1,66 @@
+package dev.extend.containerd;
+
+import dev.extend.spi.Sandbox;
+import dev.extend.spi.SandboxExit;
+import dev.extend.spi.SandboxLimits;
+import dev.extend.spi.SandboxSpec;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+
+/** A sandbox backed by one containerd task. */
+final class ContainerdSandbox implements Sandbox {
+  private final SandboxSpec spec;
+  final ContainerdTask task;
+
+  ContainerdSandbox(SandboxSpec spec, ContainerdTask task) {
+    this.spec = spec;
+    this.task = task;
+  }
+
+  @Override
+  public String id() {
+    return spec.id();
+  }
+
+  @Override
+  public SandboxSpec spec() {
+    return spec;
+  }
+
+  @Override
+  public String moduleStorePath() {
+    return OciSpecs.MODULES;
+  }
+
+  @Override
+  public String codePath() {
+    return OciSpecs.CODE;
+  }
+
+  @Override
+  public CompletableFuture<SandboxExit> exit() {
+    return task.exit();
+  }
+
+  /** Rewrites the task's cgroup limits (memory, CPU quota, pids); {@code /tmp} keeps its size. */
+  @Override
+  public void updateLimits(SandboxLimits limits) {
+    try {
+      task.update(limits);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  @Override
+  public void destroy(Duration grace) {
+    task.release(grace);
+  }
+
+  @Override
+  public String toString() {
+    return "containerd sandbox " + spec.id() + " (" + task.containerId + ")";
+  }
+}

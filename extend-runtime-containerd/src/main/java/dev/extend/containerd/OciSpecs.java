@@ -1,0 +1,209 @@
+package dev.extend.containerd;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.extend.spi.SandboxLimits;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Writes OCI runtime specs (JSON) for sandboxes and jobs. Pure functions over plain data, so
+ * the hardening can be checked without containerd.
+ *
+ * <p>What every spec carries: its own pid, ipc, uts and mount namespaces; uid/gid 65534; no
+ * capabilities in any of the five sets; {@code noNewPrivileges}; the {@link Seccomp} profile; a
+ * read-only root; a size-capped tmpfs {@code /tmp}; masked and read-only {@code /proc} paths;
+ * cgroup limits (memory = memory+swap, CPU quota, pids) and rlimits. Sandboxes also get their
+ * own network namespace (loopback only); jobs share the host's so npm reaches its registry.
+ */
+final class OciSpecs {
+  static final ObjectMapper JSON = new ObjectMapper();
+  /** The unprivileged user sandboxes and jobs run as (nobody/nogroup). */
+  static final int SANDBOX_UID = 65534;
+  static final String PATH = "/usr/local/bin:/usr/bin:/bin";
+
+  /** Inside paths. */
+  static final String AGENT = "/extend/agent";
+  static final String CODE = "/extend/code";
+  static final String MODULES = "/extend/modules";
+  static final String SOCK = "/extend/sock";
+  static final String WORK = "/work";
+
+  /** Mount points the root filesystem must already contain: it is read-only. */
+  static final List<String> MOUNT_POINTS =
+      List.of("proc", "dev", "sys", "tmp", "extend/agent", "extend/code", "extend/modules", "extend/sock", "work");
+
+  private static final List<String> MASKED = List.of(
+      "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+      "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware");
+  private static final List<String> READ_ONLY =
+      List.of("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger");
+
+  private OciSpecs() {}
+
+  /** A host directory seen inside at {@code target}. */
+  record Bind(Path source, String target, boolean writable) {}
+
+  /** Everything that varies between specs. */
+  record Input(
+      Path rootfs,
+      List<String> args,
+      Map<String, String> env,
+      String cwd,
+      List<Bind> binds,
+      SandboxLimits limits,
+      boolean ownNetwork,
+      boolean tmpExec,
+      String cgroupsPath,
+      String hostname) {}
+
+  /** The command line of the sandbox agent as seen inside the sandbox. */
+  static List<String> agentCommand() {
+    return List.of("/usr/bin/node", AGENT + "/agent.js", "--socket", SOCK + "/agent.sock", "--code", CODE,
+        "--modules", MODULES);
+  }
+
+  /** The whole environment of a sandbox: nothing of the platform's. */
+  static Map<String, String> sandboxEnv() {
+    Map<String, String> env = new LinkedHashMap<>();
+    env.put("PATH", PATH);
+    env.put("HOME", "/tmp");
+    env.put("NODE_ENV", "production");
+    return env;
+  }
+
+  /** The spec of a sandbox running the agent. */
+  static Input sandbox(Path rootfs, Path agentDir, Path codeDir, Path moduleStore, Path socketDir,
+      SandboxLimits limits, String cgroupsPath) {
+    return new Input(rootfs, agentCommand(), sandboxEnv(), "/tmp",
+        List.of(new Bind(agentDir, AGENT, false), new Bind(codeDir, CODE, false),
+            new Bind(moduleStore, MODULES, false), new Bind(socketDir, SOCK, true)),
+        limits, true, false, cgroupsPath, "sandbox");
+  }
+
+  /** The spec of a one-off job: host network, work dir read-write at {@code /work}. */
+  static Input job(Path rootfs, List<String> command, Map<String, String> jobEnv, Path workDir,
+      Path resolvConf, SandboxLimits limits, String cgroupsPath) {
+    Map<String, String> env = new LinkedHashMap<>();
+    env.put("PATH", PATH);
+    env.put("HOME", WORK);
+    env.putAll(jobEnv);
+    List<Bind> binds = new java.util.ArrayList<>();
+    binds.add(new Bind(workDir, WORK, true));
+    if (resolvConf != null) {
+      binds.add(new Bind(resolvConf, "/etc/resolv.conf", false));
+    }
+    return new Input(rootfs, command, env, WORK, binds, limits, false, true, cgroupsPath, "job");
+  }
+
+  /** The OCI runtime spec as JSON bytes. */
+  static byte[] toJson(Input in) {
+    try {
+      return JSON.writeValueAsBytes(build(in));
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  static ObjectNode build(Input in) {
+    ObjectNode spec = JSON.createObjectNode();
+    spec.put("ociVersion", "1.0.2-dev");
+
+    ObjectNode process = spec.putObject("process");
+    process.put("terminal", false);
+    ObjectNode user = process.putObject("user");
+    user.put("uid", SANDBOX_UID);
+    user.put("gid", SANDBOX_UID);
+    user.putArray("additionalGids").add(SANDBOX_UID);
+    ArrayNode args = process.putArray("args");
+    in.args().forEach(args::add);
+    ArrayNode env = process.putArray("env");
+    in.env().forEach((k, v) -> env.add(k + "=" + v));
+    process.put("cwd", in.cwd());
+    ObjectNode caps = process.putObject("capabilities");
+    for (String set : List.of("bounding", "effective", "inheritable", "permitted", "ambient")) {
+      caps.putArray(set);
+    }
+    ArrayNode rlimits = process.putArray("rlimits");
+    rlimit(rlimits, "RLIMIT_NOFILE", 4096);
+    rlimit(rlimits, "RLIMIT_CORE", 0);
+    process.put("noNewPrivileges", true);
+    // The kernel should pick a sandbox over anything else on the host when memory runs out.
+    process.put("oomScoreAdj", 800);
+
+    ObjectNode root = spec.putObject("root");
+    root.put("path", in.rootfs().toAbsolutePath().toString());
+    root.put("readonly", true);
+    spec.put("hostname", in.hostname());
+
+    ArrayNode mounts = spec.putArray("mounts");
+    mount(mounts, "/proc", "proc", "proc", "nosuid", "noexec", "nodev");
+    mount(mounts, "/dev", "tmpfs", "tmpfs", "nosuid", "noexec", "strictatime", "mode=755", "size=65536k");
+    mount(mounts, "/dev/pts", "devpts", "devpts", "nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620");
+    mount(mounts, "/dev/shm", "tmpfs", "shm", "nosuid", "noexec", "nodev", "mode=1777", "size=65536k");
+    mount(mounts, "/dev/mqueue", "mqueue", "mqueue", "nosuid", "noexec", "nodev");
+    mount(mounts, "/sys", "sysfs", "sysfs", "nosuid", "noexec", "nodev", "ro");
+    if (in.tmpExec()) {
+      mount(mounts, "/tmp", "tmpfs", "tmpfs", "nosuid", "nodev", "mode=1777", "size=" + in.limits().tmpMb() + "m");
+    } else {
+      mount(mounts, "/tmp", "tmpfs", "tmpfs", "nosuid", "nodev", "noexec", "mode=1777",
+          "size=" + in.limits().tmpMb() + "m");
+    }
+    for (Bind b : in.binds()) {
+      if (b.writable()) {
+        mount(mounts, b.target(), "bind", b.source().toAbsolutePath().toString(), "rbind", "rw", "nosuid", "nodev",
+            "noexec");
+      } else {
+        mount(mounts, b.target(), "bind", b.source().toAbsolutePath().toString(), "rbind", "ro", "nosuid", "nodev");
+      }
+    }
+
+    ObjectNode linux = spec.putObject("linux");
+    ArrayNode namespaces = linux.putArray("namespaces");
+    for (String ns : in.ownNetwork() ? List.of("pid", "ipc", "uts", "mount", "network")
+        : List.of("pid", "ipc", "uts", "mount")) {
+      // No path: a new namespace. A new network namespace holds only loopback.
+      namespaces.addObject().put("type", ns);
+    }
+    linux.set("resources", resources(in.limits()));
+    linux.put("cgroupsPath", in.cgroupsPath());
+    ArrayNode masked = linux.putArray("maskedPaths");
+    MASKED.forEach(masked::add);
+    ArrayNode ro = linux.putArray("readonlyPaths");
+    READ_ONLY.forEach(ro::add);
+    linux.set("seccomp", Seccomp.profile(System.getProperty("os.arch")));
+    return spec;
+  }
+
+  /** linux.resources for the given limits; also the body of a live update. */
+  static ObjectNode resources(SandboxLimits limits) {
+    ObjectNode r = JSON.createObjectNode();
+    // Devices: deny everything; runc adds the harmless defaults (null, zero, urandom, ...).
+    r.putArray("devices").addObject().put("allow", false).put("access", "rwm");
+    long bytes = (long) limits.memoryMb() * 1024 * 1024;
+    // memory+swap equal to memory: no swap beyond the limit.
+    r.putObject("memory").put("limit", bytes).put("swap", bytes).put("disableOOMKiller", false);
+    long period = 100_000;
+    r.putObject("cpu").put("quota", limits.cpuMillis() * period / 1000).put("period", period);
+    r.putObject("pids").put("limit", limits.pids());
+    return r;
+  }
+
+  private static void rlimit(ArrayNode rlimits, String type, long value) {
+    rlimits.addObject().put("type", type).put("hard", value).put("soft", value);
+  }
+
+  private static void mount(ArrayNode mounts, String dest, String type, String source, String... options) {
+    ObjectNode m = mounts.addObject();
+    m.put("destination", dest);
+    m.put("type", type);
+    m.put("source", source);
+    ArrayNode o = m.putArray("options");
+    for (String opt : options) {
+      o.add(opt);
+    }
+  }
+}

@@ -1,0 +1,259 @@
+package dev.extend.containerd;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Builds the read-only root filesystem sandboxes and jobs run from, without any image registry:
+ * the host's {@code node} binary and the shared libraries {@code ldd} lists for it, npm (its
+ * package under {@code /usr/lib/node_modules/npm} and a {@code /usr/bin/npm} launcher),
+ * {@code /usr/bin/env} and {@code /bin/sh} for npm's launcher and lifecycle scripts, CA
+ * certificates, {@code /etc/passwd} and {@code /etc/group} naming the sandbox user 65534
+ * (nobody/nogroup), name-service files, and every mount point the specs use (the root is
+ * mounted read-only, so nothing can be created in it at start).
+ *
+ * <p>One tree per Node version under {@code <dataDir>/rootfs/node-<version>/}, assembled in a
+ * temporary directory and renamed into place, so a crash never leaves a half tree behind.
+ */
+final class RootfsAssembler {
+  private static final Logger LOG = LoggerFactory.getLogger(RootfsAssembler.class);
+  /** Bumped when the recipe changes, so old trees are not reused. */
+  static final String RECIPE = "1";
+  static final String MARKER = ".extend-rootfs";
+  private static final Pattern LDD_PATH = Pattern.compile("(/\\S+)\\s*(\\(0x[0-9a-f]+\\))?$");
+
+  private RootfsAssembler() {}
+
+  /** The tree for {@code nodeBinary}, assembled now unless it already exists. */
+  static Path ensure(Path dataDir, Path nodeBinary) throws IOException {
+    String version = run(List.of(nodeBinary.toString(), "--version")).trim().replaceFirst("^v", "");
+    if (!version.matches("[0-9A-Za-z.+-]+")) {
+      throw new IOException("unexpected output of " + nodeBinary + " --version: " + version);
+    }
+    Path parent = dataDir.resolve("rootfs");
+    Path target = parent.resolve("node-" + version);
+    if (isComplete(target)) {
+      return target;
+    }
+    Files.createDirectories(parent);
+    Path tmp = Files.createTempDirectory(parent, ".assembling-");
+    try {
+      long t0 = System.nanoTime();
+      assemble(tmp, nodeBinary);
+      Files.writeString(tmp.resolve(MARKER), "recipe=" + RECIPE + "\nnode=" + version + "\n");
+      if (Files.exists(target)) {
+        // An older recipe: move it aside first; rename of a non-empty directory onto another fails.
+        Path old = parent.resolve(".old-" + target.getFileName() + "-" + System.nanoTime());
+        Files.move(target, old, StandardCopyOption.ATOMIC_MOVE);
+        deleteTree(old);
+      }
+      try {
+        Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
+      } catch (FileAlreadyExistsException | java.nio.file.DirectoryNotEmptyException raced) {
+        // Another process assembled it at the same time: theirs is as good as ours.
+        deleteTree(tmp);
+      }
+      LOG.info("assembled root filesystem {} in {} ms", target, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0));
+      return target;
+    } catch (IOException | RuntimeException e) {
+      deleteTree(tmp);
+      throw e;
+    }
+  }
+
+  static boolean isComplete(Path tree) {
+    try {
+      return Files.readString(tree.resolve(MARKER)).contains("recipe=" + RECIPE + "\n");
+    } catch (IOException e) {
+      return false;
+    }
+  }
+
+  /** Checks that a tree given by the user can run sandboxes; returns what is missing, or null. */
+  static String checkCustom(Path tree) {
+    List<String> missing = new ArrayList<>();
+    if (!Files.isExecutable(tree.resolve("usr/bin/node"))) {
+      missing.add("usr/bin/node");
+    }
+    for (String p : OciSpecs.MOUNT_POINTS) {
+      if (!Files.isDirectory(tree.resolve(p))) {
+        missing.add(p + "/");
+      }
+    }
+    return missing.isEmpty() ? null : "root filesystem " + tree + " lacks " + String.join(", ", missing);
+  }
+
+  private static void assemble(Path root, Path nodeBinary) throws IOException {
+    Path node = nodeBinary.toRealPath();
+    copyFile(node, root.resolve("usr/bin/node"));
+    Set<Path> libs = new LinkedHashSet<>(ldd(node));
+    for (String extra : List.of("/usr/bin/env", "/bin/sh")) {
+      Path p = Path.of(extra);
+      if (Files.exists(p)) {
+        copyFile(p.toRealPath(), root.resolve(extra.substring(1)));
+        libs.addAll(ldd(p.toRealPath()));
+      }
+    }
+    for (Path lib : libs) {
+      // Keep the path ldd printed (e.g. /lib64/ld-linux-x86-64.so.2), with the content it points to.
+      copyFile(lib.toRealPath(), root.resolve(lib.toString().substring(1)));
+    }
+
+    // npm: its package, and a launcher at the usual place (its shebang is "/usr/bin/env node").
+    Path npm = findNpm(node);
+    if (npm != null) {
+      copyTree(npm, root.resolve("usr/lib/node_modules/npm"));
+      Files.createSymbolicLink(root.resolve("usr/bin/npm"), Path.of("../lib/node_modules/npm/bin/npm-cli.js"));
+      if (Files.exists(npm.resolve("bin/npx-cli.js"))) {
+        Files.createSymbolicLink(root.resolve("usr/bin/npx"), Path.of("../lib/node_modules/npm/bin/npx-cli.js"));
+      }
+    } else {
+      LOG.warn("npm not found next to {}: module builds will not run in this root filesystem", node);
+    }
+
+    Path etc = Files.createDirectories(root.resolve("etc"));
+    Files.writeString(etc.resolve("passwd"),
+        "root:x:0:0:root:/root:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n");
+    Files.writeString(etc.resolve("group"), "root:x:0:\nnogroup:x:65534:\n");
+    Files.writeString(etc.resolve("hosts"), "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+    Files.writeString(etc.resolve("nsswitch.conf"), "passwd: files\ngroup: files\nhosts: files dns\n");
+    // A mount point for jobs' bind of the host's resolver configuration; empty for sandboxes.
+    Files.writeString(etc.resolve("resolv.conf"), "");
+    Path certs = Path.of("/etc/ssl/certs/ca-certificates.crt");
+    if (Files.exists(certs)) {
+      copyFile(certs.toRealPath(), root.resolve("etc/ssl/certs/ca-certificates.crt"));
+    }
+    for (String p : OciSpecs.MOUNT_POINTS) {
+      Files.createDirectories(root.resolve(p));
+    }
+    Files.setPosixFilePermissions(root.resolve("tmp"), PosixFilePermissions.fromString("rwxrwxrwx"));
+    // Everything readable and traversable by the sandbox user, writable by nobody but root.
+    try (Stream<Path> all = Files.walk(root)) {
+      for (Path p : (Iterable<Path>) all::iterator) {
+        if (Files.isSymbolicLink(p)) {
+          continue;
+        }
+        var perms = Files.getPosixFilePermissions(p, LinkOption.NOFOLLOW_LINKS);
+        perms.add(java.nio.file.attribute.PosixFilePermission.OWNER_READ);
+        perms.add(java.nio.file.attribute.PosixFilePermission.GROUP_READ);
+        perms.add(java.nio.file.attribute.PosixFilePermission.OTHERS_READ);
+        if (Files.isDirectory(p) || perms.contains(java.nio.file.attribute.PosixFilePermission.OWNER_EXECUTE)) {
+          perms.add(java.nio.file.attribute.PosixFilePermission.GROUP_EXECUTE);
+          perms.add(java.nio.file.attribute.PosixFilePermission.OTHERS_EXECUTE);
+        }
+        perms.remove(java.nio.file.attribute.PosixFilePermission.GROUP_WRITE);
+        perms.remove(java.nio.file.attribute.PosixFilePermission.OTHERS_WRITE);
+        if (!p.equals(root.resolve("tmp"))) {
+          Files.setPosixFilePermissions(p, perms);
+        }
+      }
+    }
+    Files.setPosixFilePermissions(root, PosixFilePermissions.fromString("rwxr-xr-x"));
+  }
+
+  /** npm next to node ({@code <prefix>/lib/node_modules/npm}) or at Debian's place. */
+  private static Path findNpm(Path node) {
+    List<Path> candidates = new ArrayList<>();
+    Path prefix = node.getParent() == null ? null : node.getParent().getParent();
+    if (prefix != null) {
+      candidates.add(prefix.resolve("lib/node_modules/npm"));
+    }
+    candidates.add(Path.of("/usr/lib/node_modules/npm"));
+    candidates.add(Path.of("/usr/local/lib/node_modules/npm"));
+    candidates.add(Path.of("/usr/share/nodejs/npm"));
+    for (Path c : candidates) {
+      if (Files.exists(c.resolve("bin/npm-cli.js"))) {
+        return c;
+      }
+    }
+    return null;
+  }
+
+  /** Absolute paths of the shared libraries (and loader) a binary needs. */
+  static List<Path> ldd(Path binary) throws IOException {
+    List<Path> out = new ArrayList<>();
+    for (String line : run(List.of("ldd", binary.toString())).split("\n")) {
+      line = line.trim();
+      if (line.isEmpty() || line.startsWith("linux-vdso") || line.contains("not a dynamic executable")) {
+        continue;
+      }
+      if (line.contains("not found")) {
+        throw new IOException("ldd " + binary + ": " + line);
+      }
+      Matcher m = LDD_PATH.matcher(line);
+      if (m.find()) {
+        out.add(Path.of(m.group(1)));
+      }
+    }
+    return out;
+  }
+
+  private static String run(List<String> command) throws IOException {
+    Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+    String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    try {
+      if (!p.waitFor(30, TimeUnit.SECONDS) || p.exitValue() != 0) {
+        throw new IOException(String.join(" ", command) + " failed: " + output.trim());
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IOException("interrupted", e);
+    }
+    return output;
+  }
+
+  private static void copyFile(Path from, Path to) throws IOException {
+    Files.createDirectories(to.getParent());
+    Files.copy(from, to, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.COPY_ATTRIBUTES);
+  }
+
+  private static void copyTree(Path from, Path to) throws IOException {
+    try (Stream<Path> all = Files.walk(from)) {
+      for (Path p : (Iterable<Path>) all::iterator) {
+        Path dest = to.resolve(from.relativize(p).toString());
+        if (Files.isSymbolicLink(p)) {
+          Files.createDirectories(dest.getParent());
+          Files.createSymbolicLink(dest, Files.readSymbolicLink(p));
+        } else if (Files.isDirectory(p)) {
+          Files.createDirectories(dest);
+        } else {
+          copyFile(p, dest);
+        }
+      }
+    }
+  }
+
+  static void deleteTree(Path dir) {
+    if (!Files.exists(dir, LinkOption.NOFOLLOW_LINKS)) {
+      return;
+    }
+    try (Stream<Path> all = Files.walk(dir)) {
+      all.sorted(Comparator.reverseOrder()).forEach(p -> {
+        try {
+          Files.deleteIfExists(p);
+        } catch (IOException ignored) {
+          // best effort: what stays is reported by the caller's next attempt
+        }
+      });
+    } catch (IOException ignored) {
+      // the directory vanished meanwhile
+    }
+  }
+}

@@ -1,0 +1,100 @@
+package dev.extend.containerd;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.util.List;
+
+/**
+ * The seccomp profile of sandboxes and jobs: everything is refused ({@code EPERM}) except an
+ * allow-list of what Node.js, npm and a POSIX shell need. Left out on purpose, among others:
+ * ptrace, process_vm_*, mount/umount, pivot_root, chroot, unshare, setns, keyctl/add_key/
+ * request_key, bpf, perf_event_open, userfaultfd, io_uring_*, kexec_*, *_module, reboot,
+ * swapon/off, acct, open_by_handle_at, setuid/setgid and friends, clock setting, and every
+ * system call of the 32-bit ABIs (only the native architecture is listed).
+ */
+final class Seccomp {
+  private static final int EPERM = 1;
+  private static final int ENOSYS = 38;
+  /** CLONE_NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET (and NEWTIME). */
+  static final long CLONE_NAMESPACE_FLAGS = 0x7E020080L;
+
+  static final List<String> ALLOWED = List.of(
+      "accept", "accept4", "access", "alarm", "arch_prctl", "bind", "brk", "capget", "chdir", "chmod", "chown",
+      "clock_getres", "clock_gettime", "clock_nanosleep", "close", "close_range", "connect", "copy_file_range",
+      "creat", "dup", "dup2", "dup3", "epoll_create", "epoll_create1", "epoll_ctl", "epoll_pwait", "epoll_pwait2",
+      "epoll_wait", "eventfd", "eventfd2", "execve", "execveat", "exit", "exit_group", "faccessat", "faccessat2",
+      "fadvise64", "fallocate", "fchdir", "fchmod", "fchmodat", "fchown", "fchownat", "fcntl", "fdatasync",
+      "fgetxattr", "flistxattr", "flock", "fork", "fstat", "fstatfs", "fsync", "ftruncate", "futex", "futex_waitv",
+      "get_robust_list", "getcpu", "getcwd", "getdents", "getdents64", "getegid", "geteuid", "getgid", "getgroups",
+      "getitimer", "getpeername", "getpgid", "getpgrp", "getpid", "getppid", "getpriority", "getrandom",
+      "getresgid", "getresuid", "getrlimit", "getrusage", "getsid", "getsockname", "getsockopt", "gettid",
+      "gettimeofday", "getuid", "getxattr", "inotify_add_watch", "inotify_init", "inotify_init1",
+      "inotify_rm_watch", "ioctl", "kill", "lchown", "lgetxattr", "link", "linkat", "listen", "listxattr",
+      "llistxattr", "lseek", "lstat", "madvise", "membarrier", "memfd_create", "mincore", "mkdir", "mkdirat",
+      "mmap", "mprotect", "mremap", "msync", "munmap", "nanosleep", "newfstatat", "open", "openat", "openat2",
+      "pause", "pipe", "pipe2", "pkey_alloc", "pkey_free", "pkey_mprotect", "poll", "ppoll", "prctl", "pread64",
+      "preadv", "preadv2", "prlimit64", "pselect6", "pwrite64", "pwritev", "pwritev2", "read", "readahead",
+      "readlink", "readlinkat", "readv", "recvfrom", "recvmmsg", "recvmsg", "rename", "renameat", "renameat2",
+      "restart_syscall", "rmdir", "rseq", "rt_sigaction", "rt_sigpending", "rt_sigprocmask", "rt_sigqueueinfo",
+      "rt_sigreturn", "rt_sigsuspend", "rt_sigtimedwait", "rt_tgsigqueueinfo", "sched_get_priority_max",
+      "sched_get_priority_min", "sched_getaffinity", "sched_getparam", "sched_getscheduler", "sched_yield",
+      "select", "sendfile", "sendmmsg", "sendmsg", "sendto", "set_robust_list", "set_tid_address", "setitimer",
+      "setpgid", "setpriority", "setsid", "setsockopt", "shutdown", "sigaltstack", "socketpair", "splice",
+      "stat", "statfs", "statx", "symlink", "symlinkat", "sync_file_range", "sysinfo", "tee", "tgkill", "time",
+      "timer_create", "timer_delete", "timer_getoverrun", "timer_gettime", "timer_settime", "timerfd_create",
+      "timerfd_gettime", "timerfd_settime", "tkill", "truncate", "umask", "uname", "unlink", "unlinkat", "utime",
+      "utimensat", "utimes", "vfork", "wait4", "waitid", "write", "writev");
+
+  /** Never allowed, whatever the list above says: checked by the tests. */
+  static final List<String> FORBIDDEN = List.of(
+      "ptrace", "process_vm_readv", "process_vm_writev", "mount", "umount2", "pivot_root", "chroot", "unshare",
+      "setns", "keyctl", "add_key", "request_key", "bpf", "perf_event_open", "userfaultfd", "io_uring_setup",
+      "io_uring_enter", "io_uring_register", "kexec_load", "kexec_file_load", "init_module", "finit_module",
+      "delete_module", "reboot", "swapon", "swapoff", "acct", "open_by_handle_at", "setuid", "setgid",
+      "setreuid", "setresuid", "capset", "clock_settime", "settimeofday", "fsopen", "fsmount", "move_mount",
+      "open_tree", "syslog", "clone3");
+
+  /** Socket families a sandbox may open: AF_UNIX, AF_INET, AF_INET6, AF_NETLINK (getifaddrs). */
+  static final List<Integer> SOCKET_FAMILIES = List.of(1, 2, 10, 16);
+
+  private Seccomp() {}
+
+  /** The profile for the JVM's architecture ({@code os.arch}). */
+  static ObjectNode profile(String osArch) {
+    ObjectNode p = OciSpecs.JSON.createObjectNode();
+    p.put("defaultAction", "SCMP_ACT_ERRNO");
+    p.put("defaultErrnoRet", EPERM);
+    ArrayNode arch = p.putArray("architectures");
+    arch.add(switch (osArch) {
+      case "aarch64", "arm64" -> "SCMP_ARCH_AARCH64";
+      default -> "SCMP_ARCH_X86_64";
+    });
+    ArrayNode rules = p.putArray("syscalls");
+
+    ObjectNode allow = rules.addObject();
+    ArrayNode names = allow.putArray("names");
+    ALLOWED.forEach(names::add);
+    allow.put("action", "SCMP_ACT_ALLOW");
+
+    // clone without any namespace flag: threads and fork, never new namespaces.
+    ObjectNode clone = rules.addObject();
+    clone.putArray("names").add("clone");
+    clone.put("action", "SCMP_ACT_ALLOW");
+    clone.putArray("args").addObject()
+        .put("index", 0).put("value", CLONE_NAMESPACE_FLAGS).put("valueTwo", 0).put("op", "SCMP_CMP_MASKED_EQ");
+
+    // clone3 passes its flags in memory seccomp cannot read: answer ENOSYS so libc falls back to clone.
+    ObjectNode clone3 = rules.addObject();
+    clone3.putArray("names").add("clone3");
+    clone3.put("action", "SCMP_ACT_ERRNO");
+    clone3.put("errnoRet", ENOSYS);
+
+    for (int family : SOCKET_FAMILIES) {
+      ObjectNode socket = rules.addObject();
+      socket.putArray("names").add("socket");
+      socket.put("action", "SCMP_ACT_ALLOW");
+      socket.putArray("args").addObject().put("index", 0).put("value", family).put("op", "SCMP_CMP_EQ");
+    }
+    return p;
+  }
+}
