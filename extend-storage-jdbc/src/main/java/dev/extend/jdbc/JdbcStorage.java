@@ -1,0 +1,356 @@
+package dev.extend.jdbc;
+
+import com.zaxxer.hikari.HikariConfig;
+import com.zaxxer.hikari.HikariDataSource;
+import dev.extend.ExtendException;
+import dev.extend.UnavailableException;
+import dev.extend.spi.ArtifactStore;
+import dev.extend.spi.BuildQueue;
+import dev.extend.spi.FunctionStore;
+import dev.extend.spi.ModuleStore;
+import dev.extend.spi.TokenStore;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import org.flywaydb.core.Flyway;
+import org.flywaydb.core.api.FlywayException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Every Extend store over one JDBC database: webhooks, module records, artifacts, the build
+ * queue and API tokens. MySQL 8 and MariaDB 10.6+ serve many nodes at once; an H2 file database
+ * ({@link #h2}) is the embedded default for a single node.
+ *
+ * <p>Start-up validates the configuration, opens a HikariCP pool and applies the schema
+ * migrations (Flyway; nodes starting together take turns on its lock). Stores share the pool:
+ * closing a store does nothing, {@link #close()} closes them all.
+ *
+ * <p>When the database is unreachable, store calls throw {@link UnavailableException} after at
+ * most the connection timeout, naming the database; the pool reconnects by itself once the
+ * database is back.
+ *
+ * <pre>{@code
+ * JdbcStorage storage = JdbcStorage.builder()
+ *     .jdbcUrl("jdbc:mysql://db:3306/extend").user("extend").password(pw)
+ *     .secretKeys(SecretKeyRing.fromEnvironment())
+ *     .build();
+ * }</pre>
+ */
+public final class JdbcStorage implements AutoCloseable {
+
+  private static final Logger LOG = LoggerFactory.getLogger(JdbcStorage.class);
+
+  private final HikariDataSource dataSource;
+  private final Db db;
+  private final JdbcFunctionStore functions;
+  private final JdbcArtifactStore artifacts;
+  private final JdbcModuleStore modules;
+  private final JdbcBuildQueue queue;
+  private final JdbcTokenStore tokens;
+
+  private JdbcStorage(Builder b) {
+    Dialect dialect = Dialect.of(b.jdbcUrl);
+    String url = dialect == Dialect.H2 ? h2Url(b.jdbcUrl) : b.jdbcUrl;
+    String name = displayName(url);
+    HikariConfig config = new HikariConfig();
+    config.setPoolName("extend-jdbc");
+    config.setJdbcUrl(url);
+    config.setUsername(b.user);
+    config.setPassword(b.password);
+    config.setMaximumPoolSize(b.poolSize);
+    config.setMinimumIdle(Math.min(2, b.poolSize));
+    long timeoutMs = b.connectionTimeout.toMillis();
+    config.setConnectionTimeout(timeoutMs);
+    config.setValidationTimeout(Math.max(250, Math.min(1000, timeoutMs / 2)));
+    // Do not fail inside the pool's constructor: the migration below reports an unreachable
+    // database as UnavailableException naming it.
+    config.setInitializationFailTimeout(-1);
+    dialect.driverProperties(timeoutMs, b.socketTimeout.toMillis()).forEach(config::addDataSourceProperty);
+    this.dataSource = new HikariDataSource(config);
+    this.db = new Db(dataSource, dialect, name);
+    try {
+      migrate(dialect, name);
+      checkKeys(b.keys);
+      this.functions = new JdbcFunctionStore(db, b.keys);
+      this.artifacts = new JdbcArtifactStore(db, b.maxArtifactBytes);
+      this.modules = new JdbcModuleStore(db);
+      this.queue = new JdbcBuildQueue(db);
+      this.tokens = new JdbcTokenStore(db);
+      int swept = artifacts.sweep();
+      if (swept > 0) {
+        LOG.info("Removed {} chunks of artifact uploads that never completed", swept);
+      }
+    } catch (RuntimeException e) {
+      dataSource.close();
+      throw e;
+    }
+    LOG.info("JDBC storage ready on {} ({}, pool of {}, secret keys {})", name, dialect, b.poolSize, b.keys.ids());
+  }
+
+  private void migrate(Dialect dialect, String name) {
+    try {
+      Flyway.configure(JdbcStorage.class.getClassLoader())
+          .dataSource(dataSource)
+          .locations("classpath:dev/extend/jdbc/migration")
+          .table("extend_schema_history")
+          .placeholders(dialect.placeholders())
+          .load()
+          .migrate();
+    } catch (FlywayException e) {
+      for (Throwable t = e; t != null; t = t.getCause()) {
+        if (t instanceof SQLException s && Db.isUnavailable(s)) {
+          throw new UnavailableException("database " + name + " is unavailable at start-up: " + s.getMessage(), e);
+        }
+      }
+      throw new IllegalStateException("schema migration of database " + name + " failed: " + e.getMessage(), e);
+    }
+  }
+
+  // Fails at start-up, naming the key ids, rather than at the first read of an old webhook.
+  private void checkKeys(SecretKeyRing keys) {
+    List<String> used = db.call(c -> {
+      try (PreparedStatement ps = c.prepareStatement("SELECT DISTINCT secrets_key_id FROM webhooks");
+          ResultSet rs = ps.executeQuery()) {
+        List<String> ids = new ArrayList<>();
+        while (rs.next()) {
+          ids.add(rs.getString(1));
+        }
+        return ids;
+      }
+    });
+    List<String> missing = used.stream().filter(id -> !keys.contains(id)).sorted().toList();
+    if (!missing.isEmpty()) {
+      throw new ExtendException("secret_key_unavailable", 500, "webhook secrets in database " + db.name()
+          + " are encrypted with key(s) " + missing + " that the secret key ring " + keys.ids()
+          + " lacks; add them to " + SecretKeyRing.ENV + " or the key file");
+    }
+  }
+
+  /** A new builder. */
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  /**
+   * The embedded default: an H2 file database {@code <dataDir>/extend.mv.db}.
+   *
+   * @param dataDir directory of the database files (created when missing)
+   * @param keys the secret key ring, e.g. {@code SecretKeyRing.loadOrCreate(dataDir.resolve("secret.keys"))}
+   */
+  public static JdbcStorage h2(Path dataDir, SecretKeyRing keys) throws IOException {
+    Files.createDirectories(dataDir);
+    return builder().jdbcUrl("jdbc:h2:file:" + dataDir.toAbsolutePath().resolve("extend"))
+        .user("sa").password("").secretKeys(keys).build();
+  }
+
+  /**
+   * Storage configured by environment variables: {@code EXTEND_JDBC_URL} (default: the H2 file
+   * database in {@code dataDir}), {@code EXTEND_JDBC_USER}, {@code EXTEND_JDBC_PASSWORD},
+   * {@code EXTEND_JDBC_POOL_SIZE}, and the secret keys from {@value SecretKeyRing#ENV} or else
+   * the key file {@code <dataDir>/secret.keys} (created on first start).
+   */
+  public static JdbcStorage fromEnvironment(Map<String, String> env, Path dataDir) throws IOException {
+    String keySpec = env.get(SecretKeyRing.ENV);
+    SecretKeyRing keys = keySpec != null && !keySpec.isBlank()
+        ? SecretKeyRing.parse(keySpec)
+        : SecretKeyRing.loadOrCreate(dataDir.resolve("secret.keys"));
+    String url = env.get("EXTEND_JDBC_URL");
+    if (url == null || url.isBlank()) {
+      return h2(dataDir, keys);
+    }
+    Builder b = builder().jdbcUrl(url).user(env.getOrDefault("EXTEND_JDBC_USER", ""))
+        .password(env.getOrDefault("EXTEND_JDBC_PASSWORD", "")).secretKeys(keys);
+    String pool = env.get("EXTEND_JDBC_POOL_SIZE");
+    if (pool != null && !pool.isBlank()) {
+      try {
+        b.poolSize(Integer.parseInt(pool.strip()));
+      } catch (NumberFormatException e) {
+        throw new IllegalArgumentException("EXTEND_JDBC_POOL_SIZE must be a number, was '" + pool + "'");
+      }
+    }
+    return b.build();
+  }
+
+  /** Webhooks, secrets encrypted at rest. */
+  public FunctionStore functionStore() {
+    return functions;
+  }
+
+  /** Content-addressed blobs, streamed in 1 MiB chunks. */
+  public ArtifactStore artifactStore() {
+    return artifacts;
+  }
+
+  /** Module build records. */
+  public ModuleStore moduleStore() {
+    return modules;
+  }
+
+  /** The build queue, shared by every node on this database. */
+  public BuildQueue buildQueue() {
+    return queue;
+  }
+
+  /** API tokens (hashes only). */
+  public TokenStore tokenStore() {
+    return tokens;
+  }
+
+  /** The database as named in logs and errors (its URL without parameters). */
+  public String databaseName() {
+    return db.name();
+  }
+
+  /** Closes the connection pool; the stores are unusable afterwards. */
+  @Override
+  public void close() {
+    dataSource.close();
+  }
+
+  @Override
+  public String toString() {
+    return "JdbcStorage[" + db.name() + "]";
+  }
+
+  // H2 must run in MySQL mode for the shared SQL; lower-case identifiers as MySQL reports them.
+  private static String h2Url(String url) {
+    String upper = url.toUpperCase(Locale.ROOT);
+    if (upper.contains(";MODE=") && !upper.contains(";MODE=MYSQL")) {
+      throw new IllegalArgumentException("jdbcUrl: H2 must run in MySQL mode (;MODE=MySQL), was " + url);
+    }
+    StringBuilder sb = new StringBuilder(url);
+    if (!upper.contains(";MODE=")) {
+      sb.append(";MODE=MySQL");
+    }
+    if (!upper.contains(";DATABASE_TO_LOWER=")) {
+      sb.append(";DATABASE_TO_LOWER=TRUE");
+    }
+    if (!upper.contains(";LOCK_TIMEOUT=")) {
+      sb.append(";LOCK_TIMEOUT=10000");
+    }
+    return sb.toString();
+  }
+
+  private static String displayName(String url) {
+    int end = url.length();
+    for (char c : new char[] {'?', ';'}) {
+      int i = url.indexOf(c);
+      if (i >= 0 && i < end) {
+        end = i;
+      }
+    }
+    return url.substring(0, end);
+  }
+
+  /** Configuration of a {@link JdbcStorage}, validated by {@link #build()}. */
+  public static final class Builder {
+    private String jdbcUrl;
+    private String user = "";
+    private String password = "";
+    private int poolSize = 10;
+    private SecretKeyRing keys;
+    private long maxArtifactBytes = 1L << 30;
+    private Duration connectionTimeout = Duration.ofMillis(2500);
+    private Duration socketTimeout = Duration.ofSeconds(60);
+
+    private Builder() {}
+
+    /** The database, e.g. {@code jdbc:mysql://db:3306/extend} or {@code jdbc:h2:file:/data/extend}. Required. */
+    public Builder jdbcUrl(String jdbcUrl) {
+      this.jdbcUrl = jdbcUrl;
+      return this;
+    }
+
+    /** The database user. */
+    public Builder user(String user) {
+      this.user = user;
+      return this;
+    }
+
+    /** The database password. */
+    public Builder password(String password) {
+      this.password = password;
+      return this;
+    }
+
+    /** Maximum connections in the pool (1..200, default 10). */
+    public Builder poolSize(int poolSize) {
+      this.poolSize = poolSize;
+      return this;
+    }
+
+    /** The keys that encrypt webhook secrets. Required. */
+    public Builder secretKeys(SecretKeyRing keys) {
+      this.keys = keys;
+      return this;
+    }
+
+    /** The largest artifact the store accepts, whatever callers ask for (default 1 GiB). */
+    public Builder maxArtifactBytes(long maxArtifactBytes) {
+      this.maxArtifactBytes = maxArtifactBytes;
+      return this;
+    }
+
+    /**
+     * How long a call waits for a connection before it fails with {@link UnavailableException}
+     * (250 ms..60 s, default 2.5 s). Also bounds connecting to MySQL.
+     */
+    public Builder connectionTimeout(Duration connectionTimeout) {
+      this.connectionTimeout = connectionTimeout;
+      return this;
+    }
+
+    /**
+     * How long a MySQL statement may wait for the server's answer before the connection is
+     * considered lost (default 60 s): bounds calls when the server hangs instead of refusing.
+     */
+    public Builder socketTimeout(Duration socketTimeout) {
+      this.socketTimeout = socketTimeout;
+      return this;
+    }
+
+    /**
+     * Validates the configuration, connects, and applies the schema migrations.
+     *
+     * @throws IllegalArgumentException naming the setting at fault
+     * @throws UnavailableException when the database cannot be reached
+     * @throws ExtendException ({@code secret_key_unavailable}) when stored secrets use a key the
+     *     ring lacks
+     */
+    public JdbcStorage build() {
+      if (jdbcUrl == null || jdbcUrl.isBlank()) {
+        throw new IllegalArgumentException("jdbcUrl is required");
+      }
+      Dialect.of(jdbcUrl);
+      Objects.requireNonNull(user, "user");
+      Objects.requireNonNull(password, "password");
+      if (poolSize < 1 || poolSize > 200) {
+        throw new IllegalArgumentException("poolSize must be between 1 and 200, was " + poolSize);
+      }
+      if (keys == null) {
+        throw new IllegalArgumentException("secretKeys is required (e.g. SecretKeyRing.fromEnvironment())");
+      }
+      if (maxArtifactBytes < 1) {
+        throw new IllegalArgumentException("maxArtifactBytes must be positive, was " + maxArtifactBytes);
+      }
+      if (connectionTimeout == null || connectionTimeout.toMillis() < 250 || connectionTimeout.toSeconds() > 60) {
+        throw new IllegalArgumentException("connectionTimeout must be between 250 ms and 60 s, was "
+            + connectionTimeout);
+      }
+      if (socketTimeout == null || socketTimeout.toMillis() < 1000) {
+        throw new IllegalArgumentException("socketTimeout must be at least 1 s, was " + socketTimeout);
+      }
+      return new JdbcStorage(this);
+    }
+  }
+}
