@@ -1,0 +1,38 @@
+package dev.extend.containerd;
+
+import dev.extend.spi.Sandbox;
+import dev.extend.spi.SandboxLimits;
+import dev.extend.spi.SandboxSpec;
+import dev.extend.testing.TestAgent;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * A JVM that starts sandboxes and then waits to be killed with SIGKILL, leaving them behind.
+ * Arguments: socket, node id, data dir, work dir, number of sandboxes.
+ */
+public final class OrphanMaker {
+  private OrphanMaker() {}
+
+  /** Starts the sandboxes, prints one {@code SANDBOX <id> <socket>} line each, then {@code READY}. */
+  public static void main(String[] args) throws Exception {
+    ContainerdRuntime runtime = ContainerdRuntime.builder().socket(Path.of(args[0])).namespace("extend-test")
+        .nodeId(args[1]).dataDir(Path.of(args[2])).build();
+    runtime.recover();
+    Path work = Path.of(args[3]);
+    Path agent = TestAgent.writeTestAgent(work.resolve("agent"));
+    Path modules = Files.createDirectories(work.resolve("modules"));
+    for (int i = 0; i < Integer.parseInt(args[4]); i++) {
+      String id = "orphan-" + i;
+      Path dir = work.resolve(id);
+      Files.createDirectories(dir.resolve("code"));
+      Files.createDirectories(dir.resolve("sock"));
+      Sandbox s = runtime.start(new SandboxSpec(id, dir, agent, modules, new SandboxLimits(128, 500, 64, 8),
+          line -> {}));
+      System.out.println("SANDBOX " + s.id() + " " + s.spec().socket());
+    }
+    System.out.println("READY");
+    System.out.flush();
+    Thread.sleep(Long.MAX_VALUE);
+  }
+}
