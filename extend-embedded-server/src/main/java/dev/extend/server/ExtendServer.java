@@ -1,0 +1,355 @@
+package dev.extend.server;
+
+import dev.extend.ServerlessPlatform;
+import dev.extend.server.internal.ApiHandler;
+import dev.extend.server.internal.Auth;
+import dev.extend.server.internal.JsonErrorHandler;
+import dev.extend.server.internal.LogStreams;
+import dev.extend.server.internal.RootHandler;
+import dev.extend.server.internal.RunHandler;
+import dev.extend.spi.Router;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.time.Duration;
+import java.util.Objects;
+import org.eclipse.jetty.http.UriCompliance;
+import org.eclipse.jetty.server.HttpConfiguration;
+import org.eclipse.jetty.server.HttpConnectionFactory;
+import org.eclipse.jetty.server.LocalConnector;
+import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.server.ServerConnector;
+import org.eclipse.jetty.server.handler.GracefulHandler;
+import org.eclipse.jetty.util.thread.QueuedThreadPool;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The embedded HTTP server of an Extend platform: the run proxy ({@code /run/{container}/{webhook}}),
+ * the management API ({@code /api/v1/...}), health, readiness and Prometheus metrics.
+ *
+ * <pre>{@code
+ * ServerMetrics metrics = ServerMetrics.create();
+ * ServerlessPlatform platform = ServerlessPlatform.builder()
+ *     .listener(metrics.platformListener())
+ *     .build();
+ * try (ExtendServer server = ExtendServer.builder(platform)
+ *     .port(8080)
+ *     .adminToken(System.getenv("EXTEND_ADMIN_TOKEN"))
+ *     .metrics(metrics)
+ *     .closesPlatform(true)
+ *     .build()
+ *     .start()) {
+ *   server.join();
+ * }
+ * }</pre>
+ *
+ * <p>{@link #close()} is graceful: the server stops accepting connections, {@code /readyz}
+ * turns 503, log streams end, in-flight requests get up to the drain timeout to finish, and
+ * then the platform is closed if this server owns it.
+ */
+public final class ExtendServer implements AutoCloseable {
+  private static final Logger LOG = LoggerFactory.getLogger(ExtendServer.class);
+
+  private final ServerlessPlatform platform;
+  private final Builder config;
+  private final Server jetty;
+  private final ServerConnector connector;
+  private final RootHandler root;
+  private final LogStreams logs;
+  private boolean started;
+  private boolean closed;
+
+  private ExtendServer(Builder b) {
+    this.platform = b.platform;
+    this.config = b;
+    ServerMetrics metrics = b.metrics == null ? ServerMetrics.create() : b.metrics;
+    metrics.bind(platform);
+
+    QueuedThreadPool threads = new QueuedThreadPool(b.maxThreads, Math.min(8, b.maxThreads));
+    threads.setName("extend-http");
+    jetty = new Server(threads);
+
+    HttpConfiguration http = new HttpConfiguration();
+    http.setSendServerVersion(false);
+    http.setSendXPoweredBy(false);
+    // Encoded slashes must reach the API (scoped module names are %40scope%2Fname); paths
+    // are split before decoding, so they cannot change which resource is addressed.
+    http.setUriCompliance(UriCompliance.DEFAULT.with("extend",
+        UriCompliance.Violation.AMBIGUOUS_PATH_SEPARATOR, UriCompliance.Violation.AMBIGUOUS_PATH_ENCODING));
+    connector = new ServerConnector(jetty, 1, -1, new HttpConnectionFactory(http));
+    connector.setPort(b.port);
+    connector.setHost(b.host);
+    connector.setAcceptQueueSize(1024);
+    jetty.addConnector(connector);
+
+    Auth auth = new Auth(platform, b.adminToken);
+    logs = new LogStreams(platform, b.heartbeat);
+    ApiHandler api = new ApiHandler(platform, auth, logs, b.maxBodyBytes, openApiDocument());
+    RunHandler run = new RunHandler(platform, auth, b.requireTokenForRun);
+    Router hostRouter = b.hostDomain == null ? null : Router.hostBased(b.hostDomain);
+    root = new RootHandler(platform, hostRouter, b.router, run, api, metrics::scrape);
+    GracefulHandler graceful = new GracefulHandler(root);
+    jetty.setHandler(graceful);
+    jetty.setErrorHandler(new JsonErrorHandler());
+    jetty.setStopTimeout(b.drainTimeout.toMillis());
+    jetty.setStopAtShutdown(false);
+  }
+
+  /**
+   * Starts building a server for {@code platform}.
+   *
+   * @param platform the platform served; closed by {@link #close()} only when
+   *     {@link Builder#closesPlatform(boolean)} is set
+   */
+  public static Builder builder(ServerlessPlatform platform) {
+    return new Builder(platform);
+  }
+
+  /**
+   * Starts listening.
+   *
+   * @return this server
+   * @throws IOException when the port cannot be bound
+   */
+  public synchronized ExtendServer start() throws IOException {
+    if (closed) {
+      throw new IllegalStateException("the server is closed");
+    }
+    if (started) {
+      return this;
+    }
+    try {
+      jetty.start();
+    } catch (IOException e) {
+      stopQuietly();
+      throw e;
+    } catch (Exception e) {
+      stopQuietly();
+      throw new IOException("could not start the server on " + describeAddress() + ": " + e.getMessage(), e);
+    }
+    started = true;
+    LOG.info("Extend server listening on {} (runtime: {}, run requires token: {})",
+        describeAddress(), platform.runtimeName(), config.requireTokenForRun);
+    return this;
+  }
+
+  /** The port listened on (the real one when configured as 0); -1 before {@link #start()}. */
+  public int port() {
+    return connector.getLocalPort();
+  }
+
+  /** The platform served. */
+  public ServerlessPlatform platform() {
+    return platform;
+  }
+
+  /** Blocks until the server has stopped. */
+  public void join() throws InterruptedException {
+    jetty.join();
+  }
+
+  /**
+   * Stops gracefully: refuses new connections, turns {@code /readyz} to 503, ends log streams,
+   * waits up to the drain timeout for in-flight requests, stops, and closes the platform if
+   * this server owns it. Idempotent.
+   */
+  @Override
+  public void close() {
+    synchronized (this) {
+      if (closed) {
+        return;
+      }
+      closed = true;
+    }
+    root.shuttingDown();
+    logs.closeAll();
+    long t0 = System.nanoTime();
+    stopQuietly();
+    LOG.info("Extend server stopped in {} ms", (System.nanoTime() - t0) / 1_000_000);
+    if (config.closesPlatform) {
+      try {
+        platform.close();
+      } catch (RuntimeException e) {
+        // Shutdown goes on; what could not be released is logged.
+        LOG.warn("closing the platform failed", e);
+      }
+    }
+  }
+
+  private void stopQuietly() {
+    try {
+      jetty.stop();
+    } catch (Exception e) {
+      LOG.warn("stopping the HTTP server failed", e);
+    }
+  }
+
+  private String describeAddress() {
+    int p = started ? port() : config.port;
+    return (config.host == null ? "0.0.0.0" : config.host) + ":" + p;
+  }
+
+  /** Adds an in-memory connector (for tests of the handlers without sockets); call before start. */
+  LocalConnector addLocalConnector() {
+    LocalConnector local = new LocalConnector(jetty, connector.getConnectionFactory(HttpConnectionFactory.class));
+    jetty.addConnector(local);
+    return local;
+  }
+
+  /** Log streams currently open (tests check that a client's disconnect ends its stream). */
+  int openLogStreams() {
+    return logs.openStreams();
+  }
+
+  static byte[] openApiDocument() {
+    try (InputStream in = ExtendServer.class.getResourceAsStream("openapi.json")) {
+      if (in == null) {
+        throw new IllegalStateException("openapi.json is missing from the jar");
+      }
+      return in.readAllBytes();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  /** Configures an {@link ExtendServer}; {@link #build()} validates and seals it. */
+  public static final class Builder {
+    private final ServerlessPlatform platform;
+    private int port = 8080;
+    private String host;
+    private String adminToken;
+    private boolean requireTokenForRun;
+    private Router router = Router.pathBased("/run");
+    private String hostDomain;
+    private long maxBodyBytes = 4L * 1024 * 1024;
+    private ServerMetrics metrics;
+    private boolean closesPlatform;
+    private Duration drainTimeout = Duration.ofSeconds(30);
+    private Duration heartbeat = Duration.ofSeconds(15);
+    private int maxThreads = 400;
+    private boolean built;
+
+    private Builder(ServerlessPlatform platform) {
+      this.platform = Objects.requireNonNull(platform, "platform");
+    }
+
+    /** TCP port (default 8080; 0 picks a free one, see {@link ExtendServer#port()}). */
+    public Builder port(int port) {
+      this.port = port;
+      return this;
+    }
+
+    /** Address to bind (default: every interface). */
+    public Builder host(String host) {
+      this.host = host;
+      return this;
+    }
+
+    /**
+     * The admin token: grants every container and the admin-only routes. At least 16
+     * characters. Without one, only admin tokens issued by the platform are admins.
+     */
+    public Builder adminToken(String token) {
+      this.adminToken = token;
+      return this;
+    }
+
+    /**
+     * Whether {@code /run/...} needs a bearer token granting the webhook's container (default
+     * false: webhooks are public URLs, like most webhook receivers). The token is not passed on.
+     */
+    public Builder requireTokenForRun(boolean require) {
+      this.requireTokenForRun = require;
+      return this;
+    }
+
+    /** How run requests map to webhooks (default {@code Router.pathBased("/run")}). */
+    public Builder router(Router router) {
+      this.router = Objects.requireNonNull(router, "router");
+      return this;
+    }
+
+    /**
+     * Also serves {@code {container}.<domain>/{webhook}[/{rest}]}; such hosts are routed
+     * before anything else, so the whole path belongs to the webhook.
+     */
+    public Builder hostDomain(String domain) {
+      this.hostDomain = domain;
+      return this;
+    }
+
+    /** Largest management request body, in bytes (default 4 MiB); invocations use the platform's limit. */
+    public Builder maxBodyBytes(long bytes) {
+      this.maxBodyBytes = bytes;
+      return this;
+    }
+
+    /** The metrics to serve at {@code /metrics} (default: new ones without invocation figures). */
+    public Builder metrics(ServerMetrics metrics) {
+      this.metrics = Objects.requireNonNull(metrics, "metrics");
+      return this;
+    }
+
+    /** Whether {@link ExtendServer#close()} also closes the platform (default false). */
+    public Builder closesPlatform(boolean closes) {
+      this.closesPlatform = closes;
+      return this;
+    }
+
+    /** How long {@link ExtendServer#close()} waits for in-flight requests (default 30 s). */
+    public Builder drainTimeout(Duration timeout) {
+      this.drainTimeout = Objects.requireNonNull(timeout, "drainTimeout");
+      return this;
+    }
+
+    /** How often an idle log stream sends a heartbeat (default 15 s). */
+    public Builder logHeartbeat(Duration interval) {
+      this.heartbeat = Objects.requireNonNull(interval, "logHeartbeat");
+      return this;
+    }
+
+    /** Most request threads (default 400). Each in-flight invocation and log stream holds one. */
+    public Builder maxThreads(int threads) {
+      this.maxThreads = threads;
+      return this;
+    }
+
+    /**
+     * Validates the configuration and creates the server (not started).
+     *
+     * @throws IllegalStateException naming the setting when it is invalid
+     */
+    public ExtendServer build() {
+      if (built) {
+        throw new IllegalStateException("build() was already called on this builder");
+      }
+      if (port < 0 || port > 65535) {
+        throw new IllegalStateException("port must be 0..65535, was " + port);
+      }
+      if (adminToken != null && adminToken.length() < 16) {
+        throw new IllegalStateException("adminToken must be at least 16 characters");
+      }
+      if (adminToken != null && !adminToken.chars().allMatch(c -> c > 0x20 && c < 0x7f)) {
+        throw new IllegalStateException("adminToken must be printable ASCII without spaces");
+      }
+      if (maxBodyBytes < 1024) {
+        throw new IllegalStateException("maxBodyBytes must be at least 1024, was " + maxBodyBytes);
+      }
+      if (drainTimeout.isNegative()) {
+        throw new IllegalStateException("drainTimeout must not be negative");
+      }
+      if (heartbeat.toMillis() < 10) {
+        throw new IllegalStateException("logHeartbeat must be at least 10 ms");
+      }
+      if (maxThreads < 16) {
+        throw new IllegalStateException("maxThreads must be at least 16, was " + maxThreads);
+      }
+      if (hostDomain != null && (hostDomain.isBlank() || hostDomain.startsWith("."))) {
+        throw new IllegalStateException("hostDomain must be a domain such as hooks.example.com");
+      }
+      built = true;
+      return new ExtendServer(this);
+    }
+  }
+}

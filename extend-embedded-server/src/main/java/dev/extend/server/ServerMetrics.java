@@ -1,0 +1,162 @@
+package dev.extend.server;
+
+import dev.extend.PoolStats;
+import dev.extend.ServerlessPlatform;
+import dev.extend.WebhookRef;
+import dev.extend.spi.PlatformListener;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
+import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
+import io.micrometer.core.instrument.binder.system.UptimeMetrics;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import java.time.Duration;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.function.ToDoubleFunction;
+
+/**
+ * The server's Prometheus metrics: invocations by status and cold start, their latency
+ * histogram, sandbox starts and ends, pool gauges, build queue depth and JVM basics.
+ *
+ * <p>Invocation and sandbox figures come from the platform itself, so register
+ * {@link #platformListener()} on the platform's builder before building it; invocations made
+ * by a host application through {@code platform.invoke(...)} are then counted as well.
+ *
+ * <pre>{@code
+ * ServerMetrics metrics = ServerMetrics.create();
+ * ServerlessPlatform platform = ServerlessPlatform.builder().listener(metrics.platformListener()).build();
+ * ExtendServer server = ExtendServer.builder(platform).metrics(metrics).build();
+ * }</pre>
+ */
+public final class ServerMetrics {
+  private final PrometheusMeterRegistry registry;
+  private final ConcurrentHashMap<Long, Counter> invocations = new ConcurrentHashMap<>();
+  private final Timer warmLatency;
+  private final Timer coldLatency;
+  private final Timer sandboxStart;
+  private final ConcurrentHashMap<String, Counter> sandboxEnds = new ConcurrentHashMap<>();
+  private final PlatformListener listener;
+  private volatile boolean bound;
+
+  private ServerMetrics() {
+    registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    warmLatency = latency(false);
+    coldLatency = latency(true);
+    sandboxStart = Timer.builder("extend.sandbox.start")
+        .description("Time from starting a sandbox to its agent being ready")
+        .publishPercentileHistogram()
+        .register(registry);
+    new JvmMemoryMetrics().bindTo(registry);
+    new JvmThreadMetrics().bindTo(registry);
+    new ProcessorMetrics().bindTo(registry);
+    new UptimeMetrics().bindTo(registry);
+    listener = new Listener();
+  }
+
+  /** Creates a fresh set of metrics with its own registry. */
+  public static ServerMetrics create() {
+    return new ServerMetrics();
+  }
+
+  /** The listener to pass to {@code ServerlessPlatform.Builder#listener}. */
+  public PlatformListener platformListener() {
+    return listener;
+  }
+
+  /** The registry, for adding the host application's own meters. */
+  public MeterRegistry registry() {
+    return registry;
+  }
+
+  /** The metrics in Prometheus text format. */
+  public String scrape() {
+    return registry.scrape();
+  }
+
+  /** Adds gauges reading the platform's pool and build queue; once per metrics object. */
+  synchronized void bind(ServerlessPlatform platform) {
+    if (bound) {
+      return;
+    }
+    bound = true;
+    poolGauge(platform, "extend.pool.warm", "Warm sandboxes waiting for a container", PoolStats::warm);
+    poolGauge(platform, "extend.pool.starting", "Sandboxes being started", PoolStats::starting);
+    poolGauge(platform, "extend.pool.assigned", "Sandboxes assigned to containers", PoolStats::assigned);
+    poolGauge(platform, "extend.pool.target.warm", "Warm sandboxes the pool keeps ready", PoolStats::targetWarm);
+    poolGauge(platform, "extend.pool.max", "Cap on this node's sandboxes", PoolStats::maxSandboxes);
+    poolGauge(platform, "extend.pool.waiting", "Requests waiting for a sandbox", PoolStats::waiting);
+    Gauge.builder("extend.build.queue.depth", platform, p -> p.buildQueueDepth())
+        .description("Queued and running module builds")
+        .register(registry);
+  }
+
+  private void poolGauge(ServerlessPlatform platform, String name, String description,
+      ToDoubleFunction<PoolStats> f) {
+    Gauge.builder(name, platform, p -> f.applyAsDouble(p.pool().stats()))
+        .description(description)
+        .register(registry);
+  }
+
+  private Timer latency(boolean cold) {
+    return Timer.builder("extend.invocation.duration")
+        .description("Time from an invocation's call to its response headers")
+        .tag("cold", Boolean.toString(cold))
+        .publishPercentileHistogram()
+        .minimumExpectedValue(Duration.ofNanos(100_000))
+        .maximumExpectedValue(Duration.ofMinutes(5))
+        .register(registry);
+  }
+
+  private Counter invocationCounter(int status, boolean cold) {
+    long key = ((long) status << 1) | (cold ? 1 : 0);
+    Counter c = invocations.get(key);
+    if (c == null) {
+      c = invocations.computeIfAbsent(key, k -> Counter.builder("extend.invocations")
+          .description("Invocations by HTTP status and cold start")
+          .tag("status", Integer.toString(status))
+          .tag("cold", Boolean.toString(cold))
+          .register(registry));
+    }
+    return c;
+  }
+
+  /** Records into the registry; must be fast and never throw. */
+  private final class Listener implements PlatformListener {
+    @Override
+    public void invocationEnded(WebhookRef webhook, int status, long nanos, boolean cold) {
+      try {
+        invocationCounter(status, cold).increment();
+        (cold ? coldLatency : warmLatency).record(nanos, TimeUnit.NANOSECONDS);
+      } catch (RuntimeException e) {
+        // metrics must never break an invocation
+      }
+    }
+
+    @Override
+    public void sandboxStarted(String sandboxId, long nanos) {
+      try {
+        sandboxStart.record(nanos, TimeUnit.NANOSECONDS);
+      } catch (RuntimeException e) {
+        // ignored, as above
+      }
+    }
+
+    @Override
+    public void sandboxEnded(String sandboxId, String reason) {
+      try {
+        String r = reason == null ? "unknown" : reason;
+        sandboxEnds.computeIfAbsent(r, k -> Counter.builder("extend.sandbox.ended")
+            .description("Sandboxes ended, by reason")
+            .tag("reason", k)
+            .register(registry)).increment();
+      } catch (RuntimeException e) {
+        // ignored, as above
+      }
+    }
+  }
+}

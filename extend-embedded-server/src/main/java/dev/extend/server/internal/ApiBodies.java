@@ -1,0 +1,28 @@
+package dev.extend.server.internal;
+
+import com.fasterxml.jackson.annotation.JsonProperty;
+import java.util.List;
+import java.util.Map;
+
+/** Request bodies of the management API, parsed strictly by {@link Json#parse}. */
+final class ApiBodies {
+  private ApiBodies() {}
+
+  /** {@code PUT .../webhooks/{name}}. */
+  record WebhookBody(
+      @JsonProperty("code") String code,
+      @JsonProperty("dependencies") Map<String, String> dependencies,
+      @JsonProperty("secrets") Map<String, String> secrets,
+      @JsonProperty("meta") Map<String, String> meta,
+      @JsonProperty("limits") LimitsBody limits) {}
+
+  /** {@code limits} inside a webhook body. */
+  record LimitsBody(
+      @JsonProperty("timeoutMs") Long timeoutMs,
+      @JsonProperty("memoryMb") Integer memoryMb) {}
+
+  /** {@code POST /api/v1/tokens}. */
+  record TokenBody(
+      @JsonProperty("containers") List<String> containers,
+      @JsonProperty("description") String description) {}
+}

@@ -1,0 +1,122 @@
+package dev.extend.server.internal;
+
+import dev.extend.NotFoundException;
+import dev.extend.ServerlessPlatform;
+import dev.extend.spi.Router;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.Optional;
+import java.util.function.Supplier;
+import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.http.PreEncodedHttpField;
+import org.eclipse.jetty.server.Handler;
+import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.server.Response;
+import org.eclipse.jetty.util.Callback;
+
+/**
+ * The server's single handler: a host route (when configured) first, then the fixed paths
+ * ({@code /api/v1}, {@code /healthz}, {@code /readyz}, {@code /metrics}), then the run router.
+ */
+public final class RootHandler extends Handler.Abstract {
+  private static final byte[] OK = Json.utf8("{\"status\":\"ok\"}");
+  private static final PreEncodedHttpField PROMETHEUS_TYPE = new PreEncodedHttpField(
+      HttpHeader.CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8");
+
+  private final ServerlessPlatform platform;
+  private final Router hostRouter;
+  private final Router runRouter;
+  private final RunHandler run;
+  private final ApiHandler api;
+  private final Supplier<String> metrics;
+  private volatile boolean shuttingDown;
+
+  /**
+   * Creates the root handler.
+   *
+   * @param platform the platform served
+   * @param hostRouter consulted first for every request, or null
+   * @param runRouter routes the remaining requests to webhooks
+   * @param run the run proxy
+   * @param api the management API
+   * @param metrics renders the Prometheus text
+   */
+  public RootHandler(ServerlessPlatform platform, Router hostRouter, Router runRouter, RunHandler run,
+      ApiHandler api, Supplier<String> metrics) {
+    this.platform = platform;
+    this.hostRouter = hostRouter;
+    this.runRouter = runRouter;
+    this.run = run;
+    this.api = api;
+    this.metrics = metrics;
+  }
+
+  /** Makes {@code /readyz} answer 503 from now on, so load balancers stop sending traffic. */
+  public void shuttingDown() {
+    shuttingDown = true;
+  }
+
+  @Override
+  public boolean handle(Request request, Response response, Callback callback) {
+    String path = request.getHttpURI().getPath();
+    if (hostRouter != null) {
+      Optional<Router.Route> route = hostRouter.route(request.getHttpURI().getHost(), path);
+      if (route.isPresent()) {
+        run.handle(request, response, callback, route.get());
+        return true;
+      }
+    }
+    if (path.startsWith(ApiHandler.PREFIX) && (path.length() == ApiHandler.PREFIX.length()
+        || path.charAt(ApiHandler.PREFIX.length()) == '/')) {
+      api.handle(request, response, callback);
+      return true;
+    }
+    switch (path) {
+      case "/healthz" -> {
+        Json.write(response, 200, OK, callback);
+        return true;
+      }
+      case "/readyz" -> {
+        ready(response, callback);
+        return true;
+      }
+      case "/metrics" -> {
+        byte[] text = metrics.get().getBytes(StandardCharsets.UTF_8);
+        response.setStatus(200);
+        response.getHeaders().put(PROMETHEUS_TYPE);
+        response.getHeaders().put(HttpHeader.CONTENT_LENGTH, text.length);
+        response.write(true, ByteBuffer.wrap(text), callback);
+        return true;
+      }
+      default -> {
+      }
+    }
+    Optional<Router.Route> route;
+    try {
+      route = runRouter.route(request.getHttpURI().getHost(), path);
+    } catch (RuntimeException e) {
+      route = Optional.empty();
+    }
+    if (route.isPresent()) {
+      run.handle(request, response, callback, route.get());
+    } else {
+      Errors.send(response, callback, new NotFoundException("nothing is served at " + path));
+    }
+    return true;
+  }
+
+  private void ready(Response response, Callback callback) {
+    List<String> problems;
+    try {
+      problems = shuttingDown ? List.of("the server is shutting down") : platform.readinessProblems();
+    } catch (RuntimeException e) {
+      problems = List.of("readiness check failed: " + e);
+    }
+    var body = Json.MAPPER.createObjectNode();
+    body.put("status", problems.isEmpty() ? "ready" : "not_ready");
+    var arr = body.putArray("problems");
+    problems.forEach(arr::add);
+    Json.write(response, problems.isEmpty() ? 200 : 503, body, callback);
+  }
+}
