@@ -68,9 +68,15 @@ public final class SecretKeyRing {
     }
     Map<String, SecretKeySpec> keys = new LinkedHashMap<>();
     int n = 0;
-    for (String line : spec.split("[,\\r\\n]+")) {
-      String entry = line.strip();
-      if (entry.isEmpty() || entry.startsWith("#")) {
+    List<String> entries = new ArrayList<>();
+    for (String line : spec.split("\\R")) {
+      if (!line.strip().startsWith("#")) {
+        entries.addAll(List.of(line.split(",")));
+      }
+    }
+    for (String raw : entries) {
+      String entry = raw.strip();
+      if (entry.isEmpty()) {
         continue;
       }
       n++;
