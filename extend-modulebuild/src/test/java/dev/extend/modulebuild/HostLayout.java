@@ -1,0 +1,110 @@
+package dev.extend.modulebuild;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.extend.ModuleRef;
+import dev.extend.internal.modules.TarGz;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Assumptions;
+
+/**
+ * The host side of module provisioning, as tests need it: a module store made by unpacking
+ * built tarballs (with the engine's own tar reader) into {@code <store>/<storeKey>/}, and
+ * webhook-like directories whose {@code node_modules} holds only symlinks into the store, run
+ * with {@code node} so that resolution goes through real paths as in a sandbox.
+ */
+final class HostLayout {
+  static final Path NODE = Path.of("/usr/bin/node");
+
+  private final Path store;
+
+  HostLayout(Path store) throws IOException {
+    this.store = Files.createDirectories(store);
+  }
+
+  Path store() {
+    return store;
+  }
+
+  /** Unpacks a built module once. */
+  Path unpack(ModuleRef module, Path tarball) throws IOException {
+    Path dir = Files.createDirectories(store.resolve(module.storeKey()));
+    try (InputStream in = Files.newInputStream(tarball)) {
+      TarGz.unpack(in, dir);
+    }
+    return dir;
+  }
+
+  /** A webhook directory with {@code index.js} and a node_modules of symlinks to {@code deps}. */
+  Path webhook(Path dir, String code, ModuleRef... deps) throws IOException {
+    Path nm = Files.createDirectories(dir.resolve("node_modules"));
+    for (ModuleRef m : deps) {
+      Path link = nm.resolve(m.name());
+      Files.createDirectories(link.getParent());
+      Files.createSymbolicLink(link, store.resolve(m.storeKey()).resolve("node_modules").resolve(m.name()));
+    }
+    Files.writeString(dir.resolve("index.js"), code);
+    return dir;
+  }
+
+  /** The agent's peer-resolution hook, copied out of extend-core. */
+  static Path peerResolveScript(Path dir) throws IOException {
+    try (InputStream in = HostLayout.class.getResourceAsStream("/dev/extend/agent/peer-resolve.js")) {
+      assertThat(in).as("peer-resolve.js in extend-core").isNotNull();
+      Path p = dir.resolve("peer-resolve.js");
+      Files.write(p, in.readAllBytes());
+      return p;
+    }
+  }
+
+  /** Runs a webhook's index.js with node; with {@code peerHook}, installs the hook first as the agent does. */
+  Result run(Path webhook, Path peerHook) throws IOException, InterruptedException {
+    List<String> cmd = new ArrayList<>(List.of(NODE.toString()));
+    if (peerHook == null) {
+      cmd.add(webhook.resolve("index.js").toString());
+    } else {
+      cmd.add("-e");
+      cmd.add("require(" + js(peerHook.toString()) + ").install(require('module'), {modulesDir: "
+          + js(store.toString()) + "}); require(" + js(webhook.resolve("index.js").toString()) + ");");
+    }
+    Process p = new ProcessBuilder(cmd).directory(webhook.toFile()).redirectErrorStream(true).start();
+    byte[] out = p.getInputStream().readAllBytes();
+    assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+    return new Result(p.exitValue(), new String(out, StandardCharsets.UTF_8).strip());
+  }
+
+  record Result(int status, String output) {}
+
+  private static String js(String s) {
+    return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'";
+  }
+
+  /** Skips (fails under CI) when node or npm are not installed. */
+  static void requireNodeAndNpm() {
+    boolean ok = Files.isExecutable(NODE) && onPath("npm");
+    if (!ok && "true".equals(System.getenv("CI"))) {
+      throw new AssertionError("node and npm are required (CI=true)");
+    }
+    Assumptions.assumeTrue(ok, "node at /usr/bin/node and npm on the PATH are required");
+  }
+
+  private static boolean onPath(String name) {
+    String path = System.getenv("PATH");
+    if (path == null) {
+      return false;
+    }
+    for (String d : path.split(":")) {
+      if (!d.isEmpty() && Files.isExecutable(Path.of(d, name))) {
+        return true;
+      }
+    }
+    return false;
+  }
+}

@@ -1,0 +1,2 @@
+'use strict';
+module.exports = require('fs').statSync(require('path').join(__dirname, 'blob.bin')).size;

@@ -1,0 +1,3 @@
+'use strict';
+console.error('ext-broken: cannot find the native toolchain this package needs');
+process.exit(7);

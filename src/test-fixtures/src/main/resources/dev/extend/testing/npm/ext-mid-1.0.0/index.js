@@ -1,0 +1,3 @@
+'use strict';
+const leaf = require('ext-leaf');
+exports.mid = () => 'mid>' + leaf.leaf();

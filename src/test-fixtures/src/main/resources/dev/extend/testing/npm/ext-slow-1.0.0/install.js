@@ -1,0 +1,3 @@
+'use strict';
+console.log('ext-slow: waiting forever');
+setInterval(() => {}, 1000);

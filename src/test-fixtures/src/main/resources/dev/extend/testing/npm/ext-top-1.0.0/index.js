@@ -1,0 +1,3 @@
+'use strict';
+const mid = require('ext-mid');
+module.exports = () => 'top>' + mid.mid();
