@@ -41,9 +41,10 @@ final class ContainerdJobRunner implements JobRunner {
     Path workDir = job.workDir().toAbsolutePath();
     handOver(workDir);
     String containerId = runtime.containerId("j." + job.id());
-    Path resolv = Path.of("/etc/resolv.conf");
-    OciSpecs.Input in = OciSpecs.job(runtime.rootfs(), job.command(), job.env(), workDir,
-        Files.exists(resolv) ? resolv : null, limits, runtime.cgroupsPath(containerId));
+    Path rootfs = runtime.rootfs();
+    OciSpecs.Input in = OciSpecs.job(rootfs, job.command(), job.env(), workDir,
+        hostFile(rootfs, "/etc/resolv.conf"), hostFile(rootfs, OciSpecs.CA_BUNDLE), limits,
+        runtime.cgroupsPath(containerId));
     ContainerdTask task = runtime.newTask(containerId);
     task.start(OciSpecs.toJson(in), runtime.labels("job", job.id()), job.output());
     try {
@@ -56,6 +57,17 @@ final class ContainerdJobRunner implements JobRunner {
       throw new IOException("job " + job.id() + " failed", e.getCause());
     } finally {
       task.release(Duration.ZERO);
+    }
+  }
+
+  /** A host file to bind into jobs at the same path, resolved (a bind of a symlink would follow it anyway), or null. */
+  private static Path hostFile(Path rootfs, String path) {
+    try {
+      Path p = Path.of(path);
+      // The read-only root must already hold the mount point.
+      return Files.isRegularFile(p) && Files.isRegularFile(rootfs.resolve(path.substring(1))) ? p.toRealPath() : null;
+    } catch (IOException e) {
+      return null;
     }
   }
 

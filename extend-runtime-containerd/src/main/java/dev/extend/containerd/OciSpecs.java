@@ -31,6 +31,7 @@ final class OciSpecs {
   static final String MODULES = "/extend/modules";
   static final String SOCK = "/extend/sock";
   static final String WORK = "/work";
+  static final String CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
 
   /** Mount points the root filesystem must already contain: it is read-only. */
   static final List<String> MOUNT_POINTS =
@@ -86,16 +87,21 @@ final class OciSpecs {
 
   /** The spec of a one-off job: host network, work dir read-write at {@code /work}. */
   static Input job(Path rootfs, List<String> command, Map<String, String> jobEnv, Path workDir,
-      Path resolvConf, SandboxLimits limits, String cgroupsPath) {
+      Path resolvConf, Path caBundle, SandboxLimits limits, String cgroupsPath) {
     Map<String, String> env = new LinkedHashMap<>();
     env.put("PATH", PATH);
     env.put("HOME", WORK);
-    env.putAll(jobEnv);
     List<Bind> binds = new java.util.ArrayList<>();
     binds.add(new Bind(workDir, WORK, true));
     if (resolvConf != null) {
       binds.add(new Bind(resolvConf, "/etc/resolv.conf", false));
     }
+    if (caBundle != null) {
+      // The host's current CA bundle (it may hold a site's own CA), and Node told to trust it.
+      binds.add(new Bind(caBundle, CA_BUNDLE, false));
+      env.put("NODE_EXTRA_CA_CERTS", CA_BUNDLE);
+    }
+    env.putAll(jobEnv);
     return new Input(rootfs, command, env, WORK, binds, limits, false, true, cgroupsPath, "job");
   }
 

@@ -2,8 +2,6 @@ package dev.extend.containerd;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.extend.containerd.internal.api.ContainersApi;
-import dev.extend.containerd.internal.api.TasksApi;
 import dev.extend.spi.Sandbox;
 import dev.extend.spi.SandboxLimits;
 import dev.extend.spi.SandboxSpec;
@@ -51,14 +49,7 @@ class RecoveryContainerdTest {
   }
 
   static List<String> containersOf(String nodeId) {
-    try (ContainerdClient c = new ContainerdClient(containerd.socket(), "extend-test", Duration.ofSeconds(10))) {
-      List<String> ids = new ArrayList<>();
-      for (ContainersApi.Container ct : c.containers().list(ContainersApi.ListContainersRequest.newBuilder()
-          .addFilters("labels.\"dev.extend.node\"==\"" + nodeId + "\"").build()).getContainersList()) {
-        ids.add(ct.getId());
-      }
-      return ids;
-    }
+    return TestData.containersOf(containerd.socket(), nodeId);
   }
 
   @Test

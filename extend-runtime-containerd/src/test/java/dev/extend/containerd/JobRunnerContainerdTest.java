@@ -1,0 +1,93 @@
+package dev.extend.containerd;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.extend.spi.JobRunner;
+import dev.extend.testing.ContainerdFixture;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeoutException;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Module-build jobs in the sandbox environment, with a real private containerd (and the npm registry for one test). */
+class JobRunnerContainerdTest {
+  static ContainerdFixture containerd;
+  static ContainerdRuntime runtime;
+  static JobRunner jobs;
+  @TempDir Path tmp;
+
+  @BeforeAll
+  static void start() throws Exception {
+    containerd = ContainerdFixture.start();
+    runtime = ContainerdRuntime.builder().socket(containerd.socket()).namespace("extend-test").nodeId("jobs")
+        .dataDir(TestData.dataDir()).build();
+    runtime.recover();
+    jobs = runtime.jobRunner().orElseThrow();
+  }
+
+  @AfterAll
+  static void stop() throws Exception {
+    if (runtime != null) {
+      runtime.close();
+    }
+    if (containerd != null) {
+      containerd.close();
+    }
+  }
+
+  JobRunner.Job job(String id, List<String> command, List<String> output, Duration timeout) throws Exception {
+    Path work = Files.createDirectories(tmp.resolve(id));
+    return new JobRunner.Job(id, command, Map.of("npm_config_update_notifier", "false"), work, timeout, output::add);
+  }
+
+  @Test
+  void runsAsTheSandboxUserWithTheWorkDirWritable() throws Exception {
+    List<String> out = new CopyOnWriteArrayList<>();
+    JobRunner.Job job = job("whoami", List.of("/usr/bin/node", "-e", String.join(";",
+        "const fs = require('fs')",
+        "fs.writeFileSync('/work/made-here', 'x')",
+        "console.log('uid=' + process.getuid() + ' cwd=' + process.cwd() + ' home=' + process.env.HOME)",
+        "try { fs.writeFileSync('/usr/bin/x', 'x') } catch (e) { console.log('rootfs=' + e.code) }",
+        "try { fs.readFileSync('/etc/shadow') } catch (e) { console.log('shadow=' + e.code) }",
+        "console.log('env=' + Object.keys(process.env).sort().join(','))",
+        "console.error('to stderr')")), out, Duration.ofSeconds(60));
+    assertThat(jobs.run(job)).as("output %s", out).isZero();
+    assertThat(jobs.workPath(job)).isEqualTo("/work");
+    assertThat(out).contains("uid=65534 cwd=/work home=/work", "rootfs=EROFS", "shadow=ENOENT", "to stderr",
+        "env=HOME,NODE_EXTRA_CA_CERTS,PATH,npm_config_update_notifier");
+    assertThat(job.workDir().resolve("made-here")).exists();
+  }
+
+  @Test
+  void exitStatusIsReturned() throws Exception {
+    assertThat(jobs.run(job("fails", List.of("/usr/bin/node", "-e", "process.exit(4)"), new CopyOnWriteArrayList<>(),
+        Duration.ofSeconds(60)))).isEqualTo(4);
+  }
+
+  @Test
+  void aJobOutlivingItsTimeoutIsKilled() throws Exception {
+    JobRunner.Job job = job("sleeper", List.of("/usr/bin/node", "-e", "setInterval(() => {}, 1000)"),
+        new CopyOnWriteArrayList<>(), Duration.ofSeconds(1));
+    assertThatThrownBy(() -> jobs.run(job)).isInstanceOf(TimeoutException.class).hasMessageContaining("sleeper");
+    assertThat(TestData.containersOf(containerd.socket(), "jobs")).isEmpty();
+  }
+
+  @Test
+  void npmInstallsFromTheRegistry() throws Exception {
+    List<String> out = new CopyOnWriteArrayList<>();
+    JobRunner.Job job = job("npm", List.of("/usr/bin/npm", "install", "--no-audit", "--no-fund", "is-number@7.0.0"),
+        out, Duration.ofSeconds(120));
+    int status = jobs.run(job);
+    assertThat(status).as("npm output %s", out).isZero();
+    assertThat(job.workDir().resolve("node_modules/is-number/package.json")).exists();
+    assertThat(TestData.containersOf(containerd.socket(), "jobs")).isEmpty();
+  }
+}
