@@ -225,7 +225,7 @@ public final class HostModuleStore {
           // best effort
         }
       });
-    } catch (IOException e) {
+    } catch (IOException | java.io.UncheckedIOException e) {
       // best effort
     }
   }

@@ -401,7 +401,7 @@ public final class SandboxManager implements Pool, AutoCloseable {
           // best effort: a later start removes what is left
         }
       });
-    } catch (IOException e) {
+    } catch (IOException | java.io.UncheckedIOException e) {
       // best effort
     }
   }
