@@ -30,7 +30,10 @@ public final class ContainerdRuntimeProvider implements SandboxRuntimeProvider {
   @Override
   public Optional<SandboxRuntime> create(Context context) {
     String env = System.getenv(SOCKET_ENV);
-    Path socket = Path.of(env == null || env.isBlank() ? "/run/containerd/containerd.sock" : env);
+    return create(context, Path.of(env == null || env.isBlank() ? "/run/containerd/containerd.sock" : env));
+  }
+
+  Optional<SandboxRuntime> create(Context context, Path socket) {
     if (!Files.exists(socket)) {
       LOG.info("containerd runtime not usable: no socket at {} (set {})", socket, SOCKET_ENV);
       return Optional.empty();

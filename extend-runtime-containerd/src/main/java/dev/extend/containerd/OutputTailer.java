@@ -111,22 +111,22 @@ final class OutputTailer implements AutoCloseable {
           if (n <= 0) {
             break;
           }
-          position += n;
           buffer.flip();
           while (buffer.hasRemaining()) {
             byte b = buffer.get();
+            if (++position > capBytes) {
+              // What is cut off mid-line is dropped with the rest.
+              partial.reset();
+              deliver("[extend] output exceeded " + capBytes + " bytes; further output is dropped");
+              capped = true;
+              channel.truncate(0);
+              return;
+            }
             if (b == '\n') {
               emit();
             } else if (partial.size() < MAX_LINE) {
               partial.write(b);
             }
-          }
-          if (position > capBytes) {
-            flushPartial();
-            deliver("[extend] output exceeded " + capBytes + " bytes; further output is dropped");
-            capped = true;
-            channel.truncate(0);
-            return;
           }
         }
       } catch (IOException e) {

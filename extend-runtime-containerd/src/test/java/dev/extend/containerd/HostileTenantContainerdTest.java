@@ -42,7 +42,7 @@ class HostileTenantContainerdTest {
   static void start() throws Exception {
     containerd = ContainerdFixture.start();
     runtime = ContainerdRuntime.builder().socket(containerd.socket()).namespace("extend-test")
-        .nodeId("hostile").dataDir(TestData.dataDir()).build();
+        .nodeId("hostile").dataDir(TestData.dataDir()).outputCapBytes(64 * 1024).build();
     runtime.recover();
     TestAgent.writeTestAgent(tmp.resolve("agent"));
     Files.createDirectories(tmp.resolve("modules/left-pad@1.3.0"));
@@ -224,6 +224,24 @@ class HostileTenantContainerdTest {
     env.fieldNames().forEachRemaining(names::add);
     assertThat(names).containsExactlyInAnyOrder("PATH", "HOME", "NODE_ENV");
     assertThat(env.toString()).doesNotContain(System.getenv("EXTEND_TEST_SECRET"));
+  }
+
+  @Test
+  void floodingStdoutIsCappedAndTheDiskStaysClean() throws Exception {
+    List<String> output = new CopyOnWriteArrayList<>();
+    Sandbox s = sandbox(LIMITS, output);
+    eval(s, "const line = 'x'.repeat(1023); for (let i = 0; i < 20000; i++) { console.log(line); } return 1;");
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+    while (output.stream().noneMatch(l -> l.startsWith("[extend] output exceeded")) && System.nanoTime() < deadline) {
+      Thread.sleep(20);
+    }
+    assertThat(output).anyMatch(l -> l.startsWith("[extend] output exceeded"));
+    assertThat(output.size()).isLessThan(100);
+    Thread.sleep(200);
+    Path file = TestData.dataDir().resolve("containerd/tasks").resolve(runtime.containerId(s.id())).resolve("output.log");
+    assertThat(Files.size(file)).isLessThan(20L << 20);
+    // And it keeps serving.
+    assertThat(UdsHttp.get(s.spec().socket(), "/_extend/health").status()).isEqualTo(200);
   }
 
   @Test

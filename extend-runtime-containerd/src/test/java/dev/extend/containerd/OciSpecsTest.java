@@ -1,0 +1,148 @@
+package dev.extend.containerd;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.extend.spi.SandboxLimits;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+
+/** The hardening written into specs, checked on the JSON (no containerd needed). */
+class OciSpecsTest {
+  static final SandboxLimits LIMITS = new SandboxLimits(256, 1500, 100, 32);
+
+  static JsonNode sandboxSpec() throws Exception {
+    byte[] json = OciSpecs.toJson(OciSpecs.sandbox(Path.of("/data/rootfs/node-20"), Path.of("/a"), Path.of("/s/code"),
+        Path.of("/m"), Path.of("/s/sock"), LIMITS, "/extend/ns/x"));
+    return OciSpecs.JSON.readTree(json);
+  }
+
+  static List<String> texts(JsonNode array) {
+    List<String> out = new ArrayList<>();
+    array.forEach(n -> out.add(n.asText()));
+    return out;
+  }
+
+  @Test
+  void sandboxRunsTheAgentAsNobodyWithoutCapabilities() throws Exception {
+    JsonNode p = sandboxSpec().get("process");
+    assertThat(texts(p.get("args"))).containsExactly("/usr/bin/node", "/extend/agent/agent.js", "--socket",
+        "/extend/sock/agent.sock", "--code", "/extend/code", "--modules", "/extend/modules");
+    assertThat(texts(p.get("env"))).containsExactly("PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", "NODE_ENV=production");
+    assertThat(p.get("user").get("uid").asInt()).isEqualTo(65534);
+    assertThat(p.get("user").get("gid").asInt()).isEqualTo(65534);
+    for (String set : List.of("bounding", "effective", "inheritable", "permitted", "ambient")) {
+      assertThat(p.get("capabilities").get(set)).as(set).isEmpty();
+    }
+    assertThat(p.get("noNewPrivileges").asBoolean()).isTrue();
+  }
+
+  @Test
+  void rootIsReadOnlyAndOnlyTheSocketDirIsWritable() throws Exception {
+    JsonNode spec = sandboxSpec();
+    assertThat(spec.get("root").get("readonly").asBoolean()).isTrue();
+    assertThat(spec.get("root").get("path").asText()).isEqualTo("/data/rootfs/node-20");
+    Map<String, List<String>> binds = new java.util.HashMap<>();
+    for (JsonNode m : spec.get("mounts")) {
+      if (m.get("type").asText().equals("bind")) {
+        binds.put(m.get("destination").asText() + " <- " + m.get("source").asText(), texts(m.get("options")));
+      }
+      if (m.get("destination").asText().equals("/tmp")) {
+        assertThat(texts(m.get("options"))).contains("size=32m", "nosuid", "nodev");
+      }
+    }
+    assertThat(binds.keySet()).containsExactlyInAnyOrder("/extend/agent <- /a", "/extend/code <- /s/code",
+        "/extend/modules <- /m", "/extend/sock <- /s/sock");
+    binds.forEach((k, opts) -> {
+      if (k.startsWith("/extend/sock")) {
+        assertThat(opts).contains("rw", "nosuid", "nodev", "noexec");
+      } else {
+        assertThat(opts).as(k).contains("ro", "rbind", "nosuid", "nodev");
+      }
+    });
+  }
+
+  @Test
+  void ownNamespacesLimitsAndMaskedPaths() throws Exception {
+    JsonNode linux = sandboxSpec().get("linux");
+    Set<String> ns = new HashSet<>();
+    linux.get("namespaces").forEach(n -> {
+      ns.add(n.get("type").asText());
+      assertThat(n.has("path")).as("a new namespace, not a host one").isFalse();
+    });
+    assertThat(ns).containsExactlyInAnyOrder("pid", "ipc", "uts", "mount", "network");
+    JsonNode r = linux.get("resources");
+    assertThat(r.get("memory").get("limit").asLong()).isEqualTo(256L << 20);
+    assertThat(r.get("memory").get("swap").asLong()).isEqualTo(256L << 20);
+    assertThat(r.get("cpu").get("quota").asLong()).isEqualTo(150_000);
+    assertThat(r.get("cpu").get("period").asLong()).isEqualTo(100_000);
+    assertThat(r.get("pids").get("limit").asInt()).isEqualTo(100);
+    assertThat(texts(linux.get("maskedPaths"))).contains("/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware");
+    assertThat(texts(linux.get("readonlyPaths"))).contains("/proc/sys", "/proc/sysrq-trigger", "/proc/bus");
+    assertThat(linux.get("seccomp").get("defaultAction").asText()).isEqualTo("SCMP_ACT_ERRNO");
+  }
+
+  @Test
+  void jobsShareTheHostNetworkButNothingElse() throws Exception {
+    JsonNode spec = OciSpecs.JSON.readTree(OciSpecs.toJson(OciSpecs.job(Path.of("/r"), List.of("/usr/bin/npm", "install"),
+        Map.of("A", "1"), Path.of("/w"), Path.of("/etc/resolv.conf"), null, LIMITS, "/extend/ns/j")));
+    Set<String> ns = new HashSet<>();
+    spec.get("linux").get("namespaces").forEach(n -> ns.add(n.get("type").asText()));
+    assertThat(ns).containsExactlyInAnyOrder("pid", "ipc", "uts", "mount");
+    assertThat(texts(spec.get("process").get("env"))).containsExactly("PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/work", "A=1");
+    assertThat(spec.get("process").get("cwd").asText()).isEqualTo("/work");
+    assertThat(spec.get("process").get("user").get("uid").asInt()).isEqualTo(65534);
+    assertThat(spec.get("process").get("capabilities").get("bounding")).isEmpty();
+  }
+
+  @Test
+  void seccompAllowsNothingDangerous() {
+    assertThat(Seccomp.ALLOWED).doesNotContainAnyElementsOf(Seccomp.FORBIDDEN);
+    JsonNode p = Seccomp.profile("amd64");
+    assertThat(texts(p.get("architectures"))).containsExactly("SCMP_ARCH_X86_64");
+    Set<String> unconditional = new HashSet<>();
+    for (JsonNode rule : p.get("syscalls")) {
+      if (rule.get("action").asText().equals("SCMP_ACT_ALLOW") && !rule.has("args")) {
+        unconditional.addAll(texts(rule.get("names")));
+      }
+      if (texts(rule.get("names")).contains("clone") && rule.get("action").asText().equals("SCMP_ACT_ALLOW")) {
+        JsonNode arg = rule.get("args").get(0);
+        assertThat(arg.get("op").asText()).isEqualTo("SCMP_CMP_MASKED_EQ");
+        // Every CLONE_NEW* flag is in the mask, and the flags must be zero under it.
+        long mask = arg.get("value").asLong();
+        for (long flag : new long[] {0x00020000L, 0x02000000L, 0x04000000L, 0x08000000L, 0x10000000L, 0x20000000L,
+            0x40000000L, 0x00000080L}) {
+          assertThat(mask & flag).isEqualTo(flag);
+        }
+        assertThat(arg.get("valueTwo").asLong()).isZero();
+      }
+      if (texts(rule.get("names")).contains("clone3")) {
+        assertThat(rule.get("action").asText()).isEqualTo("SCMP_ACT_ERRNO");
+        assertThat(rule.get("errnoRet").asInt()).isEqualTo(38);
+      }
+    }
+    assertThat(unconditional).doesNotContainAnyElementsOf(Seccomp.FORBIDDEN).doesNotContain("clone", "socket");
+  }
+
+  @Test
+  void containerIdsStayWithinContainerdsLimit() {
+    ContainerdRuntime rt = ContainerdRuntime.builder().nodeId("a-rather-long-node-name.example.com")
+        .socket(Path.of("/nonexistent")).build();
+    try {
+      String id = rt.containerId("x".repeat(64));
+      assertThat(id.length()).isLessThanOrEqualTo(76);
+      assertThat(id).matches("[A-Za-z0-9][A-Za-z0-9._-]*");
+      assertThat(rt.containerId("a")).isNotEqualTo(rt.containerId("b"));
+      ContainerdRuntime short1 = ContainerdRuntime.builder().nodeId("n1").socket(Path.of("/nonexistent")).build();
+      assertThat(short1.containerId("sb-1")).isEqualTo("n1.sb-1");
+      short1.close();
+    } finally {
+      rt.close();
+    }
+  }
+}
