@@ -60,6 +60,7 @@ public final class NpmModuleBuilder implements ModuleBuilder {
   private final Duration timeout;
   private final long maxTarballBytes;
   private final long maxLogBytes;
+  private final Map<String, String> inherited;
   private final Map<String, String> environment;
 
   private NpmModuleBuilder(Builder b) {
@@ -76,8 +77,8 @@ public final class NpmModuleBuilder implements ModuleBuilder {
         env.put(name, value);
       }
     }
-    env.putAll(b.environment);
-    this.environment = Map.copyOf(env);
+    this.inherited = Map.copyOf(env);
+    this.environment = Map.copyOf(b.environment);
   }
 
   /** Starts a builder with defaults: local job runner, {@code npm}, npm's public registry, 5 minutes, 256 MiB. */
@@ -119,7 +120,16 @@ public final class NpmModuleBuilder implements ModuleBuilder {
         command.add(registry.toString());
       }
       command.add(module.name() + "@" + module.version());
-      Map<String, String> env = new LinkedHashMap<>(environment);
+      Map<String, String> env = new LinkedHashMap<>();
+      boolean onHost = wp.equals(trimSlash(workDir.toAbsolutePath().toString()));
+      inherited.forEach((k, v) -> {
+        // A path names a host file: meaningless (or wrong) in a runner with its own file system,
+        // which brings its own CA bundle.
+        if (onHost || !k.equals("NODE_EXTRA_CA_CERTS")) {
+          env.put(k, v);
+        }
+      });
+      env.putAll(environment);
       env.put("HOME", wp + "/home");
       env.put("TMPDIR", wp + "/tmp");
       env.put("npm_config_userconfig", wp + "/npmrc");
@@ -254,7 +264,9 @@ public final class NpmModuleBuilder implements ModuleBuilder {
      * Names of variables copied from this JVM's environment into builds, when set. Default:
      * the network settings npm needs behind a proxy or a TLS-inspecting gateway:
      * {@code NODE_EXTRA_CA_CERTS}, {@code HTTPS_PROXY}, {@code HTTP_PROXY}, {@code NO_PROXY} and
-     * their lower-case forms. Call with no names to pass nothing.
+     * their lower-case forms. {@code NODE_EXTRA_CA_CERTS} names a host file, so it is passed
+     * only to runners that run on the host's file system (those that show the work directory
+     * under its host path). Call with no names to pass nothing.
      */
     public Builder inheritEnvironment(String... names) {
       this.inherited = List.of(names);
