@@ -24,6 +24,9 @@ public final class RootHandler extends Handler.Abstract {
   private static final PreEncodedHttpField PROMETHEUS_TYPE = new PreEncodedHttpField(
       HttpHeader.CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8");
 
+  /** The fixed routes outside the management API, as {@code METHOD /path}. */
+  public static final List<String> FIXED_ROUTES = List.of("GET /healthz", "GET /readyz", "GET /metrics");
+
   private final ServerlessPlatform platform;
   private final Router hostRouter;
   private final Router runRouter;

@@ -1,0 +1,284 @@
+package dev.extend.server;
+
+import dev.extend.ServerlessPlatform;
+import dev.extend.containerd.ContainerdRuntime;
+import dev.extend.jdbc.JdbcStorage;
+import dev.extend.modulebuild.NpmModuleBuilder;
+import dev.extend.spi.SandboxRuntime;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.net.InetAddress;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.security.SecureRandom;
+import java.util.Arrays;
+import java.util.Base64;
+import java.util.Locale;
+import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The standalone Extend server: {@code java -jar extend-server.jar [--config extend.properties]}.
+ *
+ * <p>Settings come from the properties file ({@code --config} or {@code EXTEND_CONFIG}) and
+ * from environment variables, which win: {@code EXTEND_PORT} (8080), {@code EXTEND_DATA_DIR}
+ * ({@code ./extend-data}), {@code EXTEND_ADMIN_TOKEN} (generated once and stored in the data
+ * dir when unset), {@code EXTEND_RUNTIME} ({@code auto} | {@code containerd} | {@code local}),
+ * {@code EXTEND_CONTAINERD_SOCKET}, {@code EXTEND_JDBC_URL} (default: an H2 file database in
+ * the data dir; {@code jdbc:mysql://...} or {@code jdbc:mariadb://...} with
+ * {@code EXTEND_JDBC_USER}/{@code EXTEND_JDBC_PASSWORD}), {@code EXTEND_SECRET_KEYS},
+ * {@code EXTEND_POOL_SIZE}, {@code EXTEND_MAX_SANDBOXES} and more (see
+ * {@code examples/standalone/extend.properties}). SIGTERM shuts down gracefully.
+ */
+public final class Main {
+  private static final String ADMIN_TOKEN_FILE = "admin-token";
+  private static final String NODE_ID_FILE = "node-id";
+
+  private Main() {}
+
+  /**
+   * Starts the server and blocks until it stops.
+   *
+   * @param args {@code [--config <file>]}
+   */
+  public static void main(String[] args) {
+    // slf4j-simple reads these once, when the first logger is created.
+    System.setProperty("org.slf4j.simpleLogger.showDateTime", System.getProperty(
+        "org.slf4j.simpleLogger.showDateTime", "true"));
+    System.setProperty("org.slf4j.simpleLogger.dateTimeFormat", System.getProperty(
+        "org.slf4j.simpleLogger.dateTimeFormat", "yyyy-MM-dd'T'HH:mm:ss.SSSZ"));
+    System.setProperty("org.slf4j.simpleLogger.log.org.eclipse.jetty", System.getProperty(
+        "org.slf4j.simpleLogger.log.org.eclipse.jetty", "warn"));
+    Logger log = LoggerFactory.getLogger(Main.class);
+    Running running;
+    try {
+      StandaloneConfig config = StandaloneConfig.load(Arrays.asList(args), System.getenv());
+      running = start(config, System.out, log);
+    } catch (IllegalArgumentException | IllegalStateException e) {
+      System.err.println("extend: configuration error: " + e.getMessage());
+      System.exit(2);
+      return;
+    } catch (Exception e) {
+      log.error("extend: could not start", e);
+      System.exit(1);
+      return;
+    }
+    Runtime.getRuntime().addShutdownHook(new Thread(running::close, "extend-shutdown"));
+    try {
+      running.server.join();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  /** A started server and what it owns. */
+  static final class Running implements AutoCloseable {
+    final ExtendServer server;
+    final JdbcStorage storage;
+
+    Running(ExtendServer server, JdbcStorage storage) {
+      this.server = server;
+      this.storage = storage;
+    }
+
+    /** Graceful: the server drains, closes the platform, then the storage closes. */
+    @Override
+    public void close() {
+      server.close();
+      storage.close();
+    }
+  }
+
+  static Running start(StandaloneConfig config, PrintStream out, Logger log) throws IOException {
+    Path dataDir = config.dataDir();
+    Files.createDirectories(dataDir);
+    log.info("configuration:{}", config.describe());
+
+    String adminToken = adminToken(config, dataDir, out, log);
+    String nodeId = nodeId(config, dataDir);
+    Path node = nodeBinary(config);
+
+    JdbcStorage storage = JdbcStorage.fromEnvironment(config.asEnvironment(), dataDir);
+    log.info("storage: {}", storage);
+    SandboxRuntime runtime = null;
+    try {
+      runtime = runtime(config, nodeId, dataDir, node, log);
+      NpmModuleBuilder.Builder builds = NpmModuleBuilder.builder();
+      runtime.jobRunner().ifPresent(builds::jobRunner);
+      log.info("module builds: npm in-process ({} worker(s)), jobs run {}", config.integer("EXTEND_BUILD_WORKERS"),
+          runtime.jobRunner().isPresent() ? "in the " + runtime.name() + " runtime" : "as local processes");
+
+      ServerMetrics metrics = ServerMetrics.create();
+      ServerlessPlatform.Builder pb = ServerlessPlatform.builder()
+          .dataDir(dataDir)
+          .nodeId(nodeId)
+          .nodeBinary(node)
+          .functionStore(storage.functionStore())
+          .artifactStore(storage.artifactStore())
+          .moduleStore(storage.moduleStore())
+          .buildQueue(storage.buildQueue())
+          .tokenStore(storage.tokenStore())
+          .sandboxRuntime(runtime)
+          .moduleBuilder(builds.build())
+          .buildWorkers(config.integer("EXTEND_BUILD_WORKERS"))
+          .poolSize(config.integer("EXTEND_POOL_SIZE"))
+          .maxSandboxes(config.integer("EXTEND_MAX_SANDBOXES"))
+          .listener(metrics.platformListener());
+      if (config.get("EXTEND_MAX_REQUEST_BODY_BYTES") != null) {
+        pb.maxRequestBodyBytes(config.longValue("EXTEND_MAX_REQUEST_BODY_BYTES"));
+      }
+      ServerlessPlatform platform = pb.build();
+      ExtendServer server;
+      try {
+        server = ExtendServer.builder(platform)
+            .port(config.port())
+            .host(config.get("EXTEND_HOST"))
+            .adminToken(adminToken)
+            .requireTokenForRun(config.bool("EXTEND_RUN_REQUIRES_TOKEN"))
+            .hostDomain(config.get("EXTEND_HOST_DOMAIN"))
+            .metrics(metrics)
+            .drainTimeout(config.drain())
+            .closesPlatform(true)
+            .build()
+            .start();
+      } catch (IOException | RuntimeException e) {
+        platform.close();
+        throw e;
+      }
+      out.println("Extend server ready on http://" + config.get("EXTEND_HOST") + ":" + server.port()
+          + " (runtime " + platform.runtimeName() + ", storage " + storage.databaseName() + ", data " + dataDir + ")");
+      out.flush();
+      return new Running(server, storage);
+    } catch (IOException | RuntimeException e) {
+      storage.close();
+      throw e;
+    }
+  }
+
+  /** The configured admin token, else the one stored in the data dir, else a new one stored there. */
+  static String adminToken(StandaloneConfig config, Path dataDir, PrintStream out, Logger log) throws IOException {
+    String configured = config.get("EXTEND_ADMIN_TOKEN");
+    if (configured != null) {
+      log.info("admin token: from EXTEND_ADMIN_TOKEN");
+      return configured;
+    }
+    Path file = dataDir.resolve(ADMIN_TOKEN_FILE);
+    if (Files.exists(file)) {
+      log.info("admin token: read from {}", file);
+      return Files.readString(file, StandardCharsets.UTF_8).strip();
+    }
+    byte[] random = new byte[32];
+    new SecureRandom().nextBytes(random);
+    String token = "ext_admin_" + Base64.getUrlEncoder().withoutPadding().encodeToString(random);
+    try {
+      writePrivate(file, token + "\n");
+    } catch (FileAlreadyExistsException e) {
+      return Files.readString(file, StandardCharsets.UTF_8).strip(); // another process won the race
+    }
+    out.println();
+    out.println("  Generated the admin token (stored in " + file + ", mode 0600):");
+    out.println("    " + token);
+    out.println("  Use it as: Authorization: Bearer <token>");
+    out.println();
+    out.flush();
+    return token;
+  }
+
+  /** This node's id: configured, else stable across restarts (so leftovers can be recovered). */
+  static String nodeId(StandaloneConfig config, Path dataDir) throws IOException {
+    String configured = config.get("EXTEND_NODE_ID");
+    if (configured != null) {
+      return configured;
+    }
+    Path file = dataDir.resolve(NODE_ID_FILE);
+    if (Files.exists(file)) {
+      return Files.readString(file, StandardCharsets.UTF_8).strip();
+    }
+    String host;
+    try {
+      host = InetAddress.getLocalHost().getHostName().toLowerCase(Locale.ROOT).replaceAll("[^a-z0-9-]", "-");
+    } catch (IOException e) {
+      host = "node";
+    }
+    if (host.length() > 32) {
+      host = host.substring(0, 32);
+    }
+    byte[] random = new byte[3];
+    new SecureRandom().nextBytes(random);
+    String id = (host.isEmpty() ? "node" : host) + "-" + java.util.HexFormat.of().formatHex(random);
+    try {
+      Files.writeString(file, id + "\n", StandardCharsets.UTF_8, java.nio.file.StandardOpenOption.CREATE_NEW);
+    } catch (FileAlreadyExistsException e) {
+      return Files.readString(file, StandardCharsets.UTF_8).strip();
+    }
+    return id;
+  }
+
+  private static void writePrivate(Path file, String content) throws IOException {
+    try {
+      Files.createFile(file, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+    } catch (UnsupportedOperationException e) {
+      Files.createFile(file);
+    }
+    Files.writeString(file, content, StandardCharsets.UTF_8);
+  }
+
+  static Path nodeBinary(StandaloneConfig config) {
+    String configured = config.get("EXTEND_NODE");
+    if (configured != null) {
+      return Path.of(configured);
+    }
+    String path = System.getenv("PATH");
+    if (path != null) {
+      for (String dir : path.split(java.io.File.pathSeparator)) {
+        Path candidate = Path.of(dir, "node");
+        if (Files.isExecutable(candidate)) {
+          return candidate;
+        }
+      }
+    }
+    return Path.of("/usr/bin/node");
+  }
+
+  /** containerd when asked for, or when usable under {@code auto}; else the local runtime. */
+  static SandboxRuntime runtime(StandaloneConfig config, String nodeId, Path dataDir, Path node, Logger log) {
+    String mode = config.runtime();
+    if (mode.equals("local")) {
+      log.info("sandbox runtime: local (EXTEND_RUNTIME=local)");
+      return SandboxRuntime.localProcesses(node);
+    }
+    Path socket = Path.of(config.get("EXTEND_CONTAINERD_SOCKET"));
+    if (mode.equals("auto") && !Files.exists(socket)) {
+      log.warn("sandbox runtime: local; no containerd socket at {} (set EXTEND_CONTAINERD_SOCKET). "
+          + "Tenants are NOT isolated.", socket);
+      return SandboxRuntime.localProcesses(node);
+    }
+    ContainerdRuntime containerd = ContainerdRuntime.builder()
+        .socket(socket)
+        .nodeId(nodeId)
+        .dataDir(dataDir)
+        .nodeBinary(node)
+        .build();
+    String problem = containerd.problem();
+    if (problem == null) {
+      log.info("sandbox runtime: containerd at {} ({})", socket,
+          mode.equals("auto") ? "EXTEND_RUNTIME=auto, containerd answers" : "EXTEND_RUNTIME=containerd");
+      return containerd;
+    }
+    containerd.close();
+    if (mode.equals("containerd")) {
+      throw new IllegalStateException("EXTEND_RUNTIME=containerd, but " + problem);
+    }
+    log.warn("sandbox runtime: local; containerd is not usable ({}). Tenants are NOT isolated.", problem);
+    return SandboxRuntime.localProcesses(node);
+  }
+
+  /** For tests: the settings a child process is started with. */
+  static Map<String, String> settingNames() {
+    return StandaloneConfig.DEFAULTS;
+  }
+}

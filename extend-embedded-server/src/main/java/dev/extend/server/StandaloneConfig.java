@@ -1,0 +1,220 @@
+package dev.extend.server;
+
+import java.io.IOException;
+import java.io.Reader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Properties;
+import java.util.Set;
+import java.util.TreeSet;
+
+/**
+ * The standalone server's settings: a properties file ({@code --config <file>} or
+ * {@code EXTEND_CONFIG}) overlaid by environment variables, which win. In the file a setting
+ * may be written {@code extend.jdbc.url} or {@code EXTEND_JDBC_URL}; both mean the same.
+ */
+final class StandaloneConfig {
+  /** Every setting, with its default (null: none). */
+  static final Map<String, String> DEFAULTS;
+
+  static {
+    Map<String, String> d = new LinkedHashMap<>();
+    d.put("EXTEND_PORT", "8080");
+    d.put("EXTEND_HOST", "0.0.0.0");
+    d.put("EXTEND_DATA_DIR", "./extend-data");
+    d.put("EXTEND_ADMIN_TOKEN", null);
+    d.put("EXTEND_RUNTIME", "auto");
+    d.put("EXTEND_CONTAINERD_SOCKET", "/run/containerd/containerd.sock");
+    d.put("EXTEND_JDBC_URL", null);
+    d.put("EXTEND_JDBC_USER", null);
+    d.put("EXTEND_JDBC_PASSWORD", null);
+    d.put("EXTEND_JDBC_POOL_SIZE", null);
+    d.put("EXTEND_SECRET_KEYS", null);
+    d.put("EXTEND_POOL_SIZE", "2");
+    d.put("EXTEND_MAX_SANDBOXES", "64");
+    d.put("EXTEND_NODE", null);
+    d.put("EXTEND_NODE_ID", null);
+    d.put("EXTEND_BUILD_WORKERS", "1");
+    d.put("EXTEND_RUN_REQUIRES_TOKEN", "false");
+    d.put("EXTEND_HOST_DOMAIN", null);
+    d.put("EXTEND_MAX_REQUEST_BODY_BYTES", null);
+    d.put("EXTEND_DRAIN_SECONDS", "30");
+    DEFAULTS = java.util.Collections.unmodifiableMap(d);
+  }
+
+  private static final Set<String> SECRET = Set.of("EXTEND_ADMIN_TOKEN", "EXTEND_JDBC_PASSWORD", "EXTEND_SECRET_KEYS");
+
+  private final Map<String, String> values;
+  private final Map<String, String> sources;
+
+  private StandaloneConfig(Map<String, String> values, Map<String, String> sources) {
+    this.values = values;
+    this.sources = sources;
+  }
+
+  /**
+   * Loads the settings.
+   *
+   * @param args command-line arguments ({@code --config <file>})
+   * @param env the environment
+   * @throws IllegalArgumentException naming the setting or argument at fault
+   */
+  static StandaloneConfig load(List<String> args, Map<String, String> env) throws IOException {
+    Path file = null;
+    for (int i = 0; i < args.size(); i++) {
+      String a = args.get(i);
+      if (a.equals("--config") && i + 1 < args.size()) {
+        file = Path.of(args.get(++i));
+      } else if (a.startsWith("--config=")) {
+        file = Path.of(a.substring("--config=".length()));
+      } else {
+        throw new IllegalArgumentException("unknown argument '" + a + "' (usage: [--config <file>])");
+      }
+    }
+    if (file == null && env.get("EXTEND_CONFIG") != null && !env.get("EXTEND_CONFIG").isBlank()) {
+      file = Path.of(env.get("EXTEND_CONFIG"));
+    }
+    Map<String, String> values = new LinkedHashMap<>(DEFAULTS);
+    Map<String, String> sources = new LinkedHashMap<>();
+    DEFAULTS.keySet().forEach(k -> sources.put(k, "default"));
+    if (file != null) {
+      Properties p = new Properties();
+      try (Reader r = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
+        p.load(r);
+      } catch (java.nio.file.NoSuchFileException e) {
+        throw new IllegalArgumentException("configuration file " + file + " does not exist");
+      }
+      Set<String> unknown = new TreeSet<>();
+      for (String name : p.stringPropertyNames()) {
+        String key = normalize(name);
+        if (!DEFAULTS.containsKey(key)) {
+          unknown.add(name);
+          continue;
+        }
+        values.put(key, p.getProperty(name).strip());
+        sources.put(key, file.toString());
+      }
+      if (!unknown.isEmpty()) {
+        throw new IllegalArgumentException("unknown settings in " + file + ": " + unknown
+            + " (known: " + DEFAULTS.keySet() + ")");
+      }
+    }
+    for (String key : DEFAULTS.keySet()) {
+      String v = env.get(key);
+      if (v != null) {
+        values.put(key, v.strip());
+        sources.put(key, "environment");
+      }
+    }
+    values.replaceAll((k, v) -> v == null || v.isEmpty() ? null : v);
+    StandaloneConfig c = new StandaloneConfig(values, sources);
+    c.validate();
+    return c;
+  }
+
+  /** {@code extend.jdbc.url} → {@code EXTEND_JDBC_URL}. */
+  static String normalize(String name) {
+    return name.strip().replace('.', '_').replace('-', '_').toUpperCase(Locale.ROOT);
+  }
+
+  private void validate() {
+    int port = port();
+    if (port < 0 || port > 65535) {
+      throw new IllegalArgumentException("EXTEND_PORT must be 0..65535, was " + port);
+    }
+    String runtime = runtime();
+    if (!List.of("auto", "containerd", "local").contains(runtime)) {
+      throw new IllegalArgumentException("EXTEND_RUNTIME must be auto, containerd or local, was '" + runtime + "'");
+    }
+    integer("EXTEND_POOL_SIZE");
+    integer("EXTEND_MAX_SANDBOXES");
+    integer("EXTEND_BUILD_WORKERS");
+    integer("EXTEND_DRAIN_SECONDS");
+    bool("EXTEND_RUN_REQUIRES_TOKEN");
+    if (get("EXTEND_MAX_REQUEST_BODY_BYTES") != null) {
+      longValue("EXTEND_MAX_REQUEST_BODY_BYTES");
+    }
+  }
+
+  String get(String key) {
+    if (!DEFAULTS.containsKey(key)) {
+      throw new IllegalArgumentException("unknown setting " + key);
+    }
+    return values.get(key);
+  }
+
+  int integer(String key) {
+    String v = get(key);
+    try {
+      return Integer.parseInt(v);
+    } catch (NumberFormatException | NullPointerException e) {
+      throw new IllegalArgumentException(key + " must be an integer, was '" + v + "'");
+    }
+  }
+
+  long longValue(String key) {
+    String v = get(key);
+    try {
+      return Long.parseLong(v);
+    } catch (NumberFormatException | NullPointerException e) {
+      throw new IllegalArgumentException(key + " must be an integer, was '" + v + "'");
+    }
+  }
+
+  boolean bool(String key) {
+    String v = get(key);
+    if ("true".equalsIgnoreCase(v)) {
+      return true;
+    }
+    if ("false".equalsIgnoreCase(v) || v == null) {
+      return false;
+    }
+    throw new IllegalArgumentException(key + " must be true or false, was '" + v + "'");
+  }
+
+  int port() {
+    return integer("EXTEND_PORT");
+  }
+
+  Path dataDir() {
+    return Path.of(get("EXTEND_DATA_DIR")).toAbsolutePath().normalize();
+  }
+
+  String runtime() {
+    return get("EXTEND_RUNTIME").toLowerCase(Locale.ROOT);
+  }
+
+  Duration drain() {
+    return Duration.ofSeconds(integer("EXTEND_DRAIN_SECONDS"));
+  }
+
+  /** The settings in environment form, for components that read them (JDBC storage). */
+  Map<String, String> asEnvironment() {
+    Map<String, String> m = new LinkedHashMap<>();
+    values.forEach((k, v) -> {
+      if (v != null) {
+        m.put(k, v);
+      }
+    });
+    return m;
+  }
+
+  /** The settings for the log, secrets masked, with where each came from. */
+  String describe() {
+    StringBuilder sb = new StringBuilder();
+    values.forEach((k, v) -> {
+      String shown = v == null ? "(unset)" : SECRET.contains(k) ? "****" : v;
+      if (k.equals("EXTEND_JDBC_URL") && v != null) {
+        shown = v.replaceAll("(?i)(password=)[^&;]*", "$1****");
+      }
+      sb.append("\n  ").append(k).append(" = ").append(shown).append("  [").append(sources.get(k)).append(']');
+    });
+    return sb.toString();
+  }
+}
