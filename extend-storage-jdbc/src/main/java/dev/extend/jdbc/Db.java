@@ -81,7 +81,12 @@ final class Db {
   /** Maps a failure: connection loss and timeouts are 503, anything else is a bug (500). */
   ExtendException translate(SQLException e) {
     if (isUnavailable(e)) {
-      return new UnavailableException("database " + name + " is unavailable: " + e.getMessage(), e);
+      Throwable root = e;
+      while (root.getCause() != null && root.getCause() != root) {
+        root = root.getCause();
+      }
+      String why = root == e || root.getMessage() == null ? "" : " (" + root.getMessage().lines().findFirst().orElse("") + ")";
+      return new UnavailableException("database " + name + " is unavailable: " + e.getMessage() + why, e);
     }
     return ExtendException.internal("database " + name + " failed: " + e.getMessage(), e);
   }

@@ -50,7 +50,6 @@ enum Dialect {
           "tcpKeepAlive", "true",
           "useUnicode", "true",
           "characterEncoding", "UTF-8",
-          // Server-side timezone is irrelevant: every time is stored as epoch microseconds.
           "cachePrepStmts", "true",
           "useServerPrepStmts", "false");
     }

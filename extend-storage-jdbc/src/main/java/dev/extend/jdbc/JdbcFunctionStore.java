@@ -34,8 +34,12 @@ import java.util.TreeMap;
 /** Webhooks in the {@code webhooks} table; secrets AES-GCM encrypted with the key ring's primary key. */
 final class JdbcFunctionStore implements FunctionStore {
 
-  /** Largest UTF-8 size of code, of the serialized secrets and of the serialized meta. */
-  static final int MAX_CODE_BYTES = 8 << 20;
+  /**
+   * Largest UTF-8 size of code, of the serialized secrets, meta and dependencies. Chosen so that
+   * a webhook at every limit, even with each byte escaped on the wire, fits MariaDB's default
+   * {@code max_allowed_packet} of 16 MiB.
+   */
+  static final int MAX_CODE_BYTES = 4 << 20;
   static final int MAX_SECRETS_BYTES = 1 << 20;
   static final int MAX_META_BYTES = 1 << 20;
   static final int MAX_DEPENDENCIES_BYTES = 1 << 20;

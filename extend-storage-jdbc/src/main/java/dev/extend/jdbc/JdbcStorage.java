@@ -81,6 +81,9 @@ public final class JdbcStorage implements AutoCloseable {
     try {
       migrate(dialect, name);
       checkKeys(b.keys);
+      if (dialect == Dialect.MYSQL) {
+        checkPacketSize();
+      }
       this.functions = new JdbcFunctionStore(db, b.keys);
       this.artifacts = new JdbcArtifactStore(db, b.maxArtifactBytes);
       this.modules = new JdbcModuleStore(db);
@@ -133,6 +136,29 @@ public final class JdbcStorage implements AutoCloseable {
       throw new ExtendException("secret_key_unavailable", 500, "webhook secrets in database " + db.name()
           + " are encrypted with key(s) " + missing + " that the secret key ring " + keys.ids()
           + " lacks; add them to " + SecretKeyRing.ENV + " or the key file");
+    }
+  }
+
+  /**
+   * Largest statement the stores send: a webhook at every size limit, each byte escaped (two
+   * bytes on the wire), plus the statement itself.
+   */
+  static final long LARGEST_STATEMENT_BYTES = 2L * (JdbcFunctionStore.MAX_CODE_BYTES
+      + JdbcFunctionStore.MAX_SECRETS_BYTES + JdbcFunctionStore.MAX_META_BYTES
+      + JdbcFunctionStore.MAX_DEPENDENCIES_BYTES + 64) + 64 * 1024;
+
+  // A statement larger than max_allowed_packet fails on the server; say so once at start-up.
+  private void checkPacketSize() {
+    long packet = db.call(c -> {
+      try (PreparedStatement ps = c.prepareStatement("SELECT @@max_allowed_packet");
+          ResultSet rs = ps.executeQuery()) {
+        return rs.next() ? rs.getLong(1) : Long.MAX_VALUE;
+      }
+    });
+    if (packet < LARGEST_STATEMENT_BYTES) {
+      LOG.warn("max_allowed_packet of {} is {} bytes; webhooks near the store's size limits need {} bytes:"
+          + " raise it to at least 16M (artifacts are unaffected: they travel in 1 MiB chunks)",
+          db.name(), packet, LARGEST_STATEMENT_BYTES);
     }
   }
 

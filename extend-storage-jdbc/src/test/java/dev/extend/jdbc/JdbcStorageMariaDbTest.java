@@ -154,4 +154,21 @@ class JdbcStorageMariaDbTest {
     assertThat(outcomes.stream().filter(o -> o.ok() && o.value()).count()).isEqualTo(1);
     assertThat(outcomes).allMatch(Race.Outcome::ok);
   }
+
+  @Test
+  void aWebhookAtEverySizeLimitFitsTheServersPacketSize() {
+    // Quotes and backslashes are escaped on the wire: the worst case for max_allowed_packet.
+    String code = "'\\".repeat(JdbcFunctionStore.MAX_CODE_BYTES / 2);
+    String secret = "\u0000'".repeat((JdbcFunctionStore.MAX_SECRETS_BYTES - 64) / 8);
+    String meta = "'".repeat(JdbcFunctionStore.MAX_META_BYTES - 64);
+    WebhookRef ref = WebhookRef.of("acme", "huge");
+    WebhookRecord record = new WebhookRecord(ref, code, List.of(), Map.of("K", secret), Map.of("m", meta),
+        new Limits(Duration.ofSeconds(5), 128), 0, null, null);
+    JdbcStorage a = node();
+    a.functionStore().put(record, OptionalLong.empty());
+    WebhookRecord read = a.functionStore().get(ref).orElseThrow();
+    assertThat(read.code()).isEqualTo(code);
+    assertThat(read.secrets().get("K")).isEqualTo(secret);
+    assertThat(read.meta().get("m")).isEqualTo(meta);
+  }
 }
