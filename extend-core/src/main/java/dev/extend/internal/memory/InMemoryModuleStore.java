@@ -19,10 +19,11 @@ public final class InMemoryModuleStore implements ModuleStore {
   /** Logs keep at most this many trailing characters. */
   static final int MAX_LOG = 64 * 1024;
 
-  private final ConcurrentSkipListMap<String, ModuleRecord> records = new ConcurrentSkipListMap<>();
+  // Keyed by ModuleRef: ordered by name, then version (a "name@version" string would put "a-b" before "a").
+  private final ConcurrentSkipListMap<ModuleRef, ModuleRecord> records = new ConcurrentSkipListMap<>();
 
-  private static String key(ModuleRef m) {
-    return m.name() + "@" + m.version();
+  private static ModuleRef key(ModuleRef m) {
+    return m;
   }
 
   @Override
@@ -47,7 +48,13 @@ public final class InMemoryModuleStore implements ModuleStore {
   @Override
   public Page<ModuleRecord> list(int limit, String cursor) {
     Cursors.checkLimit(limit);
-    String after = Cursors.decode(cursor);
+    String decoded = Cursors.decode(cursor);
+    ModuleRef after;
+    try {
+      after = decoded == null ? null : ModuleRef.parse(decoded);
+    } catch (dev.extend.ValidationException e) {
+      throw new dev.extend.ValidationException("cursor", "is not a cursor this API returned");
+    }
     List<ModuleRecord> items = new ArrayList<>();
     var view = after == null ? records : records.tailMap(after, false);
     boolean more = false;
@@ -58,6 +65,6 @@ public final class InMemoryModuleStore implements ModuleStore {
       }
       items.add(e.getValue());
     }
-    return new Page<>(items, more ? Cursors.encode(key(items.get(items.size() - 1).module())) : null);
+    return new Page<>(items, more ? Cursors.encode(items.get(items.size() - 1).module().toString()) : null);
   }
 }
