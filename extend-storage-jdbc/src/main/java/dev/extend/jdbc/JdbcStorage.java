@@ -182,14 +182,21 @@ public final class JdbcStorage implements AutoCloseable {
   /**
    * Storage configured by environment variables: {@code EXTEND_JDBC_URL} (default: the H2 file
    * database in {@code dataDir}), {@code EXTEND_JDBC_USER}, {@code EXTEND_JDBC_PASSWORD},
-   * {@code EXTEND_JDBC_POOL_SIZE}, and the secret keys from {@value SecretKeyRing#ENV} or else
-   * the key file {@code <dataDir>/secret.keys} (created on first start).
+   * {@code EXTEND_JDBC_POOL_SIZE}, and the secret keys from {@value SecretKeyRing#ENV}, else the
+   * key file named by {@value SecretKeyRing#ENV_FILE}, else the key file
+   * {@code <dataDir>/secret.keys} (created on first start).
    */
   public static JdbcStorage fromEnvironment(Map<String, String> env, Path dataDir) throws IOException {
     String keySpec = env.get(SecretKeyRing.ENV);
-    SecretKeyRing keys = keySpec != null && !keySpec.isBlank()
-        ? SecretKeyRing.parse(keySpec)
-        : SecretKeyRing.loadOrCreate(dataDir.resolve("secret.keys"));
+    String keyFile = env.get(SecretKeyRing.ENV_FILE);
+    SecretKeyRing keys;
+    if (keySpec != null && !keySpec.isBlank()) {
+      keys = SecretKeyRing.parse(keySpec);
+    } else if (keyFile != null && !keyFile.isBlank()) {
+      keys = SecretKeyRing.fromFile(Path.of(keyFile));
+    } else {
+      keys = SecretKeyRing.loadOrCreate(dataDir.resolve("secret.keys"));
+    }
     String url = env.get("EXTEND_JDBC_URL");
     if (url == null || url.isBlank()) {
       return h2(dataDir, keys);

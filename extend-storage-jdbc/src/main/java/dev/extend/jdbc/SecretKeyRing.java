@@ -40,6 +40,9 @@ public final class SecretKeyRing {
   /** The environment variable {@link #fromEnvironment()} reads. */
   public static final String ENV = "EXTEND_SECRET_KEYS";
 
+  /** The environment variable that names a key file, read when {@value #ENV} is not set. */
+  public static final String ENV_FILE = "EXTEND_SECRET_KEYS_FILE";
+
   private static final Pattern ID = Pattern.compile("[A-Za-z0-9._-]{1,64}");
   private static final int KEY_BYTES = 32;
   private static final int NONCE_BYTES = 12;

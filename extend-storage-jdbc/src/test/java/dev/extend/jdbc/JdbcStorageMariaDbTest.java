@@ -171,4 +171,34 @@ class JdbcStorageMariaDbTest {
     assertThat(read.secrets().get("K")).isEqualTo(secret);
     assertThat(read.meta().get("m")).isEqualTo(meta);
   }
+
+  @Test
+  void aTokenRevokedOnOneNodeIsRejectedOnTheOtherAtOnce() {
+    JdbcStorage a = node();
+    JdbcStorage b = node();
+    dev.extend.spi.TokenRecord token = new dev.extend.spi.TokenRecord("tok-1",
+        dev.extend.testing.TokenStoreContract.sha256("secret"), Set.of(dev.extend.ContainerName.of("acme")), "ci",
+        java.time.Instant.parse("2026-01-01T00:00:00Z"));
+    a.tokenStore().create(token);
+    assertThat(b.tokenStore().findByHash(token.hash())).contains(token);
+    assertThat(b.tokenStore().revoke("tok-1")).isTrue();
+    assertThat(a.tokenStore().findByHash(token.hash())).isEmpty();
+    assertThat(a.tokenStore().revoke("tok-1")).isFalse();
+  }
+
+  @Test
+  void fromEnvironmentReadsUrlCredentialsAndKeys(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) {
+    SecretKeyRing keys = SecretKeyRing.generate("env-key");
+    Map<String, String> env = Map.of("EXTEND_JDBC_URL", SharedMariaDb.url(database), "EXTEND_JDBC_USER", "root",
+        "EXTEND_JDBC_PASSWORD", "", "EXTEND_JDBC_POOL_SIZE", "3", SecretKeyRing.ENV, keys.toSpec());
+    try (JdbcStorage s = JdbcStorage.fromEnvironment(env, dir)) {
+      assertThat(s.databaseName()).isEqualTo(SharedMariaDb.url(database));
+      s.functionStore().put(webhook(WebhookRef.of("acme", "env"), "x", Map.of("K", "v")), OptionalLong.empty());
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
+    try (JdbcStorage s = SharedMariaDb.open(database, keys)) {
+      assertThat(s.functionStore().get(WebhookRef.of("acme", "env")).orElseThrow().secrets()).containsEntry("K", "v");
+    }
+  }
 }
