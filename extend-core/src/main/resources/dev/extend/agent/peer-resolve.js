@@ -15,6 +15,15 @@
 // the directory of the webhook file at the root of the require chain; when the webhook does not
 // provide it, normal resolution applies (and a failure says which peer is missing).
 //
+// Node caches modules by real path, so one sandbox holds one instance of a store package. For a
+// package with peers that is not enough: two webhooks of one container (or two versions of one
+// webhook) may provide different copies of the peer. So the instances of a package with peers
+// are kept per binding (which file each of its peers resolves to): when a webhook enters such a
+// package with another binding than the one loaded, the package's cached files are set aside
+// and those of the new binding (loaded afresh the first time) take their place. A webhook's
+// top-level requires thus always see a plugin bound to its own peer. Known limit: a require of
+// the plugin made later, from inside a handler, returns whichever binding entered last.
+//
 // Usage (by the sandbox agent, once, before any webhook code loads):
 //   require('./peer-resolve.js').install(require('module'), { modulesDir: MODULES_DIR });
 
@@ -119,7 +128,65 @@ function install(Module, options) {
     return null;
   }
 
+  // package dir -> { key: binding loaded in Module._cache, stash: Map(key -> Map(file -> Module)) }
+  const bindings = new Map();
+
+  function bindingKey(dir, peers, contextDir, parent) {
+    const parts = [];
+    for (const peer of [...peers].sort()) {
+      let target = '';
+      try {
+        target = original.call(Module, peer, parent, false, { paths: [contextDir] });
+      } catch (e) {
+        // not provided by this webhook
+      }
+      parts.push(peer + '=' + target);
+    }
+    return parts.join('\n');
+  }
+
+  // Called with the file a request from outside package `dir` resolved to: makes sure the
+  // instances in Module._cache for `dir` are those bound to the requiring webhook's peers.
+  function enter(dir, peers, parent) {
+    const contextDir = storeRelative(parent.filename) ? requirerDir(parent) : path.dirname(parent.filename);
+    if (!contextDir) return;
+    const key = bindingKey(dir, peers, contextDir, parent);
+    const state = bindings.get(dir);
+    if (!state) {
+      bindings.set(dir, { key, stash: new Map() });
+      return;
+    }
+    if (state.key === key) return;
+    const prefix = dir + path.sep;
+    const current = new Map();
+    for (const f of Object.keys(Module._cache)) {
+      if (f.startsWith(prefix)) {
+        current.set(f, Module._cache[f]);
+        delete Module._cache[f];
+      }
+    }
+    state.stash.set(state.key, current);
+    const restored = state.stash.get(key);
+    if (restored) {
+      for (const [f, m] of restored) Module._cache[f] = m;
+      state.stash.delete(key);
+    }
+    state.key = key;
+  }
+
   function resolve(request, parent, isMain, opts) {
+    const filename = resolvePeer.call(this, request, parent, isMain, opts);
+    if (parent && typeof parent.filename === 'string' && typeof filename === 'string' && !(opts && opts.paths)) {
+      const target = packageDir(filename);
+      if (target && !parent.filename.startsWith(target + path.sep)) {
+        const peers = peersOf(target);
+        if (peers.size > 0) enter(target, peers, parent);
+      }
+    }
+    return filename;
+  }
+
+  function resolvePeer(request, parent, isMain, opts) {
     const file = parent && parent.filename;
     if (!file || (opts && opts.paths) || !storeRelative(file)) {
       return original.call(this, request, parent, isMain, opts);

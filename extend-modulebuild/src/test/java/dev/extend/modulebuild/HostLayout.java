@@ -80,6 +80,23 @@ final class HostLayout {
     return new Result(p.exitValue(), new String(out, StandardCharsets.UTF_8).strip());
   }
 
+  /**
+   * Loads several webhook directories in one node process (as one sandbox hosts a container's
+   * webhooks), with the peer hook installed, and prints the JSON array of their exports.
+   */
+  Result runTogether(Path peerHook, Path... webhooks) throws IOException, InterruptedException {
+    StringBuilder js = new StringBuilder("require(" + js(peerHook.toString()) + ").install(require('module'), {modulesDir: "
+        + js(store.toString()) + "}); const out = [];");
+    for (Path w : webhooks) {
+      js.append("out.push(require(").append(js(w.resolve("index.js").toString())).append("));");
+    }
+    js.append("console.log(JSON.stringify(out));");
+    Process p = new ProcessBuilder(NODE.toString(), "-e", js.toString()).redirectErrorStream(true).start();
+    byte[] out = p.getInputStream().readAllBytes();
+    assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+    return new Result(p.exitValue(), new String(out, StandardCharsets.UTF_8).strip());
+  }
+
   record Result(int status, String output) {}
 
   private static String js(String s) {

@@ -170,6 +170,27 @@ class NpmModuleBuilderLocalNpmTest {
   }
 
   @Test
+  void twoWebhooksInOneSandboxEachGetTheirOwnPeer() throws Exception {
+    NpmModuleBuilder npm = builder().build();
+    HostLayout host = new HostLayout(tmp.resolve("store"));
+    for (var m : List.of(NpmFixtures.PEER, NpmFixtures.HOST_1, NpmFixtures.HOST_2)) {
+      host.unpack(m, build(npm, m).tarball());
+    }
+    String code = "const host = require('ext-host'); const plugin = require('ext-plugin');"
+        + "module.exports = {same: plugin.host === host, version: plugin.hostVersion, plugins: host.plugins()};";
+    Path one = host.webhook(tmp.resolve("code/one/v1"), code, NpmFixtures.PEER, NpmFixtures.HOST_1);
+    Path two = host.webhook(tmp.resolve("code/two/v1"), code, NpmFixtures.PEER, NpmFixtures.HOST_2);
+    Path oneAgain = host.webhook(tmp.resolve("code/one/v2"), code, NpmFixtures.PEER, NpmFixtures.HOST_1);
+
+    HostLayout.Result r = host.runTogether(HostLayout.peerResolveScript(tmp), one, two, oneAgain);
+    assertThat(r.output()).isEqualTo("["
+        + "{\"same\":true,\"version\":\"1.0.0\",\"plugins\":[\"ext-plugin\"]},"
+        + "{\"same\":true,\"version\":\"2.0.0\",\"plugins\":[\"ext-plugin\"]},"
+        // The binding to ext-host 1.0.0 was loaded before: its instance comes back, not a third one.
+        + "{\"same\":true,\"version\":\"1.0.0\",\"plugins\":[\"ext-plugin\"]}]");
+  }
+
+  @Test
   void failingInstallScriptFailsTheBuildWithNpmsOutputInTheLog() throws Exception {
     assertThatThrownBy(() -> build(builder().build(), NpmFixtures.FAILING_INSTALL))
         .isInstanceOfSatisfying(BuildFailed.class, e -> {
