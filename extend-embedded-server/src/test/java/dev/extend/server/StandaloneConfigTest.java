@@ -1,0 +1,69 @@
+package dev.extend.server;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Settings of the standalone server: defaults, file, environment (which wins), validation. */
+class StandaloneConfigTest {
+  @TempDir
+  Path dir;
+
+  @Test
+  void defaults() throws Exception {
+    StandaloneConfig c = StandaloneConfig.load(List.of(), Map.of());
+    assertThat(c.port()).isEqualTo(8080);
+    assertThat(c.runtime()).isEqualTo("auto");
+    assertThat(c.dataDir()).isEqualTo(Path.of("extend-data").toAbsolutePath());
+    assertThat(c.get("EXTEND_ADMIN_TOKEN")).isNull();
+  }
+
+  @Test
+  void fileThenEnvironmentWhichWins() throws Exception {
+    Path file = dir.resolve("extend.properties");
+    Files.writeString(file, "extend.port=9000\nEXTEND_POOL_SIZE=5\nextend.runtime=local\nextend.jdbc.url=jdbc:h2:mem:x\n");
+    StandaloneConfig c = StandaloneConfig.load(List.of("--config", file.toString()),
+        Map.of("EXTEND_PORT", "9100", "PATH", "/bin"));
+    assertThat(c.port()).isEqualTo(9100);
+    assertThat(c.integer("EXTEND_POOL_SIZE")).isEqualTo(5);
+    assertThat(c.runtime()).isEqualTo("local");
+    assertThat(c.asEnvironment()).containsEntry("EXTEND_JDBC_URL", "jdbc:h2:mem:x");
+    StandaloneConfig viaEnv = StandaloneConfig.load(List.of(), Map.of("EXTEND_CONFIG", file.toString()));
+    assertThat(viaEnv.port()).isEqualTo(9000);
+  }
+
+  @Test
+  void secretsAreMaskedInTheLog() throws Exception {
+    StandaloneConfig c = StandaloneConfig.load(List.of(), Map.of("EXTEND_ADMIN_TOKEN", "very-secret-admin-token",
+        "EXTEND_JDBC_URL", "jdbc:mysql://db/extend?user=x&password=hunter2"));
+    assertThat(c.describe()).doesNotContain("very-secret-admin-token").doesNotContain("hunter2");
+  }
+
+  @Test
+  void mistakesNameTheSetting() throws Exception {
+    Path file = dir.resolve("typo.properties");
+    Files.writeString(file, "extend.prot=9000\n");
+    assertThatThrownBy(() -> StandaloneConfig.load(List.of("--config", file.toString()), Map.of()))
+        .hasMessageContaining("extend.prot");
+    assertThatThrownBy(() -> StandaloneConfig.load(List.of(), Map.of("EXTEND_RUNTIME", "docker")))
+        .hasMessageContaining("EXTEND_RUNTIME");
+    assertThatThrownBy(() -> StandaloneConfig.load(List.of(), Map.of("EXTEND_POOL_SIZE", "many")))
+        .hasMessageContaining("EXTEND_POOL_SIZE");
+    assertThatThrownBy(() -> StandaloneConfig.load(List.of("--verbose"), Map.of()))
+        .hasMessageContaining("--verbose");
+  }
+
+  @Test
+  void theExampleConfigurationLoads() throws Exception {
+    Path example = Path.of("..", "examples", "standalone", "extend.properties");
+    StandaloneConfig c = StandaloneConfig.load(List.of("--config", example.toString()), Map.of());
+    assertThat(c.port()).isEqualTo(8080);
+    assertThat(c.runtime()).isEqualTo("auto");
+  }
+}
