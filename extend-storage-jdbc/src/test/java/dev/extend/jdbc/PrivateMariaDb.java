@@ -88,10 +88,14 @@ final class PrivateMariaDb implements AutoCloseable {
   }
 
   /** Kills the server abruptly, like a crash or a network cut. */
-  void kill() throws InterruptedException {
+  void kill() {
     if (process != null) {
       process.destroyForcibly();
-      process.waitFor(30, TimeUnit.SECONDS);
+      try {
+        process.waitFor(30, TimeUnit.SECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
     }
   }
 
@@ -114,7 +118,7 @@ final class PrivateMariaDb implements AutoCloseable {
 
   /** Stops the server and deletes its data directory. */
   @Override
-  public void close() throws Exception {
+  public void close() throws IOException {
     kill();
     JdbcStoresH2Test.deleteTree(dir);
   }
