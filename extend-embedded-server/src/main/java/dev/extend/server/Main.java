@@ -17,7 +17,6 @@ import java.security.SecureRandom;
 import java.util.Arrays;
 import java.util.Base64;
 import java.util.Locale;
-import java.util.Map;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -275,10 +274,5 @@ public final class Main {
     }
     log.warn("sandbox runtime: local; containerd is not usable ({}). Tenants are NOT isolated.", problem);
     return SandboxRuntime.localProcesses(node);
-  }
-
-  /** For tests: the settings a child process is started with. */
-  static Map<String, String> settingNames() {
-    return StandaloneConfig.DEFAULTS;
   }
 }

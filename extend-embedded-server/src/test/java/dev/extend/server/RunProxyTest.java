@@ -82,6 +82,17 @@ class RunProxyTest {
   }
 
   @Test
+  void headAnswersHeadersOnly() throws Exception {
+    java.net.http.HttpResponse<String> r = java.net.http.HttpClient.newHttpClient().send(
+        java.net.http.HttpRequest.newBuilder(java.net.URI.create(t.baseUrl() + "/run/acme/echo"))
+            .method("HEAD", java.net.http.HttpRequest.BodyPublishers.noBody()).build(),
+        java.net.http.HttpResponse.BodyHandlers.ofString());
+    assertThat(r.statusCode()).isEqualTo(200);
+    assertThat(r.body()).isEmpty();
+    assertThat(r.headers().firstValue("content-type").orElse("")).startsWith("application/json");
+  }
+
+  @Test
   void chunkedRequestBodiesStream() {
     StringBuilder raw = new StringBuilder("POST /run/acme/raw HTTP/1.1\r\nHost: localhost\r\n"
         + "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n");

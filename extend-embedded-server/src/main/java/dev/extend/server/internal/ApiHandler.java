@@ -29,7 +29,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.Set;
 import java.util.TreeSet;
@@ -485,10 +484,5 @@ public final class ApiHandler {
       }
       return bytes;
     }
-  }
-
-  /** The OpenAPI document bytes as served. */
-  public Optional<byte[]> openApi() {
-    return Optional.ofNullable(openApi);
   }
 }

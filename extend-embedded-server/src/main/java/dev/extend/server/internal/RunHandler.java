@@ -79,7 +79,7 @@ public final class RunHandler {
       }
 
       answer = platform.invoke(route.webhook(), ir.build());
-      copyResponse(answer, response, callback);
+      copyResponse(answer, response, callback, "HEAD".equals(request.getMethod()));
       answer = null; // handed over
     } catch (Throwable t) {
       if (answer != null) {
@@ -175,8 +175,8 @@ public final class RunHandler {
     }
   }
 
-  private static void copyResponse(InvocationResponse answer, Response response, Callback callback)
-      throws IOException {
+  private static void copyResponse(InvocationResponse answer, Response response, Callback callback,
+      boolean head) throws IOException {
     response.setStatus(answer.status());
     HttpFields.Mutable out = response.getHeaders();
     Headers headers = answer.headers();
@@ -195,6 +195,13 @@ public final class RunHandler {
       }
     }
 
+    int status = answer.status();
+    if (head || status == 204 || status == 304 || (status >= 100 && status < 200)) {
+      // No body by definition, whatever Content-Length says.
+      answer.close();
+      response.write(true, null, callback);
+      return;
+    }
     InputStream in = answer.body();
     long length = parseLength(headers.first("content-length"));
     if (length >= 0 && length <= SINGLE_WRITE_MAX) {
