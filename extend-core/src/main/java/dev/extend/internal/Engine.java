@@ -282,12 +282,18 @@ public final class Engine implements AutoCloseable {
 
   /** Invokes without blocking the caller. */
   public CompletableFuture<InvocationResponse> invokeAsync(WebhookRef ref, InvocationRequest request) {
-    if (metadata.fresh(ref)) {
-      return invoker.invoke(ref, request);
-    }
-    // a store read may be needed: not on the caller's thread
-    return CompletableFuture.supplyAsync(() -> invoker.invoke(ref, request), executor)
-        .thenCompose(f -> f);
+    CompletableFuture<InvocationResponse> f = metadata.fresh(ref)
+        ? invoker.invoke(ref, request)
+        // a store read may be needed: not on the caller's thread
+        : CompletableFuture.supplyAsync(() -> invoker.invoke(ref, request), executor).thenCompose(x -> x);
+    // Callers' continuations must not run on the agent client's I/O thread: one that reads
+    // the body there would wait for content only that thread can deliver.
+    return f.handleAsync((r, e) -> {
+      if (e != null) {
+        throw Invoker.map(e);
+      }
+      return r;
+    }, executor);
   }
 
   /** What keeps this node from being ready; empty when ready. */

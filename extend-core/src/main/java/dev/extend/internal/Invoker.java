@@ -133,7 +133,7 @@ final class Invoker {
       }
       return CompletableFuture.supplyAsync(() -> {
         load(m, webhook, mods);
-        return new Placed(webhook, m, true);
+        return new Placed(webhook, m, lease.cold());
       }, executor);
     });
   }
@@ -157,7 +157,9 @@ final class Invoker {
         Files.writeString(tmp, webhook.code(), StandardCharsets.UTF_8);
         Files.move(tmp, vdir.resolve("index.js"), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         List<ModuleRef> deps = webhook.dependencies();
-        hostModules.link(dir.resolve("node_modules"), deps, m.sandbox().moduleStorePath());
+        // Per version: Node caches real paths of the paths it resolved, so a node_modules
+        // replaced in place would keep serving the old version's modules to the new code.
+        hostModules.link(vdir.resolve("node_modules"), deps, m.sandbox().moduleStorePath());
         growMemory(m, webhook);
         Map<String, Object> command = new HashMap<>();
         command.put("version", webhook.version());
@@ -224,21 +226,30 @@ final class Invoker {
       if (error != null) {
         throw failure(m, webhook, unwrap(error));
       }
-      if (r.errorCode() != null) {
-        JsonNode err = AgentClient.readError(r.body());
-        switch (r.errorCode()) {
-          case "function_error" -> throw new FunctionErrorException(err.path("name").asText("Error"),
-              err.path("message").asText("the webhook failed"));
-          case "not_loaded" -> {
-            m.markLoaded(webhook.ref().name(), -1);
-            throw new UnavailableException("the sandbox of " + webhook.ref().container()
-                + " lost the code of " + webhook.ref().name() + "; retry");
-          }
-          default -> throw new FunctionErrorException("Error", err.path("message").asText(r.errorCode()));
-        }
+      return r;
+    }).thenCompose(r -> {
+      if (r.errorCode() == null) {
+        return CompletableFuture.completedFuture(new InvocationResponse(r.status(), r.headers(), r.body(), p.cold()));
       }
-      return new InvocationResponse(r.status(), r.headers(), r.body(), p.cold());
+      // The error body is read off the client's I/O thread: reading it on that thread
+      // would wait for content only that thread can deliver.
+      return CompletableFuture.supplyAsync(() -> {
+        throw agentError(m, webhook, r.errorCode(), AgentClient.readError(r.body()));
+      }, executor);
     });
+  }
+
+  private ExtendException agentError(ManagedSandbox m, WebhookRecord webhook, String code, JsonNode err) {
+    switch (code) {
+      case "function_error":
+        return new FunctionErrorException(err.path("name").asText("Error"), err.path("message").asText("the webhook failed"));
+      case "not_loaded":
+        m.markLoaded(webhook.ref().name(), -1);
+        return new UnavailableException("the sandbox of " + webhook.ref().container()
+            + " lost the code of " + webhook.ref().name() + "; retry");
+      default:
+        return new FunctionErrorException("Error", err.path("message").asText(code));
+    }
   }
 
   private ExtendException failure(ManagedSandbox m, WebhookRecord webhook, Throwable error) {
