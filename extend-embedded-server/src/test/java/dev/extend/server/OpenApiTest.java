@@ -28,8 +28,7 @@ class OpenApiTest {
 
   private static Set<String> documented(JsonNode doc) {
     Set<String> out = new TreeSet<>();
-    for (Iterator<Map.Entry<String, JsonNode>> paths = doc.path("paths").fields(); paths.hasNext(); ) {
-      Map.Entry<String, JsonNode> p = paths.next();
+    for (Map.Entry<String, JsonNode> p : doc.path("paths").properties()) {
       for (Iterator<String> ops = p.getValue().fieldNames(); ops.hasNext(); ) {
         String op = ops.next();
         if (METHODS.contains(op)) {
