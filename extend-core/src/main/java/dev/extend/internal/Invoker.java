@@ -134,7 +134,11 @@ final class Invoker {
       return CompletableFuture.supplyAsync(() -> {
         load(m, webhook, mods);
         return new Placed(webhook, m, lease.cold());
-      }, executor);
+      }, executor).whenComplete((placed, error) -> {
+        if (error != null) {
+          m.exit(); // the lease ends here: there will be no call
+        }
+      });
     });
   }
 
@@ -218,7 +222,6 @@ final class Invoker {
     ManagedSandbox m = p.sandbox();
     WebhookRecord webhook = p.webhook();
     String invocationId = Long.toHexString(ThreadLocalRandom.current().nextLong());
-    m.enter();
     CompletableFuture<AgentClient.AgentResponse> sent = agents.invoke(m.transport(), webhook.ref().name().value(),
         webhook.version(), invocationId, request, webhook.limits().timeoutMs());
     return sent.handle((r, error) -> {

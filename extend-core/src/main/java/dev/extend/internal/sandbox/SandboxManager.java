@@ -129,15 +129,20 @@ public final class SandboxManager implements Pool, AutoCloseable {
 
   /**
    * The sandbox serving a container: its assigned one, else a warm one assigned now, else
-   * one started for it (the caller waits, bounded by the wait timeout, then 503).
+   * one started for it (the caller waits, bounded by the wait timeout, then 503). The lease
+   * counts as an active invocation until the caller calls {@link ManagedSandbox#exit()}.
    */
   public CompletableFuture<Lease> acquire(ContainerName container) {
     CompletableFuture<ManagedSandbox> f = byContainer.get(container);
     if (f != null && f.isDone() && !f.isCompletedExceptionally()) {
       ManagedSandbox m = f.join();
+      // counted active before the state check, so eviction (which takes only inactive
+      // sandboxes) cannot take it between the check and the call
+      m.enter();
       if (m.state == SandboxState.ASSIGNED) {
         return CompletableFuture.completedFuture(new Lease(m, false));
       }
+      m.exit();
     }
     boolean cold;
     synchronized (lock) {
@@ -146,7 +151,7 @@ public final class SandboxManager implements Pool, AutoCloseable {
       }
       f = byContainer.get(container);
       if (f != null && (!f.isDone() || (!f.isCompletedExceptionally() && f.join().state == SandboxState.ASSIGNED))) {
-        cold = !f.isDone();
+        cold = false; // joins an assignment under way (or just made) by another request
       } else {
         cold = true;
         f = new CompletableFuture<>();
@@ -166,13 +171,20 @@ public final class SandboxManager implements Pool, AutoCloseable {
     if (cold && f.isDone()) {
       scheduler.execute(this::maintain); // refill behind the one just taken
     }
-    return f.thenApply(m -> new Lease(m, cold));
+    if (cold) {
+      return f.thenApply(m -> new Lease(m, true)); // assign() counted this lease
+    }
+    return f.thenApply(m -> {
+      m.enter();
+      return new Lease(m, false);
+    });
   }
 
+  /** Binds a sandbox to a container; counts the assigning request's lease as active. */
   private void assign(ManagedSandbox m, ContainerName container) {
     m.container = container;
+    m.enter();
     m.state = SandboxState.ASSIGNED;
-    m.lastUsedNanos = System.nanoTime();
   }
 
   private void expireWaiter(ContainerName container, CompletableFuture<ManagedSandbox> f) {
