@@ -233,6 +233,7 @@ class ManagementApiTest {
     assertError(t.as(token, "POST", "/api/v1/tokens", "{\"containers\": [\"authc\"]}"), 403, "forbidden");
     assertError(t.as(token, "DELETE", "/api/v1/tokens/" + id, null), 403, "forbidden");
     assertError(t.as(token, "POST", "/api/v1/modules/lodash/4.17.21/retry", null), 403, "forbidden");
+    assertError(t.as(token, "GET", "/api/v1/modules", null), 403, "forbidden");
 
     // Revoked: 401 from then on.
     assertThat(t.admin("DELETE", "/api/v1/tokens/" + id, null).getStatus()).isEqualTo(204);

@@ -112,7 +112,8 @@ public final class ApiHandler {
         new Route("PUT", w + "/{name}", Access.TOKEN, this::putWebhook),
         new Route("DELETE", w + "/{name}", Access.TOKEN, this::deleteWebhook),
         new Route("GET", PREFIX + "/containers/{container}/logs", Access.TOKEN, this::streamLogs),
-        new Route("GET", PREFIX + "/modules", Access.TOKEN, this::listModules),
+        // The list shows every tenant's dependencies: admins only. One module's state is no secret.
+        new Route("GET", PREFIX + "/modules", Access.ADMIN, this::listModules),
         new Route("GET", PREFIX + "/modules/{module}/{version}", Access.TOKEN, this::getModule),
         new Route("POST", PREFIX + "/modules/{module}/{version}/retry", Access.ADMIN, this::retryModule),
         new Route("POST", PREFIX + "/tokens", Access.ADMIN, this::createToken),

@@ -32,6 +32,9 @@ public final class LogStreams {
   private static final byte[] HEARTBEAT = ": heartbeat\n\n".getBytes(StandardCharsets.UTF_8);
   private static final LogEvent CLOSE = new LogEvent(null, null, null, null, null, null);
 
+  /** Each stream holds a request thread; past this many, new ones are refused (503). */
+  private static final int MAX_STREAMS = 64;
+
   private final ServerlessPlatform platform;
   private final Duration heartbeat;
   private final Set<BlockingQueue<LogEvent>> open = ConcurrentHashMap.newKeySet();
@@ -66,6 +69,9 @@ public final class LogStreams {
   void stream(ContainerName container, int replay, Request request, Response response, Callback callback) {
     if (closing) {
       throw new dev.extend.UnavailableException("the server is shutting down");
+    }
+    if (open.size() >= MAX_STREAMS) {
+      throw new dev.extend.UnavailableException("too many log streams are open (" + MAX_STREAMS + "); retry later");
     }
     BlockingQueue<LogEvent> queue = new ArrayBlockingQueue<>(1024);
     AtomicLong dropped = new AtomicLong();
