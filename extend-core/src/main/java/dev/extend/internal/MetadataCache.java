@@ -20,7 +20,8 @@ import org.slf4j.LoggerFactory;
  * bound it is served while a background check (a version query, not a full read) runs; older
  * than the bound it is checked before it is served. So a warm webhook makes no store round
  * trip on its invocations, and an update made through any node is served here within the
- * bound. When the store is unreachable, the last known copy keeps serving.
+ * bound. When the store is unreachable, the last known copy keeps serving without waiting
+ * for the store on each call.
  */
 public final class MetadataCache {
   private static final Logger LOG = LoggerFactory.getLogger(MetadataCache.class);
@@ -76,6 +77,9 @@ public final class MetadataCache {
         return revalidate(ref, e);
       } catch (UnavailableException ex) {
         LOG.warn("store unavailable, serving the last known copy of {}: {}", ref, ex.getMessage());
+        // Until the store answers again, serve from memory and let background checks
+        // (one at a time) find out when it is back, instead of waiting on every call.
+        e.checkedAt = System.nanoTime() - boundNanos / 2;
         return e.value;
       }
     }
