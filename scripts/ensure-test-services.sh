@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs and starts what the test suite needs on a Debian machine, as root:
+# a JDK and Maven, Node.js and npm, containerd + runc, MariaDB (root, empty password,
+# reachable on 127.0.0.1:3306) and nginx. Everything already present is left as it is.
+set -euo pipefail
+
+need=()
+command -v java >/dev/null || need+=(openjdk-17-jdk-headless)
+command -v mvn >/dev/null || need+=(maven)
+command -v node >/dev/null || need+=(nodejs)
+command -v npm >/dev/null || need+=(npm)
+command -v containerd >/dev/null || need+=(containerd)
+command -v runc >/dev/null || need+=(runc)
+command -v mariadbd >/dev/null || command -v mysqld >/dev/null || need+=(mariadb-server)
+command -v nginx >/dev/null || need+=(nginx-light)
+command -v curl >/dev/null || need+=(curl)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# MariaDB: start it when nothing answers on 3306, then make sure root may log in over TCP
+# with an empty password (Debian's default is socket authentication only).
+if ! (exec 3<>/dev/tcp/127.0.0.1/3306) 2>/dev/null; then
+  echo "starting MariaDB"
+  mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null || true
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql
+  for _ in $(seq 1 60); do
+    (exec 3<>/dev/tcp/127.0.0.1/3306) 2>/dev/null && break
+    sleep 0.5
+  done
+fi
+if ! mariadb -h127.0.0.1 -uroot -e 'select 1' >/dev/null 2>&1; then
+  echo "allowing root with an empty password on 127.0.0.1"
+  mariadb -uroot -e "ALTER USER 'root'@'localhost' IDENTIFIED VIA unix_socket OR mysql_native_password USING PASSWORD('');
+    CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY '';
+    GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION; FLUSH PRIVILEGES;"
+fi
+mariadb -h127.0.0.1 -uroot -e 'CREATE DATABASE IF NOT EXISTS test'
+
+echo "test services ready: $(node --version) node, $(containerd --version | awk '{print $3}') containerd, $(mariadb -h127.0.0.1 -uroot -N -e 'select version()') MariaDB"
