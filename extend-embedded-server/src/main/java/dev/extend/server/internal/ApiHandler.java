@@ -450,7 +450,7 @@ public final class ApiHandler {
     logs.stream(ContainerName.of(c.param("container")), replay, c.request(), c.response(), c.callback());
   }
 
-  // ---- helpers ----------------------------------------------------------------------------
+  // ---- utilities --------------------------------------------------------------------------
 
   private static int limit(Fields q) {
     return intParam(q, "limit", DEFAULT_PAGE, 1, MAX_PAGE);
