@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Builds and runs the standalone Extend server on embedded defaults, on a Debian machine as
+# root: installs a JDK, Maven and Node.js when missing, starts containerd when it is installed
+# but not running (without it the server uses the local development runtime and says so),
+# builds extend-server.jar and runs it. Arguments and EXTEND_* variables go to the server.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v java >/dev/null || need+=(openjdk-17-jdk-headless)
+command -v mvn >/dev/null || need+=(maven)
+command -v node >/dev/null || need+=(nodejs)
+command -v npm >/dev/null || need+=(npm)
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+socket="${EXTEND_CONTAINERD_SOCKET:-/run/containerd/containerd.sock}"
+if [ "${EXTEND_RUNTIME:-auto}" != local ] && command -v containerd >/dev/null && [ ! -S "$socket" ] \
+    && [ "$socket" = /run/containerd/containerd.sock ]; then
+  echo "starting containerd (log: /var/log/extend-containerd.log)"
+  nohup containerd >/var/log/extend-containerd.log 2>&1 &
+  for _ in $(seq 1 50); do [ -S "$socket" ] && break; sleep 0.1; done
+fi
+
+mvn -B -ntp -q -pl extend-embedded-server -am package -DskipTests
+exec java -jar extend-embedded-server/target/extend-server.jar "$@"
