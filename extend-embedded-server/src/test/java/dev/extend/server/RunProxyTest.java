@@ -165,6 +165,14 @@ class RunProxyTest {
       HttpTester.Request other = TestServer.request("GET", "/run/other/echo");
       other.setHeader("Authorization", "Bearer " + token);
       assertError(locked.send(other), 403, "forbidden");
+      // Revoking through this node ends run access at once, although valid tokens are cached.
+      JsonNode issued = json(locked.admin("POST", "/api/v1/tokens", "{\"containers\": [\"acme\"]}"));
+      HttpTester.Request withSecond = TestServer.request("GET", "/run/acme/echo");
+      withSecond.setHeader("Authorization", "Bearer " + issued.path("token").asText());
+      assertThat(locked.send(withSecond).getStatus()).isEqualTo(200);
+      assertThat(locked.admin("DELETE", "/api/v1/tokens/" + issued.path("id").asText(), null).getStatus())
+          .isEqualTo(204);
+      assertError(locked.send(withSecond), 401, "unauthorized");
     }
   }
 

@@ -438,6 +438,7 @@ public final class ApiHandler {
     if (!platform.revokeToken(id)) {
       throw new NotFoundException("token " + id + " does not exist or is already revoked");
     }
+    auth.revoked(id);
     c.response().setStatus(204);
     c.callback().succeeded();
   }

@@ -42,8 +42,19 @@ public final class Auth {
 
   private static final Principal CONFIGURED_ADMIN = new Principal("admin", Set.of());
 
+  /**
+   * How long a token checked on {@code /run} is trusted without asking the store again. A
+   * revocation made through this node takes effect at once; one made elsewhere within this.
+   */
+  public static final java.time.Duration RUN_CACHE_TTL = java.time.Duration.ofSeconds(2);
+
   private final ServerlessPlatform platform;
   private final byte[] adminTokenHash;
+  private final com.github.benmanes.caffeine.cache.Cache<String, Principal> runCache =
+      com.github.benmanes.caffeine.cache.Caffeine.newBuilder()
+          .maximumSize(10_000)
+          .expireAfterWrite(RUN_CACHE_TTL)
+          .build();
 
   /**
    * Creates the authenticator.
@@ -62,6 +73,23 @@ public final class Auth {
    * @throws UnauthorizedException when the token is missing, malformed, unknown or revoked
    */
   public Principal authenticate(Request request) {
+    return authenticate(request, false);
+  }
+
+  /**
+   * Authenticates a run request: like {@link #authenticate(Request)}, but a token found valid
+   * is trusted for {@link #RUN_CACHE_TTL} without a store lookup, to keep the hot path short.
+   */
+  public Principal authenticateRun(Request request) {
+    return authenticate(request, true);
+  }
+
+  /** Forgets a revoked token at once (it may still be cached for runs). */
+  public void revoked(String tokenId) {
+    runCache.asMap().values().removeIf(p -> p.tokenId().equals(tokenId));
+  }
+
+  private Principal authenticate(Request request, boolean cached) {
     String header = request.getHeaders().get(HttpHeader.AUTHORIZATION);
     if (header == null) {
       throw new UnauthorizedException("missing 'Authorization: Bearer <token>' header");
@@ -74,14 +102,26 @@ public final class Auth {
       throw new UnauthorizedException("the bearer token is empty");
     }
     // Hashing both sides first makes the comparison constant-time whatever the lengths.
-    if (adminTokenHash != null && MessageDigest.isEqual(adminTokenHash, sha256(token))) {
+    byte[] hash = sha256(token);
+    if (adminTokenHash != null && MessageDigest.isEqual(adminTokenHash, hash)) {
       return CONFIGURED_ADMIN;
+    }
+    String key = cached ? java.util.HexFormat.of().formatHex(hash) : null;
+    if (cached) {
+      Principal known = runCache.getIfPresent(key);
+      if (known != null) {
+        return known;
+      }
     }
     Optional<TokenRecord> record = platform.authenticate(token);
     if (record.isEmpty()) {
       throw new UnauthorizedException("the bearer token is invalid or revoked");
     }
-    return new Principal(record.get().id(), record.get().containers());
+    Principal principal = new Principal(record.get().id(), record.get().containers());
+    if (cached) {
+      runCache.put(key, principal);
+    }
+    return principal;
   }
 
   private static byte[] sha256(String s) {

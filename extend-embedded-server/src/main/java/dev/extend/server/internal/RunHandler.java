@@ -61,7 +61,7 @@ public final class RunHandler {
     try {
       ContainerName container = route.webhook().container();
       if (requireToken) {
-        auth.authenticate(request).requireContainer(container);
+        auth.authenticateRun(request).requireContainer(container);
       }
       InvocationRequest.Builder ir = InvocationRequest.builder()
           .method(request.getMethod())
