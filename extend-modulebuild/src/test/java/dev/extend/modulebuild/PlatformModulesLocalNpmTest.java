@@ -76,6 +76,41 @@ class PlatformModulesLocalNpmTest {
   }
 
   @Test
+  void updateToAnotherPeerVersionInAWarmSandboxUsesTheNewCopy() throws Exception {
+    String code = "const host = require('ext-host'); const plugin = require('ext-plugin');"
+        + "module.exports = async () => ({same: plugin.host === host, version: plugin.hostVersion, mine: host.version,"
+        + " pid: process.pid});";
+    WebhookRef ref = WebhookRef.of("acme", "upgraded");
+    WebhookRef other = WebhookRef.of("acme", "stays");
+    for (WebhookRef r : new WebhookRef[] {ref, other}) {
+      platform.put(r, WebhookSpec.builder(code)
+          .dependency(NpmFixtures.PEER.name(), NpmFixtures.PEER.version())
+          .dependency(NpmFixtures.HOST_1.name(), NpmFixtures.HOST_1.version())
+          .build());
+    }
+    PlatformModules.awaitSettled(platform, NpmFixtures.PEER, Duration.ofMinutes(2));
+    PlatformModules.awaitSettled(platform, NpmFixtures.HOST_1, Duration.ofMinutes(2));
+    String pid;
+    try (InvocationResponse r = platform.invoke(ref, InvocationRequest.get())) {
+      String body = r.bodyText();
+      assertThat(body).startsWith("{\"same\":true,\"version\":\"1.0.0\",\"mine\":\"1.0.0\",\"pid\":");
+      pid = body.substring(body.indexOf("\"pid\":"));
+    }
+    platform.put(ref, WebhookSpec.builder(code)
+        .dependency(NpmFixtures.PEER.name(), NpmFixtures.PEER.version())
+        .dependency(NpmFixtures.HOST_2.name(), NpmFixtures.HOST_2.version())
+        .build());
+    assertThat(PlatformModules.awaitSettled(platform, NpmFixtures.HOST_2, Duration.ofMinutes(2)).state()).isEqualTo(ModuleState.READY);
+    // Same container, so the same (warm) sandbox serves the new version and the other webhook.
+    try (InvocationResponse r = platform.invoke(ref, InvocationRequest.get())) {
+      assertThat(r.bodyText()).isEqualTo("{\"same\":true,\"version\":\"2.0.0\",\"mine\":\"2.0.0\"," + pid);
+    }
+    try (InvocationResponse r = platform.invoke(other, InvocationRequest.get())) {
+      assertThat(r.bodyText()).isEqualTo("{\"same\":true,\"version\":\"1.0.0\",\"mine\":\"1.0.0\"," + pid);
+    }
+  }
+
+  @Test
   void transitiveAndScopedModulesRunInOneContainer() throws Exception {
     WebhookRef top = WebhookRef.of("acme", "top");
     WebhookRef greet = WebhookRef.of("acme", "greet");
