@@ -37,6 +37,7 @@ class RunProxyTest {
     t = TestServer.start(p -> p.maxRequestBodyBytes(1024 * 1024), s -> {});
     t.put("acme", "echo", ECHO);
     t.put("acme", "raw", RAW);
+    t.put("acme", "big", "module.exports = async (ctx) => 'x'.repeat(Number(ctx.query.n))");
     t.put("acme", "thrower", "module.exports = async () => { throw new TypeError('boom'); }");
   }
 
@@ -90,6 +91,16 @@ class RunProxyTest {
     assertThat(r.statusCode()).isEqualTo(200);
     assertThat(r.body()).isEmpty();
     assertThat(r.headers().firstValue("content-type").orElse("")).startsWith("application/json");
+  }
+
+  @Test
+  void largeResponsesStreamWithTheirLength() {
+    HttpTester.Response r = t.send(TestServer.request("GET", "/run/acme/big?n=3000000"));
+    assertThat(r.getStatus()).isEqualTo(200);
+    assertThat(r.get("Content-Length")).isEqualTo("3000000");
+    assertThat(r.getContent()).hasSize(3_000_000);
+    HttpTester.Response small = t.send(TestServer.request("GET", "/run/acme/big?n=10"));
+    assertThat(small.getContent()).isEqualTo("xxxxxxxxxx");
   }
 
   @Test
