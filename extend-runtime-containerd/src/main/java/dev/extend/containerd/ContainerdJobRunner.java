@@ -46,7 +46,7 @@ final class ContainerdJobRunner implements JobRunner {
         hostFile(rootfs, "/etc/resolv.conf"), hostFile(rootfs, OciSpecs.CA_BUNDLE), limits,
         runtime.cgroupsPath(containerId));
     ContainerdTask task = runtime.newTask(containerId);
-    task.start(OciSpecs.toJson(in), runtime.labels("job", job.id()), job.output());
+    task.start(OciSpecs.toJson(in), runtime.labels("job", job.id()), job.output(), null);
     try {
       SandboxExit exit = task.exit().get(job.timeout().toMillis(), TimeUnit.MILLISECONDS);
       return exit.status();

@@ -14,7 +14,6 @@ import io.grpc.stub.StreamObserver;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
-import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermission;
 import java.security.MessageDigest;
@@ -155,12 +154,18 @@ public final class ContainerdRuntime implements SandboxRuntime {
       removeLeftover(c.getId());
       removed++;
     }
-    // Output files of the removed tasks.
+    // Output files and socket mounts of the removed tasks.
     Path taskDirs = dataDir.resolve("containerd/tasks");
     if (Files.isDirectory(taskDirs)) {
       try (var dirs = Files.list(taskDirs)) {
         for (Path d : (Iterable<Path>) dirs::iterator) {
-          if (!tasks.containsKey(d.getFileName().toString())) {
+          String name = d.getFileName().toString();
+          // Only this node's: other nodes may share the data directory.
+          if (name.startsWith(idPrefix + ".") && !tasks.containsKey(name)) {
+            Path marker = d.resolve(HostMounts.MARKER);
+            if (Files.exists(marker)) {
+              HostMounts.unmount(Path.of(Files.readString(marker).trim()));
+            }
             RootfsAssembler.deleteTree(d);
           }
         }
@@ -253,9 +258,8 @@ public final class ContainerdRuntime implements SandboxRuntime {
     Path socketDir = spec.socketDir();
     Files.createDirectories(socketDir);
     Files.createDirectories(spec.codeDir());
-    // The agent runs as 65534 and must create its socket; the rest it only reads.
-    Files.setAttribute(socketDir, "unix:uid", OciSpecs.SANDBOX_UID, LinkOption.NOFOLLOW_LINKS);
-    Files.setAttribute(socketDir, "unix:gid", OciSpecs.SANDBOX_UID, LinkOption.NOFOLLOW_LINKS);
+    // The agent runs as 65534 and creates its socket on the small tmpfs the task mounts over
+    // the socket directory (owned by 65534); the rest it only reads.
     Files.deleteIfExists(spec.socket());
     for (Path readable : List.of(spec.codeDir(), spec.agentDir(), spec.moduleStore())) {
       openForOthers(readable);
@@ -266,7 +270,7 @@ public final class ContainerdRuntime implements SandboxRuntime {
     ContainerdSandbox sandbox = new ContainerdSandbox(spec, task);
     sandboxes.put(containerId, sandbox);
     try {
-      task.start(OciSpecs.toJson(in), labels("sandbox", spec.id()), spec.output());
+      task.start(OciSpecs.toJson(in), labels("sandbox", spec.id()), spec.output(), socketDir);
     } catch (IOException | RuntimeException e) {
       sandboxes.remove(containerId);
       throw e;

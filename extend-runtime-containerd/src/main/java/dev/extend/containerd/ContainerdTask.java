@@ -45,6 +45,8 @@ final class ContainerdTask {
   private volatile boolean oomSeen;
   private volatile boolean killedByUs;
   volatile long startedNanos;
+  /** A host directory given its own small tmpfs for the task's lifetime, or null. */
+  private volatile Path tmpfsMount;
 
   ContainerdTask(ContainerdRuntime runtime, String containerId, String cgroupsPath, Path stateDir) {
     this.runtime = runtime;
@@ -58,11 +60,28 @@ final class ContainerdTask {
     return exit;
   }
 
-  /** Creates container and task, watches for the exit, and starts the process. */
-  void start(byte[] specJson, Map<String, String> labels, Consumer<String> output) throws IOException {
+  /**
+   * Creates container and task, watches for the exit, and starts the process.
+   *
+   * @param socketDir when not null, a host directory to cover with a small tmpfs first
+   */
+  void start(byte[] specJson, Map<String, String> labels, Consumer<String> output, Path socketDir)
+      throws IOException {
     ContainerdClient client = runtime.client();
     Files.createDirectories(stateDir);
     runtime.register(this);
+    if (socketDir != null) {
+      try {
+        // Recorded first, so recover() can undo it after a crash.
+        Files.writeString(stateDir.resolve(HostMounts.MARKER), socketDir.toAbsolutePath().toString());
+        HostMounts.mountSocketDir(socketDir);
+        tmpfsMount = socketDir;
+      } catch (IOException e) {
+        runtime.forget(this);
+        RootfsAssembler.deleteTree(stateDir);
+        throw e;
+      }
+    }
     boolean containerCreated = false;
     try {
       client.containers().create(ContainersApi.CreateContainerRequest.newBuilder()
@@ -87,6 +106,7 @@ final class ContainerdTask {
         if (containerCreated) {
           release(Duration.ZERO);
         } else {
+          unmountSocketDir();
           runtime.forget(this);
           RootfsAssembler.deleteTree(stateDir);
         }
@@ -230,10 +250,19 @@ final class ContainerdTask {
       deleteTaskAndContainer();
     } finally {
       runtime.tailer().finish(outputFile);
+      unmountSocketDir();
       RootfsAssembler.deleteTree(stateDir);
       complete(new SandboxExit(-1, false, "destroyed"));
       runtime.forget(this);
       released.complete(null);
+    }
+  }
+
+  private void unmountSocketDir() {
+    Path dir = tmpfsMount;
+    if (dir != null) {
+      HostMounts.unmount(dir);
+      tmpfsMount = null;
     }
   }
 

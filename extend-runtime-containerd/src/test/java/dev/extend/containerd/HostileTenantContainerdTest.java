@@ -126,6 +126,29 @@ class HostileTenantContainerdTest {
   }
 
   @Test
+  void theSocketDirectoryCannotFillTheHostDisk() throws Exception {
+    Sandbox s = sandbox();
+    JsonNode r = eval(s, String.join("\n",
+        "const fs = require('fs'); const chunk = Buffer.alloc(1 << 16, 1); let written = 0, big = null, many = null;",
+        "try { for (let i = 0; i < 1000; i++) { fs.appendFileSync('/extend/sock/big', chunk); written += chunk.length; } }",
+        "catch (e) { big = e.code; }",
+        "fs.unlinkSync('/extend/sock/big');",
+        "let files = 0;",
+        "try { for (let i = 0; i < 10000; i++) { fs.writeFileSync('/extend/sock/f' + i, ''); files++; } } catch (e) { many = e.code; }",
+        "for (let i = 0; i < files; i++) fs.unlinkSync('/extend/sock/f' + i);",
+        "return { written, big, files, many };"));
+    assertThat(r.get("big").asText()).isEqualTo("ENOSPC");
+    assertThat(r.get("written").asLong()).isLessThanOrEqualTo(64 * 1024);
+    assertThat(r.get("many").asText()).isEqualTo("ENOSPC");
+    assertThat(r.get("files").asInt()).isLessThan(16);
+    // The agent still answers on the socket living there.
+    assertThat(UdsHttp.get(s.spec().socket(), "/_extend/health").status()).isEqualTo(200);
+    Path sockDir = s.spec().socketDir();
+    s.destroy(Duration.ZERO);
+    assertThat(Files.readAllLines(Path.of("/proc/self/mountinfo"))).noneMatch(l -> l.contains(" " + sockDir + " "));
+  }
+
+  @Test
   void seesOnlyItsOwnProcesses() throws Exception {
     Sandbox s = sandbox();
     JsonNode pids = eval(s, "return require('fs').readdirSync('/proc').filter((n) => /^[0-9]+$/.test(n));");

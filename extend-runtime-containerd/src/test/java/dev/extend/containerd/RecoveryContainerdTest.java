@@ -85,6 +85,10 @@ class RecoveryContainerdTest {
       for (Path s : sockets) {
         assertThat(UdsHttp.awaitOk(s, "/_extend/health", Duration.ofMillis(100))).isFalse();
       }
+      List<String> mounts = Files.readAllLines(Path.of("/proc/self/mountinfo"));
+      for (Path s : sockets) {
+        assertThat(mounts).as("socket tmpfs of %s unmounted", s).noneMatch(l -> l.contains(" " + s.getParent() + " "));
+      }
       try (var dirs = Files.list(TestData.dataDir().resolve("containerd/tasks"))) {
         assertThat(dirs.map(p -> p.getFileName().toString())).noneMatch(n -> n.startsWith(node + "."));
       }
