@@ -30,7 +30,7 @@ import org.slf4j.LoggerFactory;
  * {@code EXTEND_CONTAINERD_SOCKET}, {@code EXTEND_JDBC_URL} (default: an H2 file database in
  * the data dir; {@code jdbc:mysql://...} or {@code jdbc:mariadb://...} with
  * {@code EXTEND_JDBC_USER}/{@code EXTEND_JDBC_PASSWORD}), {@code EXTEND_SECRET_KEYS},
- * {@code EXTEND_POOL_SIZE}, {@code EXTEND_MAX_SANDBOXES} and more (see
+ * {@code EXTEND_POOL_SIZE}, {@code EXTEND_MAX_SANDBOXES}, {@code EXTEND_NPM_REGISTRY} and more (see
  * {@code examples/standalone/extend.properties}). SIGTERM shuts down gracefully.
  */
 public final class Main {
@@ -108,8 +108,12 @@ public final class Main {
       runtime = runtime(config, nodeId, dataDir, node, log);
       NpmModuleBuilder.Builder builds = NpmModuleBuilder.builder();
       runtime.jobRunner().ifPresent(builds::jobRunner);
-      log.info("module builds: npm in-process ({} worker(s)), jobs run {}", config.integer("EXTEND_BUILD_WORKERS"),
-          runtime.jobRunner().isPresent() ? "in the " + runtime.name() + " runtime" : "as local processes");
+      if (config.npmRegistry() != null) {
+        builds.registry(config.npmRegistry());
+      }
+      log.info("module builds: npm in-process ({} worker(s)), jobs run {}, registry {}", config.integer("EXTEND_BUILD_WORKERS"),
+          runtime.jobRunner().isPresent() ? "in the " + runtime.name() + " runtime" : "as local processes",
+          config.npmRegistry() == null ? "npm default" : config.npmRegistry());
 
       ServerMetrics metrics = ServerMetrics.create();
       ServerlessPlatform.Builder pb = ServerlessPlatform.builder()

@@ -2,6 +2,8 @@ package dev.extend.server;
 
 import java.io.IOException;
 import java.io.Reader;
+import java.net.URI;
+import java.net.URISyntaxException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -41,6 +43,7 @@ final class StandaloneConfig {
     d.put("EXTEND_NODE", null);
     d.put("EXTEND_NODE_ID", null);
     d.put("EXTEND_BUILD_WORKERS", "1");
+    d.put("EXTEND_NPM_REGISTRY", null);
     d.put("EXTEND_RUN_REQUIRES_TOKEN", "false");
     d.put("EXTEND_HOST_DOMAIN", null);
     d.put("EXTEND_MAX_REQUEST_BODY_BYTES", null);
@@ -139,6 +142,26 @@ final class StandaloneConfig {
     bool("EXTEND_RUN_REQUIRES_TOKEN");
     if (get("EXTEND_MAX_REQUEST_BODY_BYTES") != null) {
       longValue("EXTEND_MAX_REQUEST_BODY_BYTES");
+    }
+    if (get("EXTEND_NPM_REGISTRY") != null) {
+      npmRegistry();
+    }
+  }
+
+  /** The npm registry module builds install from, or null for npm's public registry. */
+  URI npmRegistry() {
+    String v = get("EXTEND_NPM_REGISTRY");
+    if (v == null) {
+      return null;
+    }
+    try {
+      URI uri = new URI(v);
+      if ((!"http".equals(uri.getScheme()) && !"https".equals(uri.getScheme())) || uri.getHost() == null) {
+        throw new URISyntaxException(v, "not an http(s) URL");
+      }
+      return uri;
+    } catch (URISyntaxException e) {
+      throw new IllegalArgumentException("EXTEND_NPM_REGISTRY must be an http or https URL, was '" + v + "'");
     }
   }
 

@@ -57,6 +57,15 @@ class StandaloneConfigTest {
         .hasMessageContaining("EXTEND_POOL_SIZE");
     assertThatThrownBy(() -> StandaloneConfig.load(List.of("--verbose"), Map.of()))
         .hasMessageContaining("--verbose");
+    assertThatThrownBy(() -> StandaloneConfig.load(List.of(), Map.of("EXTEND_NPM_REGISTRY", "registry.local")))
+        .hasMessageContaining("EXTEND_NPM_REGISTRY");
+  }
+
+  @Test
+  void npmRegistryForModuleBuilds() throws Exception {
+    assertThat(StandaloneConfig.load(List.of(), Map.of()).npmRegistry()).isNull();
+    assertThat(StandaloneConfig.load(List.of(), Map.of("EXTEND_NPM_REGISTRY", "http://127.0.0.1:4873/")).npmRegistry())
+        .hasToString("http://127.0.0.1:4873/");
   }
 
   @Test
