@@ -54,9 +54,10 @@ import org.slf4j.LoggerFactory;
  * /proc /dev /sys /tmp /work /extend/agent /extend/code /extend/modules /extend/sock}, and
  * should be owned by root and not writable by 65534.
  *
- * <p>Host side: the runtime makes the sandbox's {@code sock/} directory owned by 65534 and
- * the code directory, agent directory and module store traversable by others; their files
- * must be world-readable (the default umask gives that).
+ * <p>Host side: the runtime mounts a small tmpfs owned by 65534 over the sandbox's {@code
+ * sock/} directory for its lifetime (the one writable host path cannot fill the disk), and
+ * makes the code directory, agent directory and module store traversable by others; their
+ * files must be world-readable (the default umask gives that).
  *
  * <p>Thread-safe. Build with {@link #builder()}.
  */

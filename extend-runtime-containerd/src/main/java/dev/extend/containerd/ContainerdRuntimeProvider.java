@@ -47,9 +47,9 @@ public final class ContainerdRuntimeProvider implements SandboxRuntimeProvider {
     }
     return Optional.of(ContainerdRuntime.builder()
         .socket(socket)
-        .nodeId(context.nodeId())
-        .dataDir(context.dataDir())
-        .nodeBinary(context.nodeBinary())
+        .nodeId(context.nodeId() == null ? "node" : context.nodeId())
+        .dataDir(context.dataDir() == null ? Path.of("extend-data") : context.dataDir())
+        .nodeBinary(context.nodeBinary() == null ? Path.of("/usr/bin/node") : context.nodeBinary())
         .build());
   }
 }
