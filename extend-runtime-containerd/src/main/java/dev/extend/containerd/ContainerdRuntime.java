@@ -422,7 +422,11 @@ public final class ContainerdRuntime implements SandboxRuntime {
       return;
     }
     Context.CancellableContext ctx = Context.current().withCancellation();
+    Context.CancellableContext previous = subscription;
     subscription = ctx;
+    if (previous != null) {
+      previous.cancel(null);
+    }
     EventsApi.SubscribeRequest request = EventsApi.SubscribeRequest.newBuilder()
         .addFilters("namespace==" + quote(namespace) + ",topic==\"/tasks/exit\"")
         .addFilters("namespace==" + quote(namespace) + ",topic==\"/tasks/oom\"")
@@ -444,11 +448,15 @@ public final class ContainerdRuntime implements SandboxRuntime {
         int next = healthy ? 0 : attempt + 1;
         long delay = Math.min(5000, 100L << Math.min(next, 6));
         LOG.warn("containerd event stream broke ({}); resubscribing in {} ms", t.getMessage(), delay);
-        scheduler.schedule(() -> {
-          client.kick();
-          subscribe(next);
-          reconcile();
-        }, delay, TimeUnit.MILLISECONDS);
+        try {
+          scheduler.schedule(() -> {
+            client.kick();
+            subscribe(next);
+            reconcile();
+          }, delay, TimeUnit.MILLISECONDS);
+        } catch (java.util.concurrent.RejectedExecutionException closing) {
+          // closed meanwhile
+        }
       }
 
       @Override

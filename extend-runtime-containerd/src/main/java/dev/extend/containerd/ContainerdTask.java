@@ -136,10 +136,14 @@ final class ContainerdTask {
           public void onError(Throwable t) {
             if (ContainerdClient.unavailable(t) && !runtime.isClosed()) {
               long delay = Math.min(5000, 100L << Math.min(attempt, 6));
-              runtime.scheduler().schedule(() -> {
-                runtime.client().kick();
-                awaitExit(attempt + 1);
-              }, delay, TimeUnit.MILLISECONDS);
+              try {
+                runtime.scheduler().schedule(() -> {
+                  runtime.client().kick();
+                  awaitExit(attempt + 1);
+                }, delay, TimeUnit.MILLISECONDS);
+              } catch (java.util.concurrent.RejectedExecutionException closing) {
+                // the runtime is closing: close() releases this task
+              }
             } else if (ContainerdClient.notFound(t) && !releasing.get()) {
               complete(new SandboxExit(-1, false, "task vanished from containerd"));
             }
