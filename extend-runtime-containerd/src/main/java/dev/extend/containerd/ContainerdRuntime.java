@@ -82,7 +82,6 @@ public final class ContainerdRuntime implements SandboxRuntime {
   private final OutputTailer tailer;
   private final ScheduledExecutorService scheduler;
   private final Map<String, ContainerdTask> tasks = new ConcurrentHashMap<>();
-  private final Map<String, ContainerdSandbox> sandboxes = new ConcurrentHashMap<>();
   private final Object readyLock = new Object();
   private volatile Path rootfs;
   private volatile boolean closed;
@@ -269,13 +268,7 @@ public final class ContainerdRuntime implements SandboxRuntime {
         spec.limits(), cgroupsPath(containerId));
     ContainerdTask task = newTask(containerId);
     ContainerdSandbox sandbox = new ContainerdSandbox(spec, task);
-    sandboxes.put(containerId, sandbox);
-    try {
-      task.start(OciSpecs.toJson(in), labels("sandbox", spec.id()), spec.output(), socketDir);
-    } catch (IOException | RuntimeException e) {
-      sandboxes.remove(containerId);
-      throw e;
-    }
+    task.start(OciSpecs.toJson(in), labels("sandbox", spec.id()), spec.output(), socketDir);
     if (closed) {
       // close() ran meanwhile and could not see this one.
       sandbox.destroy(Duration.ZERO);
@@ -373,7 +366,6 @@ public final class ContainerdRuntime implements SandboxRuntime {
 
   void forget(ContainerdTask task) {
     tasks.remove(task.containerId, task);
-    sandboxes.remove(task.containerId);
   }
 
   Map<String, String> labels(String role, String id) {

@@ -44,7 +44,6 @@ final class ContainerdTask {
   private final AtomicBoolean releasing = new AtomicBoolean();
   private volatile boolean oomSeen;
   private volatile boolean killedByUs;
-  volatile long startedNanos;
   /** A host directory given its own small tmpfs for the task's lifetime, or null. */
   private volatile Path tmpfsMount;
 
@@ -98,7 +97,6 @@ final class ContainerdTask {
       runtime.tailer().follow(outputFile, output);
       awaitExit(0);
       client.tasks().start(TasksApi.StartRequest.newBuilder().setContainerId(containerId).build());
-      startedNanos = System.nanoTime();
     } catch (StatusRuntimeException e) {
       IOException failure = new IOException("containerd could not start " + containerId + ": "
           + e.getStatus().getCode() + " " + e.getStatus().getDescription(), e);
