@@ -125,6 +125,30 @@ public final class ServerMetrics {
     return c;
   }
 
+  /** Distinct reason labels kept; the rest count as {@code other}, so label cardinality stays bounded. */
+  private static final int MAX_REASONS = 32;
+
+  /**
+   * A short label from a free-text reason: the words before any detail (a colon or
+   * parenthesis), e.g. {@code connection to agent failed: java.io...} gives
+   * {@code connection to agent failed}.
+   */
+  static String reasonTag(String reason) {
+    if (reason == null || reason.isBlank()) {
+      return "unknown";
+    }
+    String r = reason.strip();
+    int cut = r.length();
+    for (char c : new char[] {':', '(', '\n'}) {
+      int i = r.indexOf(c);
+      if (i > 0 && i < cut) {
+        cut = i;
+      }
+    }
+    r = r.substring(0, Math.min(cut, 48)).strip().toLowerCase(java.util.Locale.ROOT);
+    return r.isEmpty() ? "unknown" : r;
+  }
+
   /** Records into the registry; must be fast and never throw. */
   private final class Listener implements PlatformListener {
     @Override
@@ -149,7 +173,10 @@ public final class ServerMetrics {
     @Override
     public void sandboxEnded(String sandboxId, String reason) {
       try {
-        String r = reason == null ? "unknown" : reason;
+        String r = reasonTag(reason);
+        if (!sandboxEnds.containsKey(r) && sandboxEnds.size() >= MAX_REASONS) {
+          r = "other";
+        }
         sandboxEnds.computeIfAbsent(r, k -> Counter.builder("extend.sandbox.ended")
             .description("Sandboxes ended, by reason")
             .tag("reason", k)
