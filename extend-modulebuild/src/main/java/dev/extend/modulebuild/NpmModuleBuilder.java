@@ -62,6 +62,7 @@ public final class NpmModuleBuilder implements ModuleBuilder {
   private final long maxLogBytes;
   private final Map<String, String> inherited;
   private final Map<String, String> environment;
+  private final String npmrcText;
 
   private NpmModuleBuilder(Builder b) {
     this.runner = b.runner != null ? b.runner : new LocalJobRunner();
@@ -79,6 +80,7 @@ public final class NpmModuleBuilder implements ModuleBuilder {
     }
     this.inherited = Map.copyOf(env);
     this.environment = Map.copyOf(b.environment);
+    this.npmrcText = b.npmrc;
   }
 
   /** Starts a builder with defaults: local job runner, {@code npm}, npm's public registry, 5 minutes, 256 MiB. */
@@ -101,14 +103,19 @@ public final class NpmModuleBuilder implements ModuleBuilder {
     Path home = workDir.resolve("home");
     Path tmp = workDir.resolve("tmp");
     Path npmrc = workDir.resolve("npmrc");
+    Path globalNpmrc = workDir.resolve("npmrc-global");
     long started = System.nanoTime();
     try {
       Files.createDirectories(prefix);
       Files.createDirectories(cache);
       Files.createDirectories(home);
       Files.createDirectories(tmp);
-      // An empty user config: the host's ~/.npmrc (tokens, registries) must not reach builds.
-      Files.writeString(npmrc, "");
+      // Only the configured npmrc: the host's user and global npm configs (tokens, registries)
+      // must not reach builds.
+      Files.writeString(npmrc, npmrcText);
+      Files.writeString(globalNpmrc, "");
+      // It may hold registry credentials.
+      Files.setPosixFilePermissions(npmrc, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
       JobRunner.Job probe = job(module, workDir, List.of(), Map.of(), out);
       String wp = trimSlash(runner.workPath(probe));
       List<String> command = new ArrayList<>(npmCommand);
@@ -133,6 +140,7 @@ public final class NpmModuleBuilder implements ModuleBuilder {
       env.put("HOME", wp + "/home");
       env.put("TMPDIR", wp + "/tmp");
       env.put("npm_config_userconfig", wp + "/npmrc");
+      env.put("npm_config_globalconfig", wp + "/npmrc-global");
       env.put("npm_config_cache", wp + "/npm-cache");
       env.put("npm_config_update_notifier", "false");
       env.put("npm_config_progress", "false");
@@ -176,6 +184,7 @@ public final class NpmModuleBuilder implements ModuleBuilder {
       deleteTree(home);
       deleteTree(tmp);
       Files.deleteIfExists(npmrc);
+      Files.deleteIfExists(globalNpmrc);
     }
   }
 
@@ -254,7 +263,8 @@ public final class NpmModuleBuilder implements ModuleBuilder {
     private URI registry;
     private Duration timeout = Duration.ofMinutes(5);
     private long maxTarballBytes = 256L << 20;
-    private long maxLogBytes = 256L << 10;
+    private long maxLogBytes = 48L << 10;
+    private String npmrc = "";
     private final Map<String, String> environment = new LinkedHashMap<>();
     private List<String> inherited = DEFAULT_INHERITED;
 
@@ -317,7 +327,10 @@ public final class NpmModuleBuilder implements ModuleBuilder {
       return this;
     }
 
-    /** The most build log passed on per build, in bytes; beginning and end are kept (default 256 KiB). */
+    /**
+     * The most build log passed on per build, in bytes; beginning and end are kept (default
+     * 48 KiB, so that both fit the 64 KiB a build record keeps).
+     */
     public Builder maxLogBytes(long bytes) {
       if (bytes < 1024) {
         throw new IllegalArgumentException("maxLogBytes must be at least 1024, was " + bytes);
@@ -333,6 +346,16 @@ public final class NpmModuleBuilder implements ModuleBuilder {
      */
     public Builder environment(String name, String value) {
       environment.put(Objects.requireNonNull(name, "name"), Objects.requireNonNull(value, "value"));
+      return this;
+    }
+
+    /**
+     * The npm configuration builds use, in {@code .npmrc} syntax, e.g. a private registry's
+     * credentials: {@code //npm.internal/:_authToken=...}. Default: empty. Neither the host's
+     * user nor its global npm configuration is read.
+     */
+    public Builder npmrc(String text) {
+      this.npmrc = Objects.requireNonNull(text, "npmrc");
       return this;
     }
 

@@ -241,6 +241,15 @@ class NpmModuleBuilderLocalNpmTest {
   }
 
   @Test
+  void npmrcConfiguresTheBuild() throws Exception {
+    // The registry named only in the npmrc: builds read it (and nothing of the host's npm config).
+    NpmModuleBuilder npm = NpmModuleBuilder.builder().npmrc("registry=" + registry.url() + "\n")
+        .timeout(Duration.ofMinutes(2)).build();
+    Built b = build(npm, NpmFixtures.LEAF);
+    assertThat(entryNames(b.tarball())).contains("node_modules/ext-leaf/index.js");
+  }
+
+  @Test
   void unknownPackageFailsWithNpmsError() throws Exception {
     assertThatThrownBy(() -> build(builder().build(), new ModuleRef("ext-not-published", "1.0.0")))
         .isInstanceOfSatisfying(BuildFailed.class, e -> assertThat(String.join("\n", e.log)).contains("E404"));
