@@ -269,6 +269,8 @@ public final class Bench {
   private void warm() throws Exception {
     WebhookRef ref = hello();
     say("warm: platform.invoke, sequential then " + o.connections + " callers");
+    // warm-up: a load run (so the JIT compiles the whole path), then sequential calls
+    concurrentInvoke(ref, o.loadWarmup, null);
     for (int i = 0; i < o.warmupRequests; i++) {
       invokeOnce(ref);
     }
@@ -280,7 +282,6 @@ public final class Bench {
     }
     table.add("warm invoke: sequential p50", s.p50(), "ms", ratio(s.p50(), nodeUdsP50), "vs bare node uds p50");
     table.add("warm invoke: sequential p99", s.p99(), "ms", ratio(s.p99(), nodeUdsP99), "vs bare node uds p99");
-    concurrentInvoke(ref, o.loadWarmup, null);
     Samples all = new Samples(1 << 16);
     double rps = concurrentInvoke(ref, o.duration, all);
     table.add("warm invoke: throughput", rps, "req/s", ratio(rps, nodeUdsRps),
@@ -350,6 +351,8 @@ public final class Bench {
       HttpLoad.Target direct = HttpLoad.Target.unix("agent", socket, "/_extend/run/" + ref.name().value() + "/",
           "x-extend-version", Long.toString(version), "x-extend-invocation-id", "bench");
 
+      // warm-up: load through the server first (the JIT compiles its path), then sequential runs
+      HttpLoad.warmup(viaServer, o.connections, o.loadWarmup);
       Samples agent = HttpLoad.sequential(direct, o.warmupRequests, o.requests);
       Samples srv = HttpLoad.sequential(viaServer, o.warmupRequests, o.requests);
       if (Double.isNaN(nodeTcpP50)) {

@@ -107,6 +107,11 @@ final class HttpLoad {
     return run(t, connections, duration, true);
   }
 
+  /** A load run whose figures are thrown away (JIT and connection warm-up). */
+  static void warmup(Target t, int connections, Duration duration) throws IOException {
+    run(t, connections, duration, false);
+  }
+
   private static LoadResult run(Target t, int connections, Duration duration, boolean record) throws IOException {
     Samples lat = new Samples(record ? 1 << 16 : 16);
     long completed = 0;

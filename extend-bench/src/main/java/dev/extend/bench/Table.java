@@ -32,6 +32,11 @@ public final class Table {
 
   /** Adds a row with a ratio. */
   void add(String metric, double value, String unit, double ratio, String notes) {
+    if (!Double.isFinite(ratio)) {
+      // the reference was not measured in this run (see --only)
+      rows.add(new Row(metric, value, unit, null, "(reference not measured) " + notes));
+      return;
+    }
     rows.add(new Row(metric, value, unit, ratio, notes));
   }
 
