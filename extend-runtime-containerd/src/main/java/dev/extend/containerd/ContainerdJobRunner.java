@@ -4,27 +4,44 @@ import dev.extend.spi.JobRunner;
 import dev.extend.spi.SandboxExit;
 import dev.extend.spi.SandboxLimits;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Stream;
 
 /**
  * Runs module builds as containerd tasks from the sandboxes' root filesystem, as uid 65534,
- * with the sandbox hardening except the network namespace: jobs share the host's network so
- * npm reaches its registry, and see the host's {@code /etc/resolv.conf} read-only.
+ * with the sandbox hardening. npm must reach its registry, so jobs get network access:
+ *
+ * <ul>
+ *   <li>with slirp4netns (preferred): their own network namespace whose only way out is a
+ *       user-mode NAT on the host that refuses connections to the host's loopback, so services
+ *       bound to 127.0.0.1 (databases, the platform's own ports) stay out of reach; DNS via
+ *       slirp's forwarder;
+ *   <li>without it: the host's network namespace, with the host's {@code /etc/resolv.conf}.
+ * </ul>
+ *
+ * <p>Either way the host's CA bundle is bound read-only (a site may add its own CA).
  */
 final class ContainerdJobRunner implements JobRunner {
+  /** slirp4netns's built-in DNS forwarder inside the namespace. */
+  private static final String SLIRP_DNS = "10.0.2.3";
+
   private final ContainerdRuntime runtime;
   private final SandboxLimits limits;
+  private final Path slirp4netns;
 
-  ContainerdJobRunner(ContainerdRuntime runtime, SandboxLimits limits) {
+  ContainerdJobRunner(ContainerdRuntime runtime, SandboxLimits limits, Path slirp4netns) {
     this.runtime = runtime;
     this.limits = limits;
+    this.slirp4netns = slirp4netns;
   }
 
   @Override
@@ -42,12 +59,25 @@ final class ContainerdJobRunner implements JobRunner {
     handOver(workDir);
     String containerId = runtime.containerId("j." + job.id());
     Path rootfs = runtime.rootfs();
-    OciSpecs.Input in = OciSpecs.job(rootfs, job.command(), job.env(), workDir,
-        hostFile(rootfs, "/etc/resolv.conf"), hostFile(rootfs, OciSpecs.CA_BUNDLE), limits,
-        runtime.cgroupsPath(containerId));
     ContainerdTask task = runtime.newTask(containerId);
-    task.start(OciSpecs.toJson(in), runtime.labels("job", job.id()), job.output(), null);
+    boolean isolated = slirp4netns != null;
+    Path resolv;
+    if (isolated) {
+      resolv = Files.createDirectories(task.stateDir).resolve("resolv.conf");
+      Files.writeString(resolv, "nameserver " + SLIRP_DNS + "\n");
+    } else {
+      resolv = hostFile(rootfs, "/etc/resolv.conf");
+    }
+    OciSpecs.Input in = OciSpecs.job(rootfs, job.command(), job.env(), workDir, resolv,
+        hostFile(rootfs, OciSpecs.CA_BUNDLE), limits, runtime.cgroupsPath(containerId), isolated);
+    AtomicReference<Process> nat = new AtomicReference<>();
     try {
+      task.start(OciSpecs.toJson(in), runtime.labels("job", job.id()), job.output(), null,
+          pid -> {
+            if (isolated) {
+              nat.set(startSlirp(pid, task.stateDir.resolve("slirp4netns.log")));
+            }
+          });
       SandboxExit exit = task.exit().get(job.timeout().toMillis(), TimeUnit.MILLISECONDS);
       return exit.status();
     } catch (TimeoutException e) {
@@ -57,7 +87,41 @@ final class ContainerdJobRunner implements JobRunner {
       throw new IOException("job " + job.id() + " failed", e.getCause());
     } finally {
       task.release(Duration.ZERO);
+      Process p = nat.get();
+      if (p != null) {
+        p.destroy();
+        if (!p.waitFor(5, TimeUnit.SECONDS)) {
+          p.destroyForcibly();
+        }
+      }
     }
+  }
+
+  /** Attaches a user-mode NAT to the network namespace of {@code pid} and waits until it is configured. */
+  private Process startSlirp(int pid, Path log) throws IOException {
+    Process p = new ProcessBuilder(List.of(slirp4netns.toString(), "--configure", "--mtu=65520",
+        "--disable-host-loopback", String.valueOf(pid), "tap0"))
+        .redirectErrorStream(true)
+        .redirectOutput(log.toFile())
+        .start();
+    Path routes = Path.of("/proc", String.valueOf(pid), "net", "route");
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+    try {
+      while (System.nanoTime() < deadline) {
+        if (Files.readAllLines(routes).stream().anyMatch(l -> l.startsWith("tap0"))) {
+          return p;
+        }
+        if (!p.isAlive()) {
+          break;
+        }
+        Thread.sleep(5);
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    p.destroyForcibly();
+    String out = Files.exists(log) ? Files.readString(log, StandardCharsets.UTF_8).trim() : "";
+    throw new IOException("slirp4netns did not configure the job's network: " + out);
   }
 
   /** A host file to bind into jobs at the same path, resolved (a bind of a symlink would follow it anyway), or null. */

@@ -78,6 +78,7 @@ public final class ContainerdRuntime implements SandboxRuntime {
   private final Path customRootfs;
   private final SandboxLimits jobLimits;
   private final Duration closeGrace;
+  private final Path slirp4netns;
   private final ContainerdClient client;
   private final OutputTailer tailer;
   private final ScheduledExecutorService scheduler;
@@ -97,6 +98,7 @@ public final class ContainerdRuntime implements SandboxRuntime {
     this.customRootfs = b.rootfs == null ? null : b.rootfs.toAbsolutePath();
     this.jobLimits = b.jobLimits;
     this.closeGrace = b.closeGrace;
+    this.slirp4netns = b.hostNetworkJobs ? null : (b.slirp4netns != null ? b.slirp4netns : findSlirp());
     this.client = new ContainerdClient(socket, namespace, b.callTimeout);
     this.tailer = new OutputTailer(b.outputCapBytes, 50);
     this.scheduler = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -213,6 +215,21 @@ public final class ContainerdRuntime implements SandboxRuntime {
     }
   }
 
+  /** Whether module-build jobs get their own network namespace (slirp4netns) rather than the host's. */
+  boolean jobsIsolated() {
+    return slirp4netns != null;
+  }
+
+  private static Path findSlirp() {
+    for (String dir : List.of("/usr/bin", "/usr/local/bin", "/bin")) {
+      Path p = Path.of(dir, "slirp4netns");
+      if (Files.isExecutable(p)) {
+        return p;
+      }
+    }
+    return null;
+  }
+
   /** Connects, prepares the root filesystem and subscribes to events, once. */
   void ensureReady() throws IOException {
     if (closed) {
@@ -228,6 +245,10 @@ public final class ContainerdRuntime implements SandboxRuntime {
       try {
         String version = client.version(Duration.ofSeconds(5));
         LOG.info("containerd {} at {}, namespace {}, node {}", version, socket, namespace, nodeId);
+        if (slirp4netns == null) {
+          LOG.warn("module-build jobs share the host's network namespace (install slirp4netns to give them"
+              + " their own): install scripts can reach services on the host's loopback");
+        }
       } catch (StatusRuntimeException e) {
         throw new IOException("containerd at " + socket + " does not answer: " + e.getStatus(), e);
       }
@@ -303,10 +324,14 @@ public final class ContainerdRuntime implements SandboxRuntime {
     }
   }
 
-  /** Module builds as containerd tasks from the same root filesystem (host network). */
+  /**
+   * Module builds as containerd tasks from the same root filesystem: with their own network
+   * namespace and outbound access through slirp4netns when it is installed, else on the host's
+   * network.
+   */
   @Override
   public Optional<JobRunner> jobRunner() {
-    return Optional.of(new ContainerdJobRunner(this, jobLimits));
+    return Optional.of(new ContainerdJobRunner(this, jobLimits, slirp4netns));
   }
 
   /** Destroys every sandbox and job this runtime started, then disconnects. */
@@ -511,8 +536,29 @@ public final class ContainerdRuntime implements SandboxRuntime {
     private long outputCapBytes = 8L * 1024 * 1024;
     private Duration closeGrace = Duration.ofSeconds(2);
     private Duration callTimeout = Duration.ofSeconds(30);
+    private Path slirp4netns;
+    private boolean hostNetworkJobs;
 
     private Builder() {}
+
+    /**
+     * The slirp4netns binary that gives module-build jobs their own network namespace with
+     * outbound access only (no connections to the host's loopback). Default: found in {@code
+     * /usr/bin}, {@code /usr/local/bin} or {@code /bin}.
+     */
+    public Builder slirp4netns(Path binary) {
+      this.slirp4netns = Objects.requireNonNull(binary, "binary");
+      return this;
+    }
+
+    /**
+     * Runs module-build jobs in the host's network namespace even when slirp4netns is available:
+     * their install scripts can then reach everything the host reaches, its loopback included.
+     */
+    public Builder hostNetworkForJobs(boolean enabled) {
+      this.hostNetworkJobs = enabled;
+      return this;
+    }
 
     /** containerd's gRPC socket. Default {@code /run/containerd/containerd.sock}. */
     public Builder socket(Path socket) {

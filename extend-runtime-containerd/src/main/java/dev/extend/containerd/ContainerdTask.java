@@ -66,6 +66,17 @@ final class ContainerdTask {
    */
   void start(byte[] specJson, Map<String, String> labels, Consumer<String> output, Path socketDir)
       throws IOException {
+    start(specJson, labels, output, socketDir, pid -> {});
+  }
+
+  /** Host-side preparation between task creation and start, given the task's pid (e.g. its network). */
+  interface BeforeStart {
+    void prepare(int pid) throws IOException;
+  }
+
+  /** As {@link #start(byte[], Map, Consumer, Path)}, running {@code beforeStart} once the task exists. */
+  void start(byte[] specJson, Map<String, String> labels, Consumer<String> output, Path socketDir,
+      BeforeStart beforeStart) throws IOException {
     ContainerdClient client = runtime.client();
     Files.createDirectories(stateDir);
     runtime.register(this);
@@ -92,10 +103,16 @@ final class ContainerdTask {
           .build());
       containerCreated = true;
       String stdio = "file://" + outputFile.toAbsolutePath();
-      client.tasks().create(TasksApi.CreateTaskRequest.newBuilder()
-          .setContainerId(containerId).setStdout(stdio).setStderr(stdio).setTerminal(false).build());
+      int pid = client.tasks().create(TasksApi.CreateTaskRequest.newBuilder()
+          .setContainerId(containerId).setStdout(stdio).setStderr(stdio).setTerminal(false).build()).getPid();
       runtime.tailer().follow(outputFile, output);
       awaitExit(0);
+      try {
+        beforeStart.prepare(pid);
+      } catch (IOException | RuntimeException e) {
+        release(Duration.ZERO);
+        throw e;
+      }
       client.tasks().start(TasksApi.StartRequest.newBuilder().setContainerId(containerId).build());
     } catch (StatusRuntimeException e) {
       IOException failure = new IOException("containerd could not start " + containerId + ": "

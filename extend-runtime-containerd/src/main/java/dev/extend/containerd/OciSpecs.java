@@ -17,7 +17,8 @@ import java.util.Map;
  * capabilities in any of the five sets; {@code noNewPrivileges}; the {@link Seccomp} profile; a
  * read-only root; a size-capped tmpfs {@code /tmp}; masked and read-only {@code /proc} paths;
  * cgroup limits (memory = memory+swap, CPU quota, pids) and rlimits. Sandboxes also get their
- * own network namespace (loopback only); jobs share the host's so npm reaches its registry.
+ * own network namespace (loopback only); jobs get one with outbound access through slirp4netns,
+ * or share the host's when that is not installed, so npm reaches its registry.
  */
 final class OciSpecs {
   static final ObjectMapper JSON = new ObjectMapper();
@@ -85,9 +86,12 @@ final class OciSpecs {
         limits, true, false, cgroupsPath, "sandbox");
   }
 
-  /** The spec of a one-off job: host network, work dir read-write at {@code /work}. */
+  /**
+   * The spec of a one-off job: work dir read-write at {@code /work}; its own network namespace
+   * (given outbound access from the host side) or the host's.
+   */
   static Input job(Path rootfs, List<String> command, Map<String, String> jobEnv, Path workDir,
-      Path resolvConf, Path caBundle, SandboxLimits limits, String cgroupsPath) {
+      Path resolvConf, Path caBundle, SandboxLimits limits, String cgroupsPath, boolean ownNetwork) {
     Map<String, String> env = new LinkedHashMap<>();
     env.put("PATH", PATH);
     env.put("HOME", WORK);
@@ -102,7 +106,7 @@ final class OciSpecs {
       env.put("NODE_EXTRA_CA_CERTS", CA_BUNDLE);
     }
     env.putAll(jobEnv);
-    return new Input(rootfs, command, env, WORK, binds, limits, false, true, cgroupsPath, "job");
+    return new Input(rootfs, command, env, WORK, binds, limits, ownNetwork, true, cgroupsPath, "job");
   }
 
   /** The OCI runtime spec as JSON bytes. */

@@ -81,6 +81,20 @@ class JobRunnerContainerdTest {
   }
 
   @Test
+  void jobsCannotReachTheHostsLoopback() throws Exception {
+    org.junit.jupiter.api.Assumptions.assumeTrue(runtime.jobsIsolated(), "slirp4netns is not installed");
+    List<String> out = new CopyOnWriteArrayList<>();
+    JobRunner.Job job = job("probe", List.of("/usr/bin/node", "-e", String.join("\n",
+        "const net = require('net');",
+        "const c = net.connect(3306, '127.0.0.1');",
+        "c.on('connect', () => { console.log('mariadb=CONNECTED'); process.exit(0); });",
+        "c.on('error', (e) => { console.log('mariadb=' + e.code); process.exit(0); });",
+        "setTimeout(() => { console.log('mariadb=TIMEOUT'); process.exit(0); }, 5000);")), out, Duration.ofSeconds(60));
+    assertThat(jobs.run(job)).isZero();
+    assertThat(out).as("output %s", out).contains("mariadb=ECONNREFUSED");
+  }
+
+  @Test
   void npmInstallsFromTheRegistry() throws Exception {
     List<String> out = new CopyOnWriteArrayList<>();
     JobRunner.Job job = job("npm", List.of("/usr/bin/npm", "install", "--no-audit", "--no-fund", "is-number@7.0.0"),

@@ -88,9 +88,9 @@ class OciSpecsTest {
   }
 
   @Test
-  void jobsShareTheHostNetworkButNothingElse() throws Exception {
+  void jobsOnTheHostNetworkGetNothingElseOfTheHost() throws Exception {
     JsonNode spec = OciSpecs.JSON.readTree(OciSpecs.toJson(OciSpecs.job(Path.of("/r"), List.of("/usr/bin/npm", "install"),
-        Map.of("A", "1"), Path.of("/w"), Path.of("/etc/resolv.conf"), null, LIMITS, "/extend/ns/j")));
+        Map.of("A", "1"), Path.of("/w"), Path.of("/etc/resolv.conf"), null, LIMITS, "/extend/ns/j", false)));
     Set<String> ns = new HashSet<>();
     spec.get("linux").get("namespaces").forEach(n -> ns.add(n.get("type").asText()));
     assertThat(ns).containsExactlyInAnyOrder("pid", "ipc", "uts", "mount");
@@ -98,6 +98,11 @@ class OciSpecsTest {
     assertThat(spec.get("process").get("cwd").asText()).isEqualTo("/work");
     assertThat(spec.get("process").get("user").get("uid").asInt()).isEqualTo(65534);
     assertThat(spec.get("process").get("capabilities").get("bounding")).isEmpty();
+    JsonNode isolated = OciSpecs.JSON.readTree(OciSpecs.toJson(OciSpecs.job(Path.of("/r"), List.of("/usr/bin/npm"),
+        Map.of(), Path.of("/w"), Path.of("/x/resolv.conf"), null, LIMITS, "/extend/ns/j", true)));
+    Set<String> ns2 = new HashSet<>();
+    isolated.get("linux").get("namespaces").forEach(n -> ns2.add(n.get("type").asText()));
+    assertThat(ns2).contains("network");
   }
 
   @Test
