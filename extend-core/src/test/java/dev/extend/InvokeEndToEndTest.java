@@ -170,4 +170,30 @@ class InvokeEndToEndTest {
       assertThat(r.bodyText()).isEqualTo("alive");
     }
   }
+
+  @Test
+  void aFailingRequestBodyFailsOnlyThatRequest() {
+    WebhookRef ref = WebhookRef.of("uploads", "sink");
+    platform.put(ref, WebhookSpec.builder("module.exports = function (ctx, req, res) {"
+        + " req.on('data', () => {}); req.on('end', () => res.end('pid ' + process.pid)); }").build());
+    String before = platform.invoke(ref, InvocationRequest.get()).bodyText();
+    java.io.InputStream failing = new java.io.InputStream() {
+      int n;
+
+      @Override
+      public int read() throws java.io.IOException {
+        if (n++ > 100_000) {
+          throw new PayloadTooLargeException("body: exceeds the cap");
+        }
+        return 'x';
+      }
+    };
+    assertThatThrownBy(() -> platform.invoke(ref, InvocationRequest.builder().body(failing, -1).build()))
+        .isInstanceOf(PayloadTooLargeException.class);
+    // the same sandbox keeps serving
+    try (InvocationResponse r = platform.invoke(ref, InvocationRequest.get())) {
+      assertThat(r.bodyText()).isEqualTo(before);
+      assertThat(r.cold()).isFalse();
+    }
+  }
 }

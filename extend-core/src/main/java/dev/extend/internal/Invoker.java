@@ -264,6 +264,14 @@ final class Invoker {
     if (error instanceof ExtendException e) {
       return e;
     }
+    if (error instanceof AgentClient.RequestBodyFailure f) {
+      // The sandbox is fine: only this request's body failed. Its cap error passes through.
+      Throwable cause = f.getCause();
+      while (cause != null && !(cause instanceof ExtendException)) {
+        cause = cause.getCause();
+      }
+      return cause instanceof ExtendException e ? e : new dev.extend.ValidationException("body", f.getMessage());
+    }
     // The connection broke: most likely the tenant's code ended its process (exit, crash,
     // out of memory). Give the exit a moment to be reported so the error can say why.
     try {

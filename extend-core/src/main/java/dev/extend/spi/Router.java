@@ -18,7 +18,7 @@ public interface Router {
    * Routes a request.
    *
    * @param host the request's Host header without port, may be null
-   * @param path the request's decoded path
+   * @param path the request's path as received (not percent-decoded), without the query
    */
   Optional<Route> route(String host, String path);
 

@@ -174,12 +174,27 @@ public final class AgentClient implements AutoCloseable {
       public void onComplete(org.eclipse.jetty.client.Result r) {
         super.onComplete(r);
         if (r.isFailed()) {
-          result.completeExceptionally(r.getFailure());
+          Throwable requestFailure = r.getRequestFailure();
+          result.completeExceptionally(requestFailure != null && !(requestFailure instanceof TimeoutException)
+              ? new RequestBodyFailure(requestFailure)
+              : r.getFailure());
         }
       }
     };
     r.send(listener);
     return result;
+  }
+
+  /**
+   * The caller's request body failed while it was sent (it exceeded a cap, or the client went
+   * away): the caller's fault, not the sandbox's.
+   */
+  public static final class RequestBodyFailure extends IOException {
+    private static final long serialVersionUID = 1L;
+
+    RequestBodyFailure(Throwable cause) {
+      super("the request body could not be read: " + cause.getMessage(), cause);
+    }
   }
 
   /** Reads a small error body as JSON. */
