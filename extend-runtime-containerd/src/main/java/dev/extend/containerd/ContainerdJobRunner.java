@@ -33,6 +33,8 @@ import java.util.stream.Stream;
 final class ContainerdJobRunner implements JobRunner {
   /** slirp4netns's built-in DNS forwarder inside the namespace. */
   private static final String SLIRP_DNS = "10.0.2.3";
+  /** Where a job's task directory records the pid of its slirp4netns. */
+  static final String PID_FILE = "slirp4netns.pid";
 
   private final ContainerdRuntime runtime;
   private final SandboxLimits limits;
@@ -104,6 +106,8 @@ final class ContainerdJobRunner implements JobRunner {
         .redirectErrorStream(true)
         .redirectOutput(log.toFile())
         .start();
+    // slirp4netns outlives the namespace's processes: recover() ends it after a crash of the JVM.
+    Files.writeString(log.resolveSibling(PID_FILE), String.valueOf(p.pid()));
     Path routes = Path.of("/proc", String.valueOf(pid), "net", "route");
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
     try {
@@ -122,6 +126,21 @@ final class ContainerdJobRunner implements JobRunner {
     p.destroyForcibly();
     String out = Files.exists(log) ? Files.readString(log, StandardCharsets.UTF_8).trim() : "";
     throw new IOException("slirp4netns did not configure the job's network: " + out);
+  }
+
+  /** Ends the slirp4netns a crashed run left for a job, if it still runs. */
+  static void endLeftover(Path taskDir) {
+    try {
+      Path pidFile = taskDir.resolve(PID_FILE);
+      if (Files.exists(pidFile)) {
+        long pid = Long.parseLong(Files.readString(pidFile).trim());
+        ProcessHandle.of(pid)
+            .filter(h -> h.info().command().map(c -> c.endsWith("/slirp4netns")).orElse(false))
+            .ifPresent(ProcessHandle::destroyForcibly);
+      }
+    } catch (IOException | NumberFormatException e) {
+      // nothing to end
+    }
   }
 
   /** A host file to bind into jobs at the same path, resolved (a bind of a symlink would follow it anyway), or null. */

@@ -156,7 +156,7 @@ public final class ContainerdRuntime implements SandboxRuntime {
       removeLeftover(c.getId());
       removed++;
     }
-    // Output files and socket mounts of the removed tasks.
+    // Output files, socket mounts and job NATs of the removed tasks.
     Path taskDirs = dataDir.resolve("containerd/tasks");
     if (Files.isDirectory(taskDirs)) {
       try (var dirs = Files.list(taskDirs)) {
@@ -164,6 +164,7 @@ public final class ContainerdRuntime implements SandboxRuntime {
           String name = d.getFileName().toString();
           // Only this node's: other nodes may share the data directory.
           if (name.startsWith(idPrefix + ".") && !tasks.containsKey(name)) {
+            ContainerdJobRunner.endLeftover(d);
             Path marker = d.resolve(HostMounts.MARKER);
             if (Files.exists(marker)) {
               HostMounts.unmount(Path.of(Files.readString(marker).trim()));

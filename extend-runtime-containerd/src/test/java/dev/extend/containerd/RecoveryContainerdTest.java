@@ -61,11 +61,15 @@ class RecoveryContainerdTest {
         tmp.toString(), "2")
         .redirectErrorStream(true).start();
     List<Path> sockets = new ArrayList<>();
+    List<Long> slirp = new ArrayList<>();
     try (BufferedReader out = new BufferedReader(new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8))) {
       String line;
       while ((line = out.readLine()) != null && !line.equals("READY")) {
         if (line.startsWith("SANDBOX ")) {
           sockets.add(Path.of(line.split(" ")[2]));
+        }
+        if (line.startsWith("SLIRP ")) {
+          slirp.add(Long.parseLong(line.split(" ")[1]));
         }
       }
       assertThat(sockets).hasSize(2);
@@ -76,7 +80,10 @@ class RecoveryContainerdTest {
       child.waitFor(10, TimeUnit.SECONDS);
     }
     // The sandboxes outlive the JVM (their shims are separate processes).
-    assertThat(containersOf(node)).hasSize(2);
+    assertThat(containersOf(node)).hasSize(2 + slirp.size());
+    for (long pid : slirp) {
+      assertThat(ProcessHandle.of(pid)).as("slirp4netns of the running job").isPresent();
+    }
     assertThat(UdsHttp.get(sockets.get(0), "/_extend/health").status()).isEqualTo(200);
 
     try (ContainerdRuntime next = runtime(node)) {
@@ -84,6 +91,11 @@ class RecoveryContainerdTest {
       assertThat(containersOf(node)).isEmpty();
       for (Path s : sockets) {
         assertThat(UdsHttp.awaitOk(s, "/_extend/health", Duration.ofMillis(100))).isFalse();
+      }
+      for (long pid : slirp) {
+        ProcessHandle.of(pid).ifPresent(h -> h.onExit().orTimeout(5, TimeUnit.SECONDS).join());
+        assertThat(ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)).as("slirp4netns %s ended", pid)
+            .isFalse();
       }
       List<String> mounts = Files.readAllLines(Path.of("/proc/self/mountinfo"));
       for (Path s : sockets) {
