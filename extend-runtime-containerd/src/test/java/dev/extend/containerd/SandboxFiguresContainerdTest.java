@@ -61,6 +61,8 @@ class SandboxFiguresContainerdTest {
       Thread.sleep(1000); // let the agents settle to idle
       List<Long> agentRss = new ArrayList<>();
       List<Long> shimRss = new ArrayList<>();
+      List<Long> agentPss = new ArrayList<>();
+      List<Long> shimPss = new ArrayList<>();
       List<Long> cgroupUsage = new ArrayList<>();
       for (Sandbox s : sandboxes) {
         String cid = rt.containerId(s.id());
@@ -68,6 +70,8 @@ class SandboxFiguresContainerdTest {
             .getProcess().getPid();
         agentRss.add(rssKb(pid));
         shimRss.add(rssKb(parentPid(pid)));
+        agentPss.add(pssKb(pid));
+        shimPss.add(pssKb(parentPid(pid)));
         Path usage = Path.of("/sys/fs/cgroup/memory", rt.cgroupsPath(cid), "memory.usage_in_bytes");
         if (Files.exists(usage)) {
           cgroupUsage.add(Long.parseLong(Files.readString(usage).trim()) / 1024);
@@ -81,11 +85,13 @@ class SandboxFiguresContainerdTest {
       }
       System.out.printf("%n%s agent, %d sandboxes, containerd %s%n", real ? "real" : "test", SANDBOXES,
           rt.client().version(Duration.ofSeconds(2)));
-      System.out.printf("%-38s %10s %10s %10s%n", "figure", "p50", "min", "max");
+      System.out.printf("%-40s %10s %10s %10s%n", "figure", "p50", "min", "max");
       row("start: create -> socket answers (ms)", startMs);
       row("destroy: SIGTERM -> released (ms)", destroyMs);
       row("agent RSS (MiB)", kbToMib(agentRss));
       row("shim RSS (MiB)", kbToMib(shimRss));
+      row("agent PSS (MiB, shared pages split)", kbToMib(agentPss));
+      row("shim PSS (MiB, shared pages split)", kbToMib(shimPss));
       if (!cgroupUsage.isEmpty()) {
         row("cgroup memory usage (MiB)", kbToMib(cgroupUsage));
       }
@@ -101,13 +107,26 @@ class SandboxFiguresContainerdTest {
   static void row(String name, List<Double> values) {
     List<Double> sorted = new ArrayList<>(values);
     Collections.sort(sorted);
-    System.out.printf("%-38s %10.1f %10.1f %10.1f%n", name, sorted.get(sorted.size() / 2), sorted.get(0),
+    System.out.printf("%-40s %10.1f %10.1f %10.1f%n", name, sorted.get(sorted.size() / 2), sorted.get(0),
         sorted.get(sorted.size() - 1));
   }
 
   static long rssKb(int pid) throws Exception {
     for (String line : Files.readAllLines(Path.of("/proc/" + pid + "/status"))) {
       if (line.startsWith("VmRSS:")) {
+        return Long.parseLong(line.replaceAll("[^0-9]", ""));
+      }
+    }
+    return -1;
+  }
+
+  static long pssKb(int pid) throws Exception {
+    Path rollup = Path.of("/proc/" + pid + "/smaps_rollup");
+    if (!Files.exists(rollup)) {
+      return -1;
+    }
+    for (String line : Files.readAllLines(rollup)) {
+      if (line.startsWith("Pss:")) {
         return Long.parseLong(line.replaceAll("[^0-9]", ""));
       }
     }
