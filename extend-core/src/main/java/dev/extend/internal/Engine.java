@@ -14,6 +14,7 @@ import dev.extend.internal.modules.HostModuleStore;
 import dev.extend.internal.modules.ModuleService;
 import dev.extend.internal.runtime.LocalProcessRuntime;
 import dev.extend.internal.sandbox.AgentClient;
+import dev.extend.internal.sandbox.AgentHttp;
 import dev.extend.internal.sandbox.ManagedSandbox;
 import dev.extend.internal.sandbox.SandboxManager;
 import dev.extend.spi.ArtifactStore;
@@ -61,6 +62,7 @@ public final class Engine implements AutoCloseable {
   private final SandboxRuntime runtime;
   private final ExecutorService executor;
   private final AgentClient agents;
+  private final AgentHttp http;
   private final LogHub logs;
   private final MetadataCache metadata;
   private final ModuleService modules;
@@ -87,6 +89,7 @@ public final class Engine implements AutoCloseable {
       return t;
     });
     this.agents = new AgentClient();
+    this.http = new AgentHttp();
     this.logs = new LogHub(s.logReplayLines(), s.logListeners());
     this.metadata = new MetadataCache(functions, s.metadataRefresh(), executor);
     this.modules = new ModuleService(moduleRecords, queue);
@@ -97,7 +100,7 @@ public final class Engine implements AutoCloseable {
     runtime.recover();
     this.sandboxes = new SandboxManager(runtime, agents, s.nodeId(), s.dataDir(), agentDir, hostModules.root(),
         s.sandboxLimits(), s.poolSize(), s.maxSandboxes(), s.idleTimeout(), s.sandboxWaitTimeout(), s.listener(),
-        this::onSandboxOutput);
+        this::onSandboxOutput, http::forget);
     this.sandboxes.start();
     if (s.moduleBuilder() != null && s.buildWorkers() > 0) {
       this.buildWorker = new BuildWorker(queue, moduleRecords, artifacts, s.moduleBuilder(), s.nodeId(),
@@ -108,8 +111,8 @@ public final class Engine implements AutoCloseable {
       this.buildWorker = null;
       LOG.info("module builds: no in-process worker; builds wait for a standalone worker on the shared queue");
     }
-    this.invoker = new Invoker(metadata, modules, hostModules, sandboxes, agents, s.listener(), s.sandboxLimits(),
-        executor);
+    this.invoker = new Invoker(metadata, modules, hostModules, sandboxes, agents, http, s.listener(),
+        s.sandboxLimits());
     LOG.info("Extend node {} started: runtime {}, data dir {}, pool {} warm / {} max", s.nodeId(), runtime.name(),
         s.dataDir(), s.poolSize(), s.maxSandboxes());
   }
@@ -271,29 +274,14 @@ public final class Engine implements AutoCloseable {
     return runtime.name();
   }
 
-  /** Invokes and waits for the response headers. */
+  /** Invokes on the caller's thread and returns at the response head. */
   public InvocationResponse invoke(WebhookRef ref, InvocationRequest request) {
-    try {
-      return invoker.invoke(ref, request).join();
-    } catch (CompletionException e) {
-      throw Invoker.map(e);
-    }
+    return invoker.invoke(ref, request);
   }
 
-  /** Invokes without blocking the caller. */
+  /** Invokes on the platform's executor: the caller never blocks. */
   public CompletableFuture<InvocationResponse> invokeAsync(WebhookRef ref, InvocationRequest request) {
-    CompletableFuture<InvocationResponse> f = metadata.fresh(ref)
-        ? invoker.invoke(ref, request)
-        // a store read may be needed: not on the caller's thread
-        : CompletableFuture.supplyAsync(() -> invoker.invoke(ref, request), executor).thenCompose(x -> x);
-    // Callers' continuations must not run on the agent client's I/O thread: one that reads
-    // the body there would wait for content only that thread can deliver.
-    return f.handleAsync((r, e) -> {
-      if (e != null) {
-        throw Invoker.map(e);
-      }
-      return r;
-    }, executor);
+    return CompletableFuture.supplyAsync(() -> invoker.invoke(ref, request), executor);
   }
 
   /** What keeps this node from being ready; empty when ready. */
@@ -319,6 +307,7 @@ public final class Engine implements AutoCloseable {
     sandboxes.close();
     runtime.close();
     agents.close();
+    http.close();
     executor.shutdownNow();
     for (AutoCloseable c : new AutoCloseable[] {functions, artifacts, moduleRecords, queue, tokenStore}) {
       try {

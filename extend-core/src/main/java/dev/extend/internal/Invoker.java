@@ -16,6 +16,7 @@ import dev.extend.WebhookRef;
 import dev.extend.internal.modules.HostModuleStore;
 import dev.extend.internal.modules.ModuleService;
 import dev.extend.internal.sandbox.AgentClient;
+import dev.extend.internal.sandbox.AgentHttp;
 import dev.extend.internal.sandbox.ManagedSandbox;
 import dev.extend.internal.sandbox.SandboxManager;
 import dev.extend.internal.sandbox.SandboxState;
@@ -37,7 +38,6 @@ import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.Executor;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeoutException;
 import java.util.stream.Stream;
@@ -49,9 +49,9 @@ import org.slf4j.LoggerFactory;
  * modules on this host → get the container's sandbox (assigned, warm, or started) → make sure
  * the agent runs this version of the code → call the agent and map its answer.
  *
- * <p>A warm invocation (metadata fresh, sandbox assigned, code loaded) runs all links on the
- * caller's thread without blocking; anything that may block (store reads, unpacking, code
- * loading) runs on the platform's executor.
+ * <p>Every link runs on the caller's thread; a warm invocation (metadata fresh, sandbox
+ * assigned, code loaded) touches no store and hands nothing to another thread: it writes the
+ * request to a pooled connection and reads the answer's head.
  */
 final class Invoker {
   private static final Logger LOG = LoggerFactory.getLogger(Invoker.class);
@@ -61,44 +61,52 @@ final class Invoker {
   private final HostModuleStore hostModules;
   private final SandboxManager sandboxes;
   private final AgentClient agents;
+  private final AgentHttp http;
   private final PlatformListener listener;
   private final SandboxLimits sandboxLimits;
-  private final Executor executor;
 
   Invoker(MetadataCache metadata, ModuleService modules, HostModuleStore hostModules, SandboxManager sandboxes,
-      AgentClient agents, PlatformListener listener, SandboxLimits sandboxLimits, Executor executor) {
+      AgentClient agents, AgentHttp http, PlatformListener listener, SandboxLimits sandboxLimits) {
     this.metadata = metadata;
     this.modules = modules;
     this.hostModules = hostModules;
     this.sandboxes = sandboxes;
     this.agents = agents;
+    this.http = http;
     this.listener = listener;
     this.sandboxLimits = sandboxLimits;
-    this.executor = executor;
   }
 
-  /** A webhook placed in a sandbox that has its code loaded: ready to call. */
-  private record Placed(WebhookRecord webhook, ManagedSandbox sandbox, boolean cold) {}
-
-  CompletableFuture<InvocationResponse> invoke(WebhookRef ref, InvocationRequest request) {
+  /**
+   * Runs an invocation on the calling thread up to the response head; the body streams from
+   * the sandbox as the caller reads it.
+   */
+  InvocationResponse invoke(WebhookRef ref, InvocationRequest request) {
     long t0 = System.nanoTime();
-    CompletableFuture<InvocationResponse> result;
+    boolean cold = false;
     try {
       WebhookRecord webhook = resolve(ref);
-      CompletableFuture<Placed> placed = place(webhook);
-      result = placed.thenCompose(p -> call(p, request));
-    } catch (RuntimeException e) {
-      result = CompletableFuture.failedFuture(e);
-    }
-    return result.handle((response, error) -> {
-      if (error != null) {
-        ExtendException e = map(error);
-        listener.invocationEnded(ref, e.status(), System.nanoTime() - t0, false);
+      List<ModuleRecord> mods = modules(webhook);
+      SandboxManager.Lease lease = lease(webhook);
+      cold = lease.cold();
+      ManagedSandbox m = lease.sandbox();
+      try {
+        Long loaded = m.loadedVersion(webhook.ref().name());
+        if (loaded == null || loaded != webhook.version()) {
+          load(m, webhook, mods);
+        }
+      } catch (RuntimeException e) {
+        m.exit(); // the lease ends here: there will be no call
         throw e;
       }
-      listener.invocationEnded(ref, response.status(), System.nanoTime() - t0, response.cold());
+      InvocationResponse response = call(m, webhook, request, cold);
+      listener.invocationEnded(ref, response.status(), System.nanoTime() - t0, cold);
       return response;
-    });
+    } catch (RuntimeException e) {
+      ExtendException x = map(e);
+      listener.invocationEnded(ref, x.status(), System.nanoTime() - t0, cold);
+      throw x;
+    }
   }
 
   // ---- link 1: resolve --------------------------------------------------------------------
@@ -110,36 +118,30 @@ final class Invoker {
 
   // ---- links 2-4: modules, sandbox, code --------------------------------------------------
 
-  private CompletableFuture<Placed> place(WebhookRecord webhook) {
-    List<ModuleRecord> mods = webhook.dependencies().isEmpty() ? List.of() : modules.records(webhook.dependencies());
-    List<ModuleStatus> notReady = new ArrayList<>();
+  private List<ModuleRecord> modules(WebhookRecord webhook) {
+    if (webhook.dependencies().isEmpty()) {
+      return List.of();
+    }
+    List<ModuleRecord> mods = modules.records(webhook.dependencies());
     for (ModuleRecord m : mods) {
       if (m.state() != ModuleState.READY) {
-        notReady.add(m.status());
-      }
-    }
-    if (!notReady.isEmpty()) {
-      List<ModuleStatus> all = new ArrayList<>();
-      for (ModuleRecord m : mods) {
-        all.add(m.status());
-      }
-      throw new ModulesNotReadyException(webhook.ref(), all);
-    }
-    return sandboxes.acquire(webhook.ref().container()).thenCompose(lease -> {
-      ManagedSandbox m = lease.sandbox();
-      Long loaded = m.loadedVersion(webhook.ref().name());
-      if (loaded != null && loaded == webhook.version()) {
-        return CompletableFuture.completedFuture(new Placed(webhook, m, lease.cold()));
-      }
-      return CompletableFuture.supplyAsync(() -> {
-        load(m, webhook, mods);
-        return new Placed(webhook, m, lease.cold());
-      }, executor).whenComplete((placed, error) -> {
-        if (error != null) {
-          m.exit(); // the lease ends here: there will be no call
+        List<ModuleStatus> all = new ArrayList<>();
+        for (ModuleRecord r : mods) {
+          all.add(r.status());
         }
-      });
-    });
+        throw new ModulesNotReadyException(webhook.ref(), all);
+      }
+    }
+    return mods;
+  }
+
+  private SandboxManager.Lease lease(WebhookRecord webhook) {
+    CompletableFuture<SandboxManager.Lease> f = sandboxes.acquire(webhook.ref().container());
+    try {
+      return f.join(); // bounded: the manager fails waiters after its wait timeout
+    } catch (CompletionException e) {
+      throw map(e);
+    }
   }
 
   /** Writes the code and the synthetic node_modules into the sandbox's code dir and loads it. */
@@ -218,28 +220,35 @@ final class Invoker {
 
   // ---- link 5: call ---------------------------------------------------------------------
 
-  private CompletableFuture<InvocationResponse> call(Placed p, InvocationRequest request) {
-    ManagedSandbox m = p.sandbox();
-    WebhookRecord webhook = p.webhook();
+  private InvocationResponse call(ManagedSandbox m, WebhookRecord webhook, InvocationRequest request, boolean cold) {
     String invocationId = Long.toHexString(ThreadLocalRandom.current().nextLong());
-    CompletableFuture<AgentClient.AgentResponse> sent = agents.invoke(m.transport(), webhook.ref().name().value(),
-        webhook.version(), invocationId, request, webhook.limits().timeoutMs());
-    return sent.handle((r, error) -> {
-      m.exit();
-      if (error != null) {
-        throw failure(m, webhook, unwrap(error));
+    List<Map.Entry<String, String>> headers = new ArrayList<>(request.headers().names().size() + 2);
+    request.headers().forEach((name, value) -> {
+      if (!AgentClient.HOP_BY_HOP.contains(name)) {
+        headers.add(Map.entry(name, value));
       }
-      return r;
-    }).thenCompose(r -> {
-      if (r.errorCode() == null) {
-        return CompletableFuture.completedFuture(new InvocationResponse(r.status(), r.headers(), r.body(), p.cold()));
-      }
-      // The error body is read off the client's I/O thread: reading it on that thread
-      // would wait for content only that thread can deliver.
-      return CompletableFuture.supplyAsync(() -> {
-        throw agentError(m, webhook, r.errorCode(), AgentClient.readError(r.body()));
-      }, executor);
     });
+    headers.add(Map.entry("x-extend-version", Long.toString(webhook.version())));
+    headers.add(Map.entry("x-extend-invocation-id", invocationId));
+    String name = webhook.ref().name().value();
+    StringBuilder target = new StringBuilder(32 + name.length() + request.path().length())
+        .append("/_extend/run/").append(name).append(request.path());
+    if (request.query() != null) {
+      target.append('?').append(request.query());
+    }
+    AgentHttp.Response r;
+    try {
+      r = http.exchange(m.sandbox().spec().socket(), request.method(), target.toString(), headers, request.body(),
+          request.contentLength(), webhook.limits().timeoutMs());
+    } catch (IOException | TimeoutException e) {
+      throw failure(m, webhook, e);
+    } finally {
+      m.exit();
+    }
+    if (r.errorCode() != null) {
+      throw agentError(m, webhook, r.errorCode(), AgentClient.readError(r.body()));
+    }
+    return new InvocationResponse(r.status(), r.headers(), r.body(), cold);
   }
 
   private ExtendException agentError(ManagedSandbox m, WebhookRecord webhook, String code, JsonNode err) {
@@ -264,7 +273,7 @@ final class Invoker {
     if (error instanceof ExtendException e) {
       return e;
     }
-    if (error instanceof AgentClient.RequestBodyFailure f) {
+    if (error instanceof AgentHttp.RequestBodyException f) {
       // The sandbox is fine: only this request's body failed. Its cap error passes through.
       Throwable cause = f.getCause();
       while (cause != null && !(cause instanceof ExtendException)) {

@@ -59,6 +59,7 @@ public final class SandboxManager implements Pool, AutoCloseable {
   private final Duration waitTimeout;
   private final PlatformListener listener;
   private final BiConsumer<ManagedSandbox, String> output;
+  private final java.util.function.Consumer<Path> socketGone;
 
   private final Object lock = new Object();
   private final Map<ContainerName, CompletableFuture<ManagedSandbox>> byContainer = new ConcurrentHashMap<>();
@@ -81,10 +82,12 @@ public final class SandboxManager implements Pool, AutoCloseable {
    * Creates the manager; call {@link #start()} to begin filling the pool.
    *
    * @param output receives each line a sandbox writes, with the sandbox
+   * @param socketGone told the socket of each sandbox that ended, to drop its connections
    */
   public SandboxManager(SandboxRuntime runtime, AgentClient agents, String nodeId, Path dataDir, Path agentDir,
       Path moduleStore, SandboxLimits limits, int poolSize, int maxSandboxes, Duration idleTimeout,
-      Duration waitTimeout, PlatformListener listener, BiConsumer<ManagedSandbox, String> output) {
+      Duration waitTimeout, PlatformListener listener, BiConsumer<ManagedSandbox, String> output,
+      java.util.function.Consumer<Path> socketGone) {
     this.runtime = runtime;
     this.agents = agents;
     this.nodeId = nodeId;
@@ -98,6 +101,7 @@ public final class SandboxManager implements Pool, AutoCloseable {
     this.waitTimeout = waitTimeout;
     this.listener = listener;
     this.output = output;
+    this.socketGone = socketGone;
     this.scheduler = Executors.newSingleThreadScheduledExecutor(daemon("extend-pool"));
     this.starter = Executors.newFixedThreadPool(Math.max(2, Runtime.getRuntime().availableProcessors()),
         daemon("extend-sandbox-start"));
@@ -395,6 +399,7 @@ public final class SandboxManager implements Pool, AutoCloseable {
       LOG.warn("sandbox {} of container {} ended unexpectedly: {}", m.id, m.container, reason);
       listener.sandboxEnded(m.id, reason);
     }
+    socketGone.accept(m.sandbox.spec().socket());
     deleteTree(m.sandbox.spec().directory());
     if (!closed) {
       scheduler.execute(this::maintain);

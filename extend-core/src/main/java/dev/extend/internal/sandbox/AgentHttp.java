@@ -1,0 +1,485 @@
+package dev.extend.internal.sandbox;
+
+import dev.extend.Headers;
+import java.io.BufferedInputStream;
+import java.io.EOFException;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.channels.Channels;
+import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedDeque;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * A small blocking HTTP/1.1 client for the invocation hot path: the calling thread writes the
+ * request to a pooled keep-alive connection on the agent's Unix socket and reads the answer
+ * itself, so an invocation costs no thread hand-off at all. The response body is read straight
+ * from the socket by whoever consumes it; the connection returns to its pool once the body
+ * was read to its end.
+ *
+ * <p>A watchdog closes the connection when the invocation outlives its timeout; the blocked
+ * read then fails and the caller sees {@link TimeoutException}.
+ */
+public final class AgentHttp implements AutoCloseable {
+  /** Idle connections older than this are not reused: the agent closes them after 120 s. */
+  private static final long MAX_IDLE_NANOS = TimeUnit.SECONDS.toNanos(60);
+  private static final int MAX_IDLE_PER_SOCKET = 64;
+  private static final byte[] CRLF = {'\r', '\n'};
+
+  private final Map<Path, ConcurrentLinkedDeque<Conn>> idle = new ConcurrentHashMap<>();
+  private final ScheduledExecutorService watchdog = Executors.newSingleThreadScheduledExecutor(r -> {
+    Thread t = new Thread(r, "extend-invoke-timeouts");
+    t.setDaemon(true);
+    return t;
+  });
+
+  /** One connection to an agent. */
+  final class Conn {
+    final Path socket;
+    final SocketChannel channel;
+    final BufferedInputStream in;
+    final OutputStream out;
+    long idleSince;
+    volatile boolean timedOut;
+
+    Conn(Path socket) throws IOException {
+      this.socket = socket;
+      this.channel = SocketChannel.open(StandardProtocolFamily.UNIX);
+      try {
+        channel.connect(UnixDomainSocketAddress.of(socket));
+      } catch (IOException e) {
+        channel.close();
+        throw e;
+      }
+      this.in = new BufferedInputStream(Channels.newInputStream(channel), 16 * 1024);
+      this.out = new java.io.BufferedOutputStream(Channels.newOutputStream(channel), 16 * 1024);
+    }
+
+    void close() {
+      try {
+        channel.close();
+      } catch (IOException e) {
+        // closing
+      }
+    }
+
+    void release() {
+      idleSince = System.nanoTime();
+      ConcurrentLinkedDeque<Conn> q = idle.computeIfAbsent(socket, k -> new ConcurrentLinkedDeque<>());
+      if (q.size() >= MAX_IDLE_PER_SOCKET) {
+        close();
+      } else {
+        q.addFirst(this);
+      }
+    }
+  }
+
+  private Conn acquire(Path socket) throws IOException {
+    ConcurrentLinkedDeque<Conn> q = idle.get(socket);
+    if (q != null) {
+      long now = System.nanoTime();
+      for (Conn c; (c = q.pollFirst()) != null; ) {
+        if (c.channel.isOpen() && now - c.idleSince < MAX_IDLE_NANOS) {
+          return c;
+        }
+        c.close();
+      }
+    }
+    return new Conn(socket);
+  }
+
+  /** Closes the idle connections to a socket (its sandbox ended). */
+  public void forget(Path socket) {
+    ConcurrentLinkedDeque<Conn> q = idle.remove(socket);
+    if (q != null) {
+      q.forEach(Conn::close);
+    }
+  }
+
+  /** The caller's request body failed while it was being sent. */
+  public static final class RequestBodyException extends IOException {
+    private static final long serialVersionUID = 1L;
+
+    RequestBodyException(Throwable cause) {
+      super("the request body could not be read: " + cause.getMessage(), cause);
+    }
+  }
+
+  /** A response whose head was read; its body streams from the connection. */
+  public record Response(int status, Headers headers, String errorCode, InputStream body) {}
+
+  /**
+   * Sends one request and reads the response head.
+   *
+   * @param target request target, e.g. {@code /_extend/run/hook/rest?q}
+   * @param headers headers to send (already filtered), excluding framing headers
+   * @param body the request body, read once
+   * @param length its length, or -1 to send it chunked
+   */
+  public Response exchange(Path socket, String method, String target, Iterable<Map.Entry<String, String>> headers,
+      InputStream body, long length, long timeoutMs) throws IOException, TimeoutException {
+    Conn c = acquire(socket);
+    ScheduledFuture<?> timer = watchdog.schedule(() -> {
+      c.timedOut = true;
+      c.close();
+    }, timeoutMs, TimeUnit.MILLISECONDS);
+    boolean reused = c.idleSince != 0;
+    try {
+      writeHead(c.out, method, target, headers, length);
+      boolean hasBody = length != 0;
+      if (hasBody) {
+        writeBody(c.out, body, length);
+      }
+      c.out.flush();
+      Response r = readResponse(c, timer, method);
+      if (r == null && reused && !hasBody) {
+        // the agent closed this keep-alive connection just before our request: once more, fresh
+        timer.cancel(false);
+        c.close();
+        return exchange(socket, method, target, headers, InputStream.nullInputStream(), 0, timeoutMs);
+      }
+      if (r == null) {
+        throw new EOFException("the agent closed the connection before answering");
+      }
+      return r;
+    } catch (RequestBodyException e) {
+      timer.cancel(false);
+      c.close();
+      throw e;
+    } catch (IOException e) {
+      timer.cancel(false);
+      c.close();
+      if (c.timedOut) {
+        throw new TimeoutException("no answer within " + timeoutMs + " ms");
+      }
+      throw e;
+    }
+  }
+
+  private static void writeHead(OutputStream out, String method, String target,
+      Iterable<Map.Entry<String, String>> headers, long length) throws IOException {
+    StringBuilder sb = new StringBuilder(256);
+    sb.append(method).append(' ').append(target).append(" HTTP/1.1\r\nHost: localhost\r\n");
+    for (Map.Entry<String, String> h : headers) {
+      String v = h.getValue();
+      // header values were parsed by an HTTP server or built by the host; never forward a
+      // line break that would split the request
+      if (v.indexOf('\r') >= 0 || v.indexOf('\n') >= 0) {
+        continue;
+      }
+      sb.append(h.getKey()).append(": ").append(v).append("\r\n");
+    }
+    if (length > 0) {
+      sb.append("Content-Length: ").append(length).append("\r\n");
+    } else if (length < 0) {
+      sb.append("Transfer-Encoding: chunked\r\n");
+    }
+    sb.append("\r\n");
+    out.write(sb.toString().getBytes(StandardCharsets.UTF_8));
+  }
+
+  private static void writeBody(OutputStream out, InputStream body, long length) throws IOException {
+    byte[] buf = new byte[16 * 1024];
+    if (length > 0) {
+      long left = length;
+      while (left > 0) {
+        int n = readBody(body, buf, (int) Math.min(buf.length, left));
+        if (n < 0) {
+          throw new RequestBodyException(new EOFException("the body ended " + left + " bytes short of its length"));
+        }
+        out.write(buf, 0, n);
+        left -= n;
+      }
+      return;
+    }
+    for (int n; (n = readBody(body, buf, buf.length)) >= 0; ) {
+      if (n == 0) {
+        continue;
+      }
+      out.write(Integer.toHexString(n).getBytes(StandardCharsets.US_ASCII));
+      out.write(CRLF);
+      out.write(buf, 0, n);
+      out.write(CRLF);
+    }
+    out.write(new byte[] {'0', '\r', '\n', '\r', '\n'});
+  }
+
+  private static int readBody(InputStream body, byte[] buf, int max) throws RequestBodyException {
+    try {
+      return body.read(buf, 0, max);
+    } catch (IOException | RuntimeException e) {
+      throw new RequestBodyException(e);
+    }
+  }
+
+  private Response readResponse(Conn c, ScheduledFuture<?> timer, String method) throws IOException {
+    while (true) {
+      String statusLine = readLine(c.in);
+      if (statusLine == null) {
+        return null;
+      }
+      if (statusLine.length() < 12 || !statusLine.startsWith("HTTP/1.")) {
+        throw new IOException("malformed status line from agent: " + statusLine);
+      }
+      int status = Integer.parseInt(statusLine.substring(9, 12));
+      Headers.Builder hb = Headers.builder();
+      long contentLength = -1;
+      boolean chunked = false;
+      boolean close = false;
+      String error = null;
+      for (String line; (line = readLine(c.in)) != null && !line.isEmpty(); ) {
+        int colon = line.indexOf(':');
+        if (colon <= 0) {
+          continue;
+        }
+        String name = line.substring(0, colon).trim().toLowerCase(java.util.Locale.ROOT);
+        String value = line.substring(colon + 1).trim();
+        switch (name) {
+          case "content-length" -> {
+            contentLength = Long.parseLong(value);
+            hb.add(name, value);
+          }
+          case "transfer-encoding" -> chunked = value.toLowerCase(java.util.Locale.ROOT).contains("chunked");
+          case "connection" -> close = value.equalsIgnoreCase("close");
+          case "keep-alive", "x-extend-error" -> {
+            if (name.equals("x-extend-error")) {
+              error = value;
+            }
+          }
+          default -> hb.add(name, value);
+        }
+      }
+      if (status >= 100 && status < 200) {
+        continue; // interim answers (100 Continue) carry no body
+      }
+      boolean noBody = method.equals("HEAD") || status == 204 || status == 304;
+      InputStream body;
+      if (noBody || contentLength == 0) {
+        timer.cancel(false);
+        if (close) {
+          c.close();
+        } else {
+          c.release();
+        }
+        body = InputStream.nullInputStream();
+      } else if (chunked) {
+        body = new Body(c, timer, new Chunked(c.in), !close);
+      } else if (contentLength > 0) {
+        body = new Body(c, timer, new Bounded(c.in, contentLength), !close);
+      } else {
+        body = new Body(c, timer, c.in, false); // delimited by the end of the connection
+      }
+      return new Response(status, hb.build(), error, body);
+    }
+  }
+
+  private static String readLine(InputStream in) throws IOException {
+    StringBuilder sb = new StringBuilder(64);
+    for (int b; (b = in.read()) >= 0; ) {
+      if (b == '\n') {
+        int n = sb.length();
+        if (n > 0 && sb.charAt(n - 1) == '\r') {
+          sb.setLength(n - 1);
+        }
+        return sb.toString();
+      }
+      if (sb.length() > 64 * 1024) {
+        throw new IOException("header line too long");
+      }
+      sb.append((char) b);
+    }
+    if (sb.length() == 0) {
+      return null;
+    }
+    throw new EOFException("connection closed in the middle of a header");
+  }
+
+  /** A response body: returns the connection to its pool once read to the end. */
+  private static final class Body extends InputStream {
+    private final Conn conn;
+    private final ScheduledFuture<?> timer;
+    private final InputStream framed;
+    private final boolean reusable;
+    private boolean done;
+
+    Body(Conn conn, ScheduledFuture<?> timer, InputStream framed, boolean reusable) {
+      this.conn = conn;
+      this.timer = timer;
+      this.framed = framed;
+      this.reusable = reusable;
+    }
+
+    @Override
+    public int read() throws IOException {
+      byte[] one = new byte[1];
+      int n = read(one, 0, 1);
+      return n < 0 ? -1 : one[0] & 0xff;
+    }
+
+    @Override
+    public int read(byte[] b, int off, int len) throws IOException {
+      if (done) {
+        return -1;
+      }
+      int n;
+      try {
+        n = framed.read(b, off, len);
+      } catch (IOException e) {
+        finish(false);
+        if (conn.timedOut) {
+          throw new IOException("the webhook's response did not complete within its timeout", e);
+        }
+        throw e;
+      }
+      if (n < 0) {
+        finish(reusable);
+      }
+      return n;
+    }
+
+    @Override
+    public int available() throws IOException {
+      return done ? 0 : framed.available();
+    }
+
+    private void finish(boolean reuse) {
+      if (done) {
+        return;
+      }
+      done = true;
+      timer.cancel(false);
+      if (reuse && !conn.timedOut) {
+        conn.release();
+      } else {
+        conn.close();
+      }
+    }
+
+    @Override
+    public void close() {
+      if (done) {
+        return;
+      }
+      // a small unread remainder is drained so the connection can be reused
+      try {
+        byte[] buf = new byte[8192];
+        long budget = 64 * 1024;
+        while (budget > 0 && framed.available() > 0) {
+          int n = framed.read(buf, 0, buf.length);
+          if (n < 0) {
+            finish(reusable);
+            return;
+          }
+          budget -= n;
+        }
+      } catch (IOException e) {
+        // fall through: not reusable
+      }
+      finish(false);
+    }
+  }
+
+  /** Exactly {@code length} bytes of the underlying stream. */
+  private static final class Bounded extends InputStream {
+    private final InputStream in;
+    private long left;
+
+    Bounded(InputStream in, long length) {
+      this.in = in;
+      this.left = length;
+    }
+
+    @Override
+    public int read() throws IOException {
+      throw new UnsupportedOperationException();
+    }
+
+    @Override
+    public int read(byte[] b, int off, int len) throws IOException {
+      if (left <= 0) {
+        return -1;
+      }
+      int n = in.read(b, off, (int) Math.min(len, left));
+      if (n < 0) {
+        throw new EOFException("the agent's response ended " + left + " bytes early");
+      }
+      left -= n;
+      return n;
+    }
+
+    @Override
+    public int available() throws IOException {
+      return left <= 0 ? 1 : (int) Math.min(in.available(), left); // 1: a read would return -1 at once
+    }
+  }
+
+  /** The de-chunked body of a chunked response. */
+  private static final class Chunked extends InputStream {
+    private final InputStream in;
+    private long left;
+    private boolean eof;
+
+    Chunked(InputStream in) {
+      this.in = in;
+    }
+
+    @Override
+    public int read() throws IOException {
+      throw new UnsupportedOperationException();
+    }
+
+    @Override
+    public int read(byte[] b, int off, int len) throws IOException {
+      if (eof) {
+        return -1;
+      }
+      if (left == 0) {
+        String size = readLine(in);
+        if (size == null) {
+          throw new EOFException("chunked response ended early");
+        }
+        int semi = size.indexOf(';');
+        left = Long.parseLong((semi < 0 ? size : size.substring(0, semi)).trim(), 16);
+        if (left == 0) {
+          for (String trailer; (trailer = readLine(in)) != null && !trailer.isEmpty(); ) {
+            // trailers are not passed on
+          }
+          eof = true;
+          return -1;
+        }
+      }
+      int n = in.read(b, off, (int) Math.min(len, left));
+      if (n < 0) {
+        throw new EOFException("chunked response ended early");
+      }
+      left -= n;
+      if (left == 0) {
+        readLine(in); // CRLF after the chunk
+      }
+      return n;
+    }
+
+    @Override
+    public int available() throws IOException {
+      return eof ? 1 : in.available();
+    }
+  }
+
+  @Override
+  public void close() {
+    watchdog.shutdownNow();
+    idle.values().forEach(q -> q.forEach(Conn::close));
+    idle.clear();
+  }
+}
