@@ -39,7 +39,8 @@ class NpmModuleBuilderContainerdTest {
         .nodeId("modulebuild").dataDir(Files.createDirectories(Path.of("target/extend-data").toAbsolutePath()))
         .build();
     runtime.recover();
-    registry = LocalNpmRegistry.withFixtures();
+    // Build sandboxes may have a network of their own, without the host's loopback.
+    registry = LocalNpmRegistry.withFixtures(LocalNpmRegistry.hostAddress());
     builder = NpmModuleBuilder.builder().jobRunner(runtime.jobRunner().orElseThrow()).registry(registry.url())
         .timeout(Duration.ofMinutes(2)).build();
   }

@@ -32,7 +32,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.zip.GZIPOutputStream;
 
 /**
- * A tiny npm registry on 127.0.0.1 for offline tests: it answers {@code GET /<name>} with a
+ * A tiny npm registry (on 127.0.0.1 unless told otherwise) for offline tests: it answers {@code GET /<name>} with a
  * packument whose {@code dist.tarball} URLs point back to it, and serves those tarballs, so
  * {@code npm install --registry <url()>} works without network. Anything it does not hold
  * answers 404, so npm never silently falls back to the public registry.
@@ -54,8 +54,11 @@ public final class LocalNpmRegistry implements AutoCloseable {
 
   private record Published(ObjectNode manifest, String tarballFile) {}
 
-  private LocalNpmRegistry() throws IOException {
-    server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 64);
+  private final InetAddress address;
+
+  private LocalNpmRegistry(InetAddress address) throws IOException {
+    this.address = address;
+    server = HttpServer.create(new InetSocketAddress(address, 0), 64);
     executor = Executors.newFixedThreadPool(4, r -> {
       Thread t = new Thread(r, "local-npm-registry");
       t.setDaemon(true);
@@ -66,14 +69,23 @@ public final class LocalNpmRegistry implements AutoCloseable {
     server.start();
   }
 
-  /** Starts an empty registry. */
+  /** Starts an empty registry on 127.0.0.1. */
   public static LocalNpmRegistry empty() throws IOException {
-    return new LocalNpmRegistry();
+    return new LocalNpmRegistry(InetAddress.getLoopbackAddress());
   }
 
-  /** Starts a registry holding every bundled fixture package. */
+  /** Starts a registry on 127.0.0.1 holding every bundled fixture package. */
   public static LocalNpmRegistry withFixtures() throws IOException {
-    LocalNpmRegistry r = new LocalNpmRegistry();
+    return withFixtures(InetAddress.getLoopbackAddress());
+  }
+
+  /**
+   * Starts a registry holding every bundled fixture package, listening on {@code address}: e.g.
+   * {@link #hostAddress()} for builds in sandboxes that have a network of their own and cannot
+   * reach the host's loopback.
+   */
+  public static LocalNpmRegistry withFixtures(InetAddress address) throws IOException {
+    LocalNpmRegistry r = new LocalNpmRegistry(address);
     try {
       r.publishBundledFixtures();
     } catch (IOException | RuntimeException e) {
@@ -85,7 +97,26 @@ public final class LocalNpmRegistry implements AutoCloseable {
 
   /** The registry's URL, with a trailing slash, for {@code npm --registry}. */
   public URI url() {
-    return URI.create("http://127.0.0.1:" + server.getAddress().getPort() + "/");
+    String host = address.getHostAddress();
+    if (host.contains(":")) {
+      host = "[" + host + "]";
+    }
+    return URI.create("http://" + host + ":" + server.getAddress().getPort() + "/");
+  }
+
+  /** This host's first non-loopback IPv4 address that is up, else the loopback address. */
+  public static InetAddress hostAddress() throws IOException {
+    for (java.net.NetworkInterface nic : java.util.Collections.list(java.net.NetworkInterface.getNetworkInterfaces())) {
+      if (!nic.isUp() || nic.isLoopback()) {
+        continue;
+      }
+      for (InetAddress a : java.util.Collections.list(nic.getInetAddresses())) {
+        if (a instanceof java.net.Inet4Address && !a.isLoopbackAddress() && !a.isLinkLocalAddress()) {
+          return a;
+        }
+      }
+    }
+    return InetAddress.getLoopbackAddress();
   }
 
   /**
