@@ -206,13 +206,7 @@ final class Invoker {
   private static void removeOldVersions(Path dir, String current) {
     try (Stream<Path> s = Files.list(dir)) {
       s.filter(p -> p.getFileName().toString().matches("v\\d+") && !p.getFileName().toString().equals(current))
-          .forEach(p -> {
-            try (Stream<Path> files = Files.walk(p)) {
-              files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
-            } catch (IOException e) {
-              // an old version's files only take space
-            }
-          });
+          .forEach(FileTrees::deleteTree);
     } catch (IOException e) {
       // as above
     }

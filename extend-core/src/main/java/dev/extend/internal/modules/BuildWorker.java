@@ -181,7 +181,7 @@ public final class BuildWorker implements AutoCloseable {
     } finally {
       renewal.cancel(false);
       if (work != null) {
-        HostModuleStore.deleteTree(work);
+        dev.extend.internal.FileTrees.deleteTree(work);
       }
     }
   }

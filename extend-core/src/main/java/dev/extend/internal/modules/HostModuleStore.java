@@ -1,5 +1,6 @@
 package dev.extend.internal.modules;
 
+import dev.extend.internal.FileTrees;
 import dev.extend.ModuleRef;
 import dev.extend.ModuleState;
 import dev.extend.UnavailableException;
@@ -50,7 +51,7 @@ public final class HostModuleStore {
     this.root = Files.createDirectories(root);
     this.artifacts = artifacts;
     try (Stream<Path> s = Files.list(root)) {
-      s.filter(p -> p.getFileName().toString().startsWith(".tmp-")).forEach(HostModuleStore::deleteTree);
+      s.filter(p -> p.getFileName().toString().startsWith(".tmp-")).forEach(FileTrees::deleteTree);
     }
   }
 
@@ -125,7 +126,7 @@ public final class HostModuleStore {
       try {
         Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
       } catch (FileAlreadyExistsException | java.nio.file.DirectoryNotEmptyException e) {
-        deleteTree(tmp); // another process unpacked it first
+        FileTrees.deleteTree(tmp); // another process unpacked it first
       } catch (AtomicMoveNotSupportedException e) {
         throw new IOException("module store " + root + " must be on one file system", e);
       }
@@ -133,7 +134,7 @@ public final class HostModuleStore {
           (System.nanoTime() - t0) / 1_000_000);
       return dir;
     } catch (IOException | RuntimeException e) {
-      deleteTree(tmp);
+      FileTrees.deleteTree(tmp);
       throw e;
     }
   }
@@ -160,7 +161,7 @@ public final class HostModuleStore {
     if (Files.exists(nodeModules)) {
       Path old = parent.resolve(".nm-old-" + UUID.randomUUID());
       Files.move(nodeModules, old, StandardCopyOption.ATOMIC_MOVE);
-      deleteTree(old);
+      FileTrees.deleteTree(old);
     }
     Files.move(tmp, nodeModules, StandardCopyOption.ATOMIC_MOVE);
   }
@@ -191,7 +192,7 @@ public final class HostModuleStore {
       }
       Path trash = root.resolve(".tmp-gc-" + UUID.randomUUID());
       Files.move(d, trash, StandardCopyOption.ATOMIC_MOVE);
-      deleteTree(trash);
+      FileTrees.deleteTree(trash);
       removed.add(key);
     }
     return removed;
@@ -213,20 +214,4 @@ public final class HostModuleStore {
     }
   }
 
-  static void deleteTree(Path dir) {
-    if (!Files.exists(dir, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-      return;
-    }
-    try (Stream<Path> s = Files.walk(dir)) {
-      s.sorted(Comparator.reverseOrder()).forEach(p -> {
-        try {
-          Files.deleteIfExists(p);
-        } catch (IOException e) {
-          // best effort
-        }
-      });
-    } catch (IOException | java.io.UncheckedIOException e) {
-      // best effort
-    }
-  }
 }

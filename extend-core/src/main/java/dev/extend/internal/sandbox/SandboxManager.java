@@ -1,5 +1,6 @@
 package dev.extend.internal.sandbox;
 
+import dev.extend.internal.FileTrees;
 import dev.extend.ContainerName;
 import dev.extend.Pool;
 import dev.extend.PoolStats;
@@ -123,7 +124,7 @@ public final class SandboxManager implements Pool, AutoCloseable {
     // Directories of sandboxes from an earlier run of this node are stale: the runtime's
     // recover() removed their processes.
     try (Stream<Path> old = Files.list(sandboxesDir)) {
-      old.forEach(SandboxManager::deleteTree);
+      old.forEach(FileTrees::deleteTree);
     }
     long period = Math.max(100, Math.min(1000, idleNanos / 1_000_000 / 4));
     scheduler.scheduleWithFixedDelay(this::maintain, 0, period, TimeUnit.MILLISECONDS);
@@ -378,7 +379,7 @@ public final class SandboxManager implements Pool, AutoCloseable {
         m.state = SandboxState.DRAINING;
         m.sandbox.destroy(Duration.ZERO);
       } else {
-        deleteTree(dir);
+        FileTrees.deleteTree(dir);
       }
       if (!closed) {
         scheduler.schedule(this::maintain, backoff, TimeUnit.MILLISECONDS);
@@ -400,26 +401,9 @@ public final class SandboxManager implements Pool, AutoCloseable {
       listener.sandboxEnded(m.id, reason);
     }
     socketGone.accept(m.sandbox.spec().socket());
-    deleteTree(m.sandbox.spec().directory());
+    FileTrees.deleteTree(m.sandbox.spec().directory());
     if (!closed) {
       scheduler.execute(this::maintain);
-    }
-  }
-
-  static void deleteTree(Path dir) {
-    if (!Files.exists(dir)) {
-      return;
-    }
-    try (Stream<Path> s = Files.walk(dir)) {
-      s.sorted(Comparator.reverseOrder()).forEach(p -> {
-        try {
-          Files.deleteIfExists(p);
-        } catch (IOException e) {
-          // best effort: a later start removes what is left
-        }
-      });
-    } catch (IOException | java.io.UncheckedIOException e) {
-      // best effort
     }
   }
 
@@ -505,6 +489,6 @@ public final class SandboxManager implements Pool, AutoCloseable {
       LOG.warn("sandboxes did not all stop in time: {}", e.toString());
     }
     reaper.shutdown();
-    deleteTree(sandboxesDir);
+    FileTrees.deleteTree(sandboxesDir);
   }
 }
