@@ -62,6 +62,7 @@ public final class Bench {
   private double nodeTcpRps = Double.NaN;
   private double nodeTcpWrkRps = Double.NaN;
   private double pooledColdP50 = Double.NaN;
+  private String loadAtStart;
 
   private Bench(Options o, PrintStream progress) {
     this.o = o;
@@ -111,6 +112,7 @@ public final class Bench {
     platformDir = dataDir.resolve("platform");
     String nodeId = "bench-" + HexFormat.of().toHexDigits((short) ThreadLocalRandom.current().nextInt());
     env = new Environment();
+    loadAtStart = loadAverage();
     try {
       StringBuilder runtimeLog = new StringBuilder();
       env.runtime(o, nodeId, dataDir.resolve("runtime"), runtimeLog);
@@ -655,6 +657,17 @@ public final class Bench {
     table.note(String.format(Locale.ROOT, "machine: %d cores (client, server, sandboxes and node share them%s), "
         + "Java %s, node %s, %s", cores, cores <= 2 ? "; on 2 cores the client takes CPU from the server" : "",
         System.getProperty("java.version"), nodeVersion(), Instant.now().toString().substring(0, 19) + "Z"));
+    table.note("load average (1/5/15 min) at start: " + loadAtStart + ", at end: " + loadAverage()
+        + " (above the core count, other processes competed for the CPU during the run)");
+  }
+
+  private static String loadAverage() {
+    try {
+      String[] f = Files.readString(Path.of("/proc/loadavg")).split(" ");
+      return f[0] + " " + f[1] + " " + f[2];
+    } catch (IOException | RuntimeException e) {
+      return "unknown";
+    }
   }
 
   private String nodeVersion() {
