@@ -275,12 +275,6 @@ public final class ServerlessPlatform implements AutoCloseable {
       return this;
     }
 
-    /** How long one module build may take (default 5 minutes). */
-    public Builder buildTimeout(Duration timeout) {
-      s.buildTimeout = timeout;
-      return this;
-    }
-
     /** The {@code node} executable for the local runtime and builds (default: {@code node} on the PATH). */
     public Builder nodeBinary(Path node) {
       s.nodeBinary = node;

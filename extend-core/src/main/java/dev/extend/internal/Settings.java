@@ -34,7 +34,6 @@ public record Settings(
     SandboxRuntime runtime,
     ModuleBuilder moduleBuilder,
     int buildWorkers,
-    Duration buildTimeout,
     Path nodeBinary,
     int poolSize,
     int maxSandboxes,
@@ -67,7 +66,6 @@ public record Settings(
     public SandboxRuntime runtime;
     public ModuleBuilder moduleBuilder;
     public int buildWorkers = 1;
-    public Duration buildTimeout = Duration.ofMinutes(5);
     public Path nodeBinary;
     public int poolSize = 2;
     public int maxSandboxes = 64;
@@ -95,7 +93,6 @@ public record Settings(
       require(node.matches("[A-Za-z0-9][A-Za-z0-9._-]{0,47}"),
           "nodeId must be 1-48 letters, digits, '.', '_' or '-', was '" + node + "'");
       require(buildWorkers >= 0 && buildWorkers <= 16, "buildWorkers must be 0..16, was " + buildWorkers);
-      positive(buildTimeout, "buildTimeout");
       require(maxSandboxes >= 1, "maxSandboxes cannot be less than 1, was " + maxSandboxes);
       require(poolSize >= 0 && poolSize <= maxSandboxes,
           "poolSize must be 0..maxSandboxes (" + maxSandboxes + "), was " + poolSize);
@@ -114,7 +111,7 @@ public record Settings(
       require(logReplayLines >= 0 && logReplayLines <= 100_000, "logReplayLines must be 0..100000");
       Path node_ = nodeBinary != null ? nodeBinary : findNode();
       return new Settings(dataDir.toAbsolutePath().normalize(), node, functionStore, artifactStore, moduleStore,
-          buildQueue, tokenStore, runtime, moduleBuilder, buildWorkers, buildTimeout, node_, poolSize,
+          buildQueue, tokenStore, runtime, moduleBuilder, buildWorkers, node_, poolSize,
           maxSandboxes, idleTimeout, sandboxWaitTimeout, sandboxLimits, defaultLimits, maxLimits,
           maxCodeBytes, maxDependencies, maxSecrets, maxSecretBytes, maxMeta, maxMetaBytes,
           maxRequestBodyBytes, metadataRefresh, logReplayLines, List.copyOf(logListeners), listener);

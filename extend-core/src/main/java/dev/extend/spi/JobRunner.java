@@ -43,4 +43,12 @@ public interface JobRunner {
 
   /** Runs a job and returns its exit status. */
   int run(Job job) throws IOException, InterruptedException, TimeoutException;
+
+  /**
+   * Runs jobs as plain child processes of this JVM: for development and the local runtime.
+   * It does <b>not</b> isolate: install scripts run with this JVM's user and see the host.
+   */
+  static JobRunner localProcesses() {
+    return new dev.extend.internal.runtime.LocalJobRunner();
+  }
 }

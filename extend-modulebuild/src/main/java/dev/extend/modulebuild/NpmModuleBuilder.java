@@ -29,7 +29,7 @@ import java.util.function.Consumer;
  *
  * <p>The install runs through a {@link JobRunner}: inside a builder sandbox made from the
  * sandboxes' root filesystem under containerd, or as a local process with
- * {@link LocalJobRunner} (the default, not isolating). It is, in essence:
+ * {@link JobRunner#localProcesses()} (the default, not isolating). It is, in essence:
  *
  * <pre>
  * npm install --no-audit --no-fund --no-package-lock --omit=dev --legacy-peer-deps
@@ -65,7 +65,7 @@ public final class NpmModuleBuilder implements ModuleBuilder {
   private final String npmrcText;
 
   private NpmModuleBuilder(Builder b) {
-    this.runner = b.runner != null ? b.runner : new LocalJobRunner();
+    this.runner = b.runner != null ? b.runner : JobRunner.localProcesses();
     this.npmCommand = List.copyOf(b.npmCommand);
     this.registry = b.registry;
     this.timeout = b.timeout;
@@ -283,7 +283,7 @@ public final class NpmModuleBuilder implements ModuleBuilder {
       return this;
     }
 
-    /** Where npm runs (default: {@link LocalJobRunner}, a plain local process). */
+    /** Where npm runs (default: {@link JobRunner#localProcesses()}, a plain local process). */
     public Builder jobRunner(JobRunner runner) {
       this.runner = Objects.requireNonNull(runner, "jobRunner");
       return this;

@@ -158,7 +158,7 @@ public final class WorkerMain {
         throw new IllegalStateException("EXTEND_RUNTIME=containerd, but no containerd runtime that runs jobs is"
             + " usable here (is extend-runtime-containerd on the class path and containerd reachable?)");
       } else {
-        runner = new LocalJobRunner();
+        runner = JobRunner.localProcesses();
         LOG.warn("builds run as plain local processes: install scripts of the packages built are NOT isolated"
             + " from this host (set EXTEND_RUNTIME=containerd to build in sandboxes)");
       }

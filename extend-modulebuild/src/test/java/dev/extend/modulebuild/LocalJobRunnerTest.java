@@ -17,7 +17,7 @@ import org.junit.jupiter.api.io.TempDir;
 /** Runs real child processes through /bin/sh. */
 class LocalJobRunnerTest {
   @TempDir Path work;
-  private final LocalJobRunner runner = new LocalJobRunner();
+  private final JobRunner runner = JobRunner.localProcesses();
 
   private JobRunner.Job job(String script, Map<String, String> env, Duration timeout, List<String> out) {
     return new JobRunner.Job("t1", List.of("/bin/sh", "-c", script), env, work, timeout, out::add);

@@ -1,34 +1,88 @@
 package dev.extend.internal.runtime;
 
 import dev.extend.spi.JobRunner;
+import java.io.BufferedReader;
 import java.io.IOException;
-import java.util.List;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 
-/** Runs jobs as plain child processes on the host (development: not isolated). */
+/**
+ * Runs build jobs as plain child processes of this JVM, for development and for the local
+ * sandbox runtime. It does <b>not</b> isolate: install scripts of the packages being built run
+ * with this JVM's user and see the host. Use the containerd runtime's job runner wherever
+ * packages are not trusted.
+ *
+ * <p>The child's environment is the job's environment only, plus {@code PATH} from this JVM
+ * when the job sets none; its working directory is the job's work directory, which it sees
+ * under its host path. On timeout the process and all its descendants are killed.
+ */
 public final class LocalJobRunner implements JobRunner {
+  private static final int MAX_LINE_CHARS = 16 * 1024;
+
+  /** Creates a runner; use {@link JobRunner#localProcesses()}. */
+  public LocalJobRunner() {}
 
   @Override
   public String workPath(Job job) {
-    return job.workDir().toString();
+    return job.workDir().toAbsolutePath().toString();
   }
 
   @Override
   public int run(Job job) throws IOException, InterruptedException, TimeoutException {
-    ProcessBuilder pb = new ProcessBuilder(job.command());
-    pb.directory(job.workDir().toFile());
-    pb.redirectErrorStream(true);
-    LocalProcessRuntime.cleanEnvironment(pb.environment(), job.env());
-    Process p = pb.start();
-    LocalProcessRuntime.pump(p.getInputStream(), job.output(), "extend-job-" + job.id());
-    if (!p.waitFor(job.timeout().toMillis(), TimeUnit.MILLISECONDS)) {
-      List<ProcessHandle> children = p.descendants().toList();
-      p.destroyForcibly();
-      children.forEach(ProcessHandle::destroyForcibly);
-      p.waitFor(5, TimeUnit.SECONDS);
-      throw new TimeoutException("job " + job.id() + " did not finish within " + job.timeout());
+    ProcessBuilder pb = new ProcessBuilder(job.command())
+        .directory(job.workDir().toFile())
+        .redirectErrorStream(true)
+        .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
+    Map<String, String> env = pb.environment();
+    env.clear();
+    env.putAll(job.env());
+    if (!env.containsKey("PATH")) {
+      String path = System.getenv("PATH");
+      env.put("PATH", path != null ? path : "/usr/local/bin:/usr/bin:/bin");
     }
-    return p.exitValue();
+    Process process = pb.start();
+    Thread reader = new Thread(() -> pump(process, job), "job-output-" + job.id());
+    reader.setDaemon(true);
+    reader.start();
+    try {
+      if (!process.waitFor(job.timeout().toMillis(), TimeUnit.MILLISECONDS)) {
+        kill(process);
+        reader.join(2000);
+        throw new TimeoutException("job " + job.id() + " did not finish within " + job.timeout());
+      }
+      // A daemonized descendant may keep the pipe open; don't wait for it forever.
+      reader.join(5000);
+      return process.exitValue();
+    } catch (InterruptedException e) {
+      kill(process);
+      throw e;
+    }
+  }
+
+  private static void kill(Process process) {
+    process.descendants().forEach(ProcessHandle::destroyForcibly);
+    process.destroyForcibly();
+    try {
+      process.waitFor(5, TimeUnit.SECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  private static void pump(Process process, Job job) {
+    try (BufferedReader r = new BufferedReader(
+        new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
+      String line;
+      while ((line = r.readLine()) != null) {
+        // A single enormous line (a minified blob printed by a script) must not blow the log.
+        job.output().accept(line.length() > MAX_LINE_CHARS
+            ? line.substring(0, MAX_LINE_CHARS) + "... (line truncated)" : line);
+      }
+    } catch (IOException e) {
+      // The stream closes when the process is killed; nothing more to read.
+    }
   }
 }
