@@ -112,7 +112,18 @@ function parseQuery(qs) {
   return out;
 }
 
+const EMPTY = Buffer.alloc(0);
+
+function hasBody(req) {
+  const len = req.headers['content-length'];
+  return (len !== undefined && len !== '0') || req.headers['transfer-encoding'] !== undefined;
+}
+
 function readBody(req) {
+  if (!hasBody(req)) {
+    req.resume();
+    return EMPTY;
+  }
   return new Promise((resolve, reject) => {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
