@@ -466,6 +466,7 @@ public final class Bench {
     } finally {
       platform.pool().setTargetWarm(poolSize);
     }
+    settle();
     table.add("pool-empty cold start: p50", s.p50(), "ms", ratio(s.p50(), pooledColdP50),
         "vs pooled cold p50; " + cold + "/" + s.size() + " cold()=true; sandbox started on demand");
     table.add("pool-empty cold start: p99", s.p99(), "ms", null);
@@ -515,6 +516,21 @@ public final class Bench {
     table.add("idle memory per sandbox", u.perSandboxMib(), "MiB", how + "; pool " + st.warm() + " warm, "
         + st.assigned() + " assigned");
     platform.pool().setTargetWarm(poolSize);
+    settle();
+  }
+
+  /** Waits until the pool is back at its size and the surplus sandboxes are gone, so the next stage runs alone. */
+  private void settle() throws InterruptedException {
+    long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(1);
+    while (System.nanoTime() < deadline) {
+      PoolStats st = platform.pool().stats();
+      if (st.warm() == st.targetWarm() && st.starting() == 0) {
+        break;
+      }
+      Thread.sleep(10);
+    }
+    // sandboxes are destroyed in the background (a containerd task takes a while to go)
+    Thread.sleep(o.quick ? 200 : env.containerd() ? 5000 : 1000);
   }
 
   // ---- 7. management ------------------------------------------------------------------------

@@ -63,7 +63,12 @@ final class Environment implements AutoCloseable {
     if (socket != null) {
       ContainerdRuntime rt = ContainerdRuntime.builder().socket(socket).namespace(NAMESPACE).nodeId(nodeId)
           .dataDir(dataDir).nodeBinary(o.node).build();
+      // A busy machine can miss the health check's short deadline: ask again for a while.
       String problem = rt.problem();
+      for (long end = System.nanoTime() + 20_000_000_000L; problem != null && System.nanoTime() < end; ) {
+        Thread.sleep(500);
+        problem = rt.problem();
+      }
       if (problem == null) {
         runtime = rt;
         runtimeDescription = how + " (namespace " + NAMESPACE + ")";
