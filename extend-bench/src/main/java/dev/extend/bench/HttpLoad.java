@@ -283,35 +283,36 @@ final class HttpLoad {
     }
   }
 
-  /** Allocation-free parsing of an HTTP/1.1 response held in a byte array. */
+  /**
+   * Allocation-free framing of an HTTP/1.1 response held in a byte array: one pass over the
+   * header block finds its end, Content-Length, chunked transfer coding and Connection: close.
+   */
   static final class Http {
+    private static final byte[] CONTENT_LENGTH = "content-length".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] TRANSFER_ENCODING = "transfer-encoding".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] CONNECTION = "connection".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] CHUNKED = "chunked".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] CLOSE = "close".getBytes(StandardCharsets.US_ASCII);
+
     private Http() {}
 
     static int status(byte[] a) {
       return (a[9] - '0') * 100 + (a[10] - '0') * 10 + (a[11] - '0');
     }
 
-    /** The header block's end (index after the blank line), or -1. */
-    static int headerEnd(byte[] a, int len) {
-      for (int i = 3; i < len; i++) {
-        if (a[i] == '\n' && a[i - 1] == '\r' && a[i - 2] == '\n' && a[i - 3] == '\r') {
-          return i + 1;
-        }
-      }
-      return -1;
-    }
-
     /** The length of the complete response at the start of {@code a}, or -1 when more is needed. */
     static int complete(byte[] a, int len) {
-      int h = headerEnd(a, len);
-      if (h < 0) {
+      long head = scan(a, len);
+      if (head < 0) {
         return -1;
       }
-      long cl = headerNumber(a, h, "content-length");
+      int h = (int) (head & 0x7fffffff);
+      long cl = (head >>> 33) - 1;
+      boolean chunked = (head & (1L << 31)) != 0;
       if (cl >= 0) {
         return h + cl <= len ? (int) (h + cl) : -1;
       }
-      if (headerContains(a, h, "transfer-encoding", "chunked")) {
+      if (chunked) {
         int pos = h;
         while (true) {
           int lineEnd = indexOfCrlf(a, pos, len);
@@ -344,9 +345,93 @@ final class HttpLoad {
       return -1; // read-until-close bodies are not used by the servers measured
     }
 
+    /** Whether the response asks to close the connection. */
     static boolean closes(byte[] a, int len) {
-      int h = headerEnd(a, len);
-      return h > 0 && headerContains(a, h, "connection", "close");
+      long head = scan(a, len);
+      return head >= 0 && (head & (1L << 32)) != 0;
+    }
+
+    /**
+     * One pass over the header block. Returns -1 when it is incomplete, else its end in bits
+     * 0-30, chunked in bit 31, close in bit 32 and Content-Length + 1 (0: none) from bit 33.
+     */
+    private static long scan(byte[] a, int len) {
+      int line = indexOfCrlf(a, 0, len);
+      if (line < 0) {
+        return -1;
+      }
+      line += 2;
+      long contentLength = -1;
+      boolean chunked = false;
+      boolean close = false;
+      while (true) {
+        int eol = indexOfCrlf(a, line, len);
+        if (eol < 0) {
+          return -1;
+        }
+        if (eol == line) {
+          int end = eol + 2;
+          return end | (chunked ? 1L << 31 : 0) | (close ? 1L << 32 : 0) | ((contentLength + 1) << 33);
+        }
+        int colon = -1;
+        for (int i = line; i < eol; i++) {
+          if (a[i] == ':') {
+            colon = i;
+            break;
+          }
+        }
+        if (colon > 0) {
+          int v = colon + 1;
+          while (v < eol && a[v] == ' ') {
+            v++;
+          }
+          if (nameIs(a, line, colon, CONTENT_LENGTH)) {
+            long n = 0;
+            while (v < eol && a[v] >= '0' && a[v] <= '9') {
+              n = n * 10 + (a[v++] - '0');
+            }
+            contentLength = n;
+          } else if (nameIs(a, line, colon, TRANSFER_ENCODING)) {
+            chunked = contains(a, v, eol, CHUNKED);
+          } else if (nameIs(a, line, colon, CONNECTION)) {
+            close = contains(a, v, eol, CLOSE);
+          }
+        }
+        line = eol + 2;
+      }
+    }
+
+    private static boolean nameIs(byte[] a, int from, int to, byte[] lower) {
+      if (to - from != lower.length) {
+        return false;
+      }
+      for (int i = 0; i < lower.length; i++) {
+        int c = a[from + i];
+        if (c >= 'A' && c <= 'Z') {
+          c += 32;
+        }
+        if (c != lower[i]) {
+          return false;
+        }
+      }
+      return true;
+    }
+
+    private static boolean contains(byte[] a, int from, int to, byte[] lower) {
+      outer:
+      for (int i = from; i + lower.length <= to; i++) {
+        for (int j = 0; j < lower.length; j++) {
+          int c = a[i + j];
+          if (c >= 'A' && c <= 'Z') {
+            c += 32;
+          }
+          if (c != lower[j]) {
+            continue outer;
+          }
+        }
+        return true;
+      }
+      return false;
     }
 
     private static int indexOfCrlf(byte[] a, int from, int len) {
@@ -356,71 +441,6 @@ final class HttpLoad {
         }
       }
       return -1;
-    }
-
-    /** Start of the value of header {@code name} (lower case) within the header block, or -1. */
-    private static int valueStart(byte[] a, int headerEnd, String name) {
-      int line = indexOfCrlf(a, 0, headerEnd) + 2;
-      int n = name.length();
-      while (line < headerEnd - 2) {
-        int eol = indexOfCrlf(a, line, headerEnd);
-        if (eol - line > n && a[line + n] == ':') {
-          boolean match = true;
-          for (int i = 0; i < n; i++) {
-            int c = a[line + i];
-            if (c >= 'A' && c <= 'Z') {
-              c += 32;
-            }
-            if (c != name.charAt(i)) {
-              match = false;
-              break;
-            }
-          }
-          if (match) {
-            int v = line + n + 1;
-            while (a[v] == ' ') {
-              v++;
-            }
-            return v;
-          }
-        }
-        line = eol + 2;
-      }
-      return -1;
-    }
-
-    private static long headerNumber(byte[] a, int headerEnd, String name) {
-      int v = valueStart(a, headerEnd, name);
-      if (v < 0) {
-        return -1;
-      }
-      long n = 0;
-      while (a[v] >= '0' && a[v] <= '9') {
-        n = n * 10 + (a[v++] - '0');
-      }
-      return n;
-    }
-
-    private static boolean headerContains(byte[] a, int headerEnd, String name, String token) {
-      int v = valueStart(a, headerEnd, name);
-      if (v < 0) {
-        return false;
-      }
-      int eol = indexOfCrlf(a, v, headerEnd);
-      outer:
-      for (int i = v; i + token.length() <= eol; i++) {
-        for (int j = 0; j < token.length(); j++) {
-          int c = a[i + j];
-          if (c >= 'A' && c <= 'Z') {
-            c += 32;
-          }
-          if (c != token.charAt(j)) {
-            continue outer;
-          }
-        }
-        return true;
-      }
-      return false;
     }
   }
 }
