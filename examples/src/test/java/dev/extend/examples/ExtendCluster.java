@@ -39,6 +39,8 @@ final class ExtendCluster implements AutoCloseable {
   private final List<Nginx> nginxes = new CopyOnWriteArrayList<>();
   /** Processes left behind by nodes killed on purpose (their sandboxes), ended at close. */
   private final List<ProcessHandle> orphans = new CopyOnWriteArrayList<>();
+  /** Ends the processes also when the test JVM is stopped before {@link #close()} runs. */
+  private final Thread onExit = new Thread(this::stopAll, "extend-cluster-exit");
 
   /**
    * A cluster whose nodes share {@code sharedEnv} (database, keys, admin token, ...).
@@ -52,6 +54,7 @@ final class ExtendCluster implements AutoCloseable {
     this.sharedEnv = Map.copyOf(sharedEnv);
     // nginx workers run as an unprivileged user and must reach their temp directories.
     Files.setPosixFilePermissions(work, PosixFilePermissions.fromString("rwxr-xr-x"));
+    Runtime.getRuntime().addShutdownHook(onExit);
   }
 
   /** One Extend node: a child JVM. */
@@ -259,6 +262,15 @@ final class ExtendCluster implements AutoCloseable {
   /** Stops every nginx and node started here (gracefully, then by force) and whatever they left. */
   @Override
   public void close() {
+    try {
+      Runtime.getRuntime().removeShutdownHook(onExit);
+    } catch (IllegalStateException e) {
+      // the JVM is already exiting: the hook runs stopAll
+    }
+    stopAll();
+  }
+
+  private void stopAll() {
     for (Nginx x : nginxes) {
       stop(x);
     }
