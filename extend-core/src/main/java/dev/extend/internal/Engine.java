@@ -88,8 +88,8 @@ public final class Engine implements AutoCloseable {
       t.setDaemon(true);
       return t;
     });
-    this.agents = new AgentClient();
     this.http = new AgentHttp();
+    this.agents = new AgentClient(http);
     this.logs = new LogHub(s.logReplayLines(), s.logListeners());
     this.metadata = new MetadataCache(functions, s.metadataRefresh(), executor);
     this.modules = new ModuleService(moduleRecords, queue);
@@ -306,7 +306,6 @@ public final class Engine implements AutoCloseable {
     }
     sandboxes.close();
     runtime.close();
-    agents.close();
     http.close();
     executor.shutdownNow();
     for (AutoCloseable c : new AutoCloseable[] {functions, artifacts, moduleRecords, queue, tokenStore}) {

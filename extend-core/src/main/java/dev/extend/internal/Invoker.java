@@ -173,7 +173,7 @@ final class Invoker {
         command.put("file", name + "/" + version + "/index.js");
         command.put("secrets", webhook.secrets());
         command.put("meta", webhook.meta());
-        AgentClient.LoadResult r = agents.load(m.transport(), name, command, 30_000);
+        AgentClient.LoadResult r = agents.load(m.socket(), name, command, 30_000);
         if (!r.ok()) {
           throw new FunctionErrorException(r.errorName(), "webhook " + webhook.ref() + " failed to load: " + r.message());
         }
@@ -188,9 +188,6 @@ final class Invoker {
       } catch (TimeoutException e) {
         sandboxes.recycle(m, "load timed out");
         throw new FunctionTimeoutException("webhook " + webhook.ref() + " did not load within 30 s");
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        throw new UnavailableException("interrupted");
       }
     }
   }
@@ -232,7 +229,7 @@ final class Invoker {
     }
     AgentHttp.Response r;
     try {
-      r = http.exchange(m.sandbox().spec().socket(), request.method(), target.toString(), headers, request.body(),
+      r = http.exchange(m.socket(), request.method(), target.toString(), headers, request.body(),
           request.contentLength(), webhook.limits().timeoutMs());
     } catch (IOException | TimeoutException e) {
       throw failure(m, webhook, e);

@@ -6,13 +6,11 @@ import dev.extend.spi.Sandbox;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.eclipse.jetty.io.Transport;
 
 /** A sandbox as the manager tracks it. */
 public final class ManagedSandbox {
   final String id;
   final Sandbox sandbox;
-  final Transport transport;
   volatile SandboxState state = SandboxState.STARTING;
   volatile ContainerName container;
   volatile long lastUsedNanos = System.nanoTime();
@@ -22,10 +20,9 @@ public final class ManagedSandbox {
   /** Webhook name to the memory limit it asked for. */
   final Map<WebhookName, Integer> memory = new ConcurrentHashMap<>();
 
-  ManagedSandbox(String id, Sandbox sandbox, Transport transport) {
+  ManagedSandbox(String id, Sandbox sandbox) {
     this.id = id;
     this.sandbox = sandbox;
-    this.transport = transport;
   }
 
   /** The sandbox's id. */
@@ -38,9 +35,9 @@ public final class ManagedSandbox {
     return sandbox;
   }
 
-  /** The transport to its agent. */
-  public Transport transport() {
-    return transport;
+  /** The host path of its agent's socket. */
+  public java.nio.file.Path socket() {
+    return sandbox.spec().socket();
   }
 
   /** Its state. */

@@ -328,13 +328,13 @@ public final class SandboxManager implements Pool, AutoCloseable {
         }
       });
       var sandbox = runtime.start(spec);
-      m = new ManagedSandbox(id, sandbox, AgentClient.transport(spec.socket()));
+      m = new ManagedSandbox(id, sandbox);
       self[0] = m;
       all.put(id, m);
       ManagedSandbox managed = m;
       sandbox.exit().whenComplete((exit, err) -> onExit(managed,
           exit == null ? "ended: " + err : exit.oomKilled() ? "out of memory" : exit.reason()));
-      boolean ready = agents.awaitReady(spec.socket(), m.transport, t0 + START_TIMEOUT.toNanos(), sandbox.exit());
+      boolean ready = agents.awaitReady(spec.socket(), t0 + START_TIMEOUT.toNanos(), sandbox.exit());
       if (!ready) {
         throw new IOException("agent of sandbox " + id + " did not answer within " + START_TIMEOUT.toSeconds() + " s"
             + (sandbox.exit().isDone() ? " (it exited: " + sandbox.exit().join().reason() + ")" : ""));
