@@ -673,8 +673,18 @@ public final class Bench {
     table.note(String.format(Locale.ROOT, "machine: %d cores (client, server, sandboxes and node share them%s), "
         + "Java %s, node %s, %s", cores, cores <= 2 ? "; on 2 cores the client takes CPU from the server" : "",
         System.getProperty("java.version"), nodeVersion(), Instant.now().toString().substring(0, 19) + "Z"));
-    table.note("load average (1/5/15 min) at start: " + loadAtStart + ", at end: " + loadAverage()
-        + " (above the core count, other processes competed for the CPU during the run)");
+    String loadAtEnd = loadAverage();
+    boolean busy = firstLoad(loadAtStart) > cores || firstLoad(loadAtEnd) > cores;
+    table.note("load average (1/5/15 min) at start: " + loadAtStart + ", at end: " + loadAtEnd
+        + (busy ? " (above the core count: other processes competed for the CPU, figures are noisy)" : ""));
+  }
+
+  private static double firstLoad(String loadAverage) {
+    try {
+      return Double.parseDouble(loadAverage.split(" ")[0]);
+    } catch (RuntimeException e) {
+      return 0;
+    }
   }
 
   private static String loadAverage() {
