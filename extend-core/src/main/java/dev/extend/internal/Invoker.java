@@ -29,7 +29,6 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -158,14 +157,15 @@ final class Invoker {
         }
         Path dir = m.sandbox().spec().codeDir().resolve(name);
         String version = "v" + webhook.version();
+        // The agent reads a version's file only when told to load it, so it is written in place.
         Path vdir = Files.createDirectories(dir.resolve(version));
-        Path tmp = vdir.resolve(".index.js." + ThreadLocalRandom.current().nextInt(1 << 30));
-        Files.writeString(tmp, webhook.code(), StandardCharsets.UTF_8);
-        Files.move(tmp, vdir.resolve("index.js"), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        Files.writeString(vdir.resolve("index.js"), webhook.code(), StandardCharsets.UTF_8);
         List<ModuleRef> deps = webhook.dependencies();
-        // Per version: Node caches real paths of the paths it resolved, so a node_modules
-        // replaced in place would keep serving the old version's modules to the new code.
-        hostModules.link(vdir.resolve("node_modules"), deps, m.sandbox().moduleStorePath());
+        if (!deps.isEmpty()) {
+          // Per version: Node caches real paths of the paths it resolved, so a node_modules
+          // replaced in place would keep serving the old version's modules to the new code.
+          hostModules.link(vdir.resolve("node_modules"), deps, m.sandbox().moduleStorePath());
+        }
         growMemory(m, webhook);
         Map<String, Object> command = new HashMap<>();
         command.put("version", webhook.version());
@@ -178,7 +178,9 @@ final class Invoker {
           throw new FunctionErrorException(r.errorName(), "webhook " + webhook.ref() + " failed to load: " + r.message());
         }
         m.markLoaded(webhook.ref().name(), webhook.version());
-        removeOldVersions(dir, version);
+        if (loaded != null) {
+          removeOldVersions(dir, version);
+        }
       } catch (IOException e) {
         if (m.state() == SandboxState.DEAD || m.sandbox().exit().isDone()) {
           throw new UnavailableException("the sandbox of " + webhook.ref().container()

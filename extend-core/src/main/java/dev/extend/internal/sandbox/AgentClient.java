@@ -51,7 +51,7 @@ public final class AgentClient {
         }
       }
       Thread.sleep(pause);
-      pause = Math.min(pause * 2, 20);
+      pause = Math.min(pause * 2, 4); // node starts in tens of ms: poll finely
     }
     return false;
   }
@@ -72,6 +72,30 @@ public final class AgentClient {
     JsonNode err = JSON.readTree(answer).path("error");
     return new LoadResult(false, err.path("name").asText("Error"),
         err.path("message").asText(new String(answer, StandardCharsets.UTF_8)));
+  }
+
+  /**
+   * Runs a throw-away webhook through the agent once, so that the code paths of loading and
+   * invoking are compiled before the sandbox's first real (cold) request.
+   */
+  public void warmUp(Path socket, Path codeDir) throws IOException, TimeoutException {
+    Path dir = Files.createDirectories(codeDir.resolve(".warmup"));
+    try {
+      Files.writeString(dir.resolve("index.js"), "module.exports = async (ctx) => ({ ok: ctx.body.ok })");
+      LoadResult loaded = load(socket, ".warmup", Map.of("version", 0, "container", "", "file", ".warmup/index.js",
+          "secrets", Map.of(), "meta", Map.of()), 10_000);
+      if (!loaded.ok()) {
+        throw new IOException("warm-up load failed: " + loaded.message());
+      }
+      byte[] body = "{\"ok\":true}".getBytes(StandardCharsets.UTF_8);
+      AgentHttp.Response r = http.exchange(socket, "POST", "/_extend/run/.warmup", JSON_HEADERS,
+          new ByteArrayInputStream(body), body.length, 10_000);
+      r.body().readAllBytes();
+      http.exchange(socket, "DELETE", "/_extend/webhooks/.warmup", List.of(), InputStream.nullInputStream(), 0, 10_000)
+          .body().readAllBytes();
+    } finally {
+      dev.extend.internal.FileTrees.deleteTree(dir);
+    }
   }
 
   /** Reads a small error body as JSON. */

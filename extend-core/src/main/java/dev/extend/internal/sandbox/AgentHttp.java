@@ -1,7 +1,6 @@
 package dev.extend.internal.sandbox;
 
 import dev.extend.Headers;
-import java.io.BufferedInputStream;
 import java.io.EOFException;
 import java.io.IOException;
 import java.io.InputStream;
@@ -37,7 +36,21 @@ public final class AgentHttp implements AutoCloseable {
   private static final int MAX_IDLE_PER_SOCKET = 64;
   private static final byte[] CRLF = {'\r', '\n'};
 
-  private final Map<Path, ConcurrentLinkedDeque<Conn>> idle = new ConcurrentHashMap<>();
+  private final Map<Path, Idle> idle = new ConcurrentHashMap<>();
+
+  /** The idle connections of one socket, counted without walking the deque. */
+  private static final class Idle {
+    final ConcurrentLinkedDeque<Conn> conns = new ConcurrentLinkedDeque<>();
+    final java.util.concurrent.atomic.AtomicInteger count = new java.util.concurrent.atomic.AtomicInteger();
+
+    Conn poll() {
+      Conn c = conns.pollFirst();
+      if (c != null) {
+        count.decrementAndGet();
+      }
+      return c;
+    }
+  }
   private final ScheduledExecutorService watchdog = Executors.newSingleThreadScheduledExecutor(r -> {
     Thread t = new Thread(r, "extend-invoke-timeouts");
     t.setDaemon(true);
@@ -48,7 +61,7 @@ public final class AgentHttp implements AutoCloseable {
   final class Conn {
     final Path socket;
     final SocketChannel channel;
-    final BufferedInputStream in;
+    final In in;
     final OutputStream out;
     long idleSince;
     volatile boolean timedOut;
@@ -62,7 +75,7 @@ public final class AgentHttp implements AutoCloseable {
         channel.close();
         throw e;
       }
-      this.in = new BufferedInputStream(Channels.newInputStream(channel), 16 * 1024);
+      this.in = new In(channel);
       this.out = new java.io.BufferedOutputStream(Channels.newOutputStream(channel), 16 * 1024);
     }
 
@@ -76,20 +89,21 @@ public final class AgentHttp implements AutoCloseable {
 
     void release() {
       idleSince = System.nanoTime();
-      ConcurrentLinkedDeque<Conn> q = idle.computeIfAbsent(socket, k -> new ConcurrentLinkedDeque<>());
-      if (q.size() >= MAX_IDLE_PER_SOCKET) {
+      Idle q = idle.computeIfAbsent(socket, k -> new Idle());
+      if (q.count.incrementAndGet() > MAX_IDLE_PER_SOCKET) {
+        q.count.decrementAndGet();
         close();
       } else {
-        q.addFirst(this);
+        q.conns.addFirst(this);
       }
     }
   }
 
   private Conn acquire(Path socket) throws IOException {
-    ConcurrentLinkedDeque<Conn> q = idle.get(socket);
+    Idle q = idle.get(socket);
     if (q != null) {
       long now = System.nanoTime();
-      for (Conn c; (c = q.pollFirst()) != null; ) {
+      for (Conn c; (c = q.poll()) != null; ) {
         if (c.channel.isOpen() && now - c.idleSince < MAX_IDLE_NANOS) {
           return c;
         }
@@ -101,9 +115,9 @@ public final class AgentHttp implements AutoCloseable {
 
   /** Closes the idle connections to a socket (its sandbox ended). */
   public void forget(Path socket) {
-    ConcurrentLinkedDeque<Conn> q = idle.remove(socket);
+    Idle q = idle.remove(socket);
     if (q != null) {
-      q.forEach(Conn::close);
+      q.conns.forEach(Conn::close);
     }
   }
 
@@ -285,24 +299,77 @@ public final class AgentHttp implements AutoCloseable {
   }
 
   private static String readLine(InputStream in) throws IOException {
-    StringBuilder sb = new StringBuilder(64);
+    byte[] line = LINE.get();
+    int n = 0;
     for (int b; (b = in.read()) >= 0; ) {
       if (b == '\n') {
-        int n = sb.length();
-        if (n > 0 && sb.charAt(n - 1) == '\r') {
-          sb.setLength(n - 1);
+        if (n > 0 && line[n - 1] == '\r') {
+          n--;
         }
-        return sb.toString();
+        return new String(line, 0, n, StandardCharsets.ISO_8859_1);
       }
-      if (sb.length() > 64 * 1024) {
-        throw new IOException("header line too long");
+      if (n == line.length) {
+        if (n >= 64 * 1024) {
+          throw new IOException("header line too long");
+        }
+        line = java.util.Arrays.copyOf(line, n * 2);
+        LINE.set(line);
       }
-      sb.append((char) b);
+      line[n++] = (byte) b;
     }
-    if (sb.length() == 0) {
+    if (n == 0) {
       return null;
     }
     throw new EOFException("connection closed in the middle of a header");
+  }
+
+  /** Per-thread line buffer: header lines are read by the invoking thread. */
+  private static final ThreadLocal<byte[]> LINE = ThreadLocal.withInitial(() -> new byte[256]);
+
+  /**
+   * A buffered reader of one connection, without the per-call locking of
+   * {@link java.io.BufferedInputStream}: a connection is used by one thread at a time.
+   */
+  static final class In extends InputStream {
+    private final SocketChannel channel;
+    private final java.nio.ByteBuffer buf = java.nio.ByteBuffer.allocate(16 * 1024).flip();
+
+    In(SocketChannel channel) {
+      this.channel = channel;
+    }
+
+    private boolean fill() throws IOException {
+      buf.clear();
+      int n = channel.read(buf);
+      buf.flip();
+      return n > 0;
+    }
+
+    @Override
+    public int read() throws IOException {
+      if (!buf.hasRemaining() && !fill()) {
+        return -1;
+      }
+      return buf.get() & 0xff;
+    }
+
+    @Override
+    public int read(byte[] b, int off, int len) throws IOException {
+      if (len == 0) {
+        return 0;
+      }
+      if (!buf.hasRemaining() && !fill()) {
+        return -1;
+      }
+      int n = Math.min(len, buf.remaining());
+      buf.get(b, off, n);
+      return n;
+    }
+
+    @Override
+    public int available() {
+      return buf.remaining();
+    }
   }
 
   /** A response body: returns the connection to its pool once read to the end. */
@@ -479,7 +546,7 @@ public final class AgentHttp implements AutoCloseable {
   @Override
   public void close() {
     watchdog.shutdownNow();
-    idle.values().forEach(q -> q.forEach(Conn::close));
+    idle.values().forEach(q -> q.conns.forEach(Conn::close));
     idle.clear();
   }
 }

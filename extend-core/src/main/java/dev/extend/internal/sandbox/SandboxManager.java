@@ -16,7 +16,6 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
@@ -338,6 +337,11 @@ public final class SandboxManager implements Pool, AutoCloseable {
       if (!ready) {
         throw new IOException("agent of sandbox " + id + " did not answer within " + START_TIMEOUT.toSeconds() + " s"
             + (sandbox.exit().isDone() ? " (it exited: " + sandbox.exit().join().reason() + ")" : ""));
+      }
+      try {
+        agents.warmUp(spec.socket(), spec.codeDir());
+      } catch (IOException | java.util.concurrent.TimeoutException e) {
+        LOG.debug("warm-up of sandbox {} failed: {}", id, e.toString()); // only a head start
       }
       listener.sandboxStarted(id, System.nanoTime() - t0);
       synchronized (lock) {
