@@ -371,6 +371,16 @@ public final class ServerlessPlatform implements AutoCloseable {
       return this;
     }
 
+    /**
+     * Modules kept unpacked on this host (default 1000); beyond it, the least recently used
+     * ones no sandbox links are removed (they are unpacked again from the artifact store when
+     * needed).
+     */
+    public Builder maxHostModules(int count) {
+      s.maxHostModules = count;
+      return this;
+    }
+
     /** Adds a listener of webhooks' console output for every container. */
     public Builder logListener(LogListener listener) {
       s.logListeners.add(Objects.requireNonNull(listener, "listener"));

@@ -39,8 +39,12 @@ import java.util.List;
 import java.util.Optional;
 import java.util.ServiceLoader;
 import java.util.concurrent.CompletableFuture;
+import java.util.HashSet;
+import java.util.Set;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -71,6 +75,7 @@ public final class Engine implements AutoCloseable {
   private final SandboxManager sandboxes;
   private final BuildWorker buildWorker;
   private final Invoker invoker;
+  private final ScheduledExecutorService housekeeping;
 
   private Engine(Settings s) throws IOException {
     this.settings = s;
@@ -112,6 +117,12 @@ public final class Engine implements AutoCloseable {
     }
     this.invoker = new Invoker(metadata, modules, hostModules, sandboxes, agents, http, s.listener(),
         s.sandboxLimits());
+    this.housekeeping = Executors.newSingleThreadScheduledExecutor(r -> {
+      Thread t = new Thread(r, "extend-housekeeping");
+      t.setDaemon(true);
+      return t;
+    });
+    housekeeping.scheduleWithFixedDelay(this::collectModules, 60, 60, TimeUnit.SECONDS);
     LOG.info("Extend node {} started: runtime {}, data dir {}, pool {} warm / {} max", s.nodeId(), runtime.name(),
         s.dataDir(), s.poolSize(), s.maxSandboxes());
   }
@@ -209,6 +220,22 @@ public final class Engine implements AutoCloseable {
     return dir;
   }
 
+  /** Removes least recently used modules beyond the host's budget that no sandbox links. */
+  void collectModules() {
+    try {
+      Set<String> inUse = new HashSet<>();
+      for (ManagedSandbox m : sandboxes.sandboxes()) {
+        m.modulesInUse().forEach(r -> inUse.add(r.storeKey()));
+      }
+      List<String> removed = hostModules.collect(inUse, settings.maxHostModules());
+      if (!removed.isEmpty()) {
+        LOG.info("removed {} unused modules from this host's store: {}", removed.size(), removed);
+      }
+    } catch (IOException | RuntimeException e) {
+      LOG.warn("module store clean-up failed: {}", e.toString());
+    }
+  }
+
   private void onSandboxOutput(ManagedSandbox m, String line) {
     ContainerName c = m.container();
     JsonNode j = null;
@@ -300,6 +327,7 @@ public final class Engine implements AutoCloseable {
 
   @Override
   public void close() {
+    housekeeping.shutdownNow();
     if (buildWorker != null) {
       buildWorker.close();
     }

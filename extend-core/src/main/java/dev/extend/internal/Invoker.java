@@ -178,6 +178,7 @@ final class Invoker {
           throw new FunctionErrorException(r.errorName(), "webhook " + webhook.ref() + " failed to load: " + r.message());
         }
         m.markLoaded(webhook.ref().name(), webhook.version());
+        m.markModules(webhook.ref().name(), deps);
         if (loaded != null) {
           removeOldVersions(dir, version);
         }

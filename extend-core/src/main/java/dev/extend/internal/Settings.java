@@ -51,6 +51,7 @@ public record Settings(
     long maxRequestBodyBytes,
     Duration metadataRefresh,
     int logReplayLines,
+    int maxHostModules,
     List<LogListener> logListeners,
     PlatformListener listener) {
 
@@ -83,6 +84,7 @@ public record Settings(
     public long maxRequestBodyBytes = 6L << 20;
     public Duration metadataRefresh = Duration.ofSeconds(1);
     public int logReplayLines = 200;
+    public int maxHostModules = 1000;
     public final List<LogListener> logListeners = new ArrayList<>();
     public PlatformListener listener = PlatformListener.NONE;
 
@@ -109,12 +111,13 @@ public record Settings(
       require(maxMeta >= 0 && maxMetaBytes >= 1, "maxMeta/maxMetaBytes out of range");
       require(maxRequestBodyBytes >= 1024, "maxRequestBodyBytes cannot be less than 1024, was " + maxRequestBodyBytes);
       require(logReplayLines >= 0 && logReplayLines <= 100_000, "logReplayLines must be 0..100000");
+      require(maxHostModules >= 1, "maxHostModules cannot be less than 1, was " + maxHostModules);
       Path node_ = nodeBinary != null ? nodeBinary : findNode();
       return new Settings(dataDir.toAbsolutePath().normalize(), node, functionStore, artifactStore, moduleStore,
           buildQueue, tokenStore, runtime, moduleBuilder, buildWorkers, node_, poolSize,
           maxSandboxes, idleTimeout, sandboxWaitTimeout, sandboxLimits, defaultLimits, maxLimits,
           maxCodeBytes, maxDependencies, maxSecrets, maxSecretBytes, maxMeta, maxMetaBytes,
-          maxRequestBodyBytes, metadataRefresh, logReplayLines, List.copyOf(logListeners), listener);
+          maxRequestBodyBytes, metadataRefresh, logReplayLines, maxHostModules, List.copyOf(logListeners), listener);
     }
 
     private static void require(boolean ok, String message) {

@@ -187,7 +187,8 @@ public final class HostModuleStore {
         break;
       }
       String key = d.getFileName().toString();
-      if (inUse.contains(key)) {
+      // a module linked in the last minute may be on its way into a sandbox
+      if (inUse.contains(key) || lastUsed(d).toMillis() > System.currentTimeMillis() - 60_000) {
         continue;
       }
       Path trash = root.resolve(".tmp-gc-" + UUID.randomUUID());

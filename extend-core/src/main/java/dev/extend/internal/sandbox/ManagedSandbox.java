@@ -17,8 +17,8 @@ public final class ManagedSandbox {
   final AtomicInteger active = new AtomicInteger();
   /** Webhook name to the version the agent has loaded. */
   final Map<WebhookName, Long> loaded = new ConcurrentHashMap<>();
-  /** Webhook name to the memory limit it asked for. */
-  final Map<WebhookName, Integer> memory = new ConcurrentHashMap<>();
+  /** Webhook name to the modules its loaded version links. */
+  final Map<WebhookName, java.util.List<dev.extend.ModuleRef>> modules = new ConcurrentHashMap<>();
 
   ManagedSandbox(String id, Sandbox sandbox) {
     this.id = id;
@@ -58,6 +58,18 @@ public final class ManagedSandbox {
   /** Records that the agent loaded a version of a webhook. */
   public void markLoaded(WebhookName name, long version) {
     loaded.put(name, version);
+  }
+
+  /** Records the modules a webhook's loaded version links (kept on the host while it lives). */
+  public void markModules(WebhookName name, java.util.List<dev.extend.ModuleRef> deps) {
+    modules.put(name, java.util.List.copyOf(deps));
+  }
+
+  /** The modules the webhooks loaded in this sandbox link. */
+  public java.util.Set<dev.extend.ModuleRef> modulesInUse() {
+    java.util.Set<dev.extend.ModuleRef> all = new java.util.HashSet<>();
+    modules.values().forEach(all::addAll);
+    return all;
   }
 
   /** Marks an invocation started. */

@@ -1,0 +1,147 @@
+package dev.extend.internal.modules;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.extend.ModuleRef;
+import dev.extend.ModuleState;
+import dev.extend.spi.Artifact;
+import dev.extend.spi.ArtifactStore;
+import dev.extend.spi.ModuleRecord;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class HostModuleStoreTest {
+  @TempDir Path temp;
+
+  /** Packs node_modules/<name>/ with a package.json and index.js, the way builders do, with the system tar. */
+  private Path tarball(ModuleRef m, String extraEntry) throws Exception {
+    Path src = Files.createDirectories(temp.resolve("src-" + m.storeKey()));
+    Path pkg = Files.createDirectories(src.resolve("node_modules").resolve(m.name()));
+    Files.writeString(pkg.resolve("package.json"), "{\"name\":\"" + m.name() + "\",\"version\":\"" + m.version() + "\"}");
+    Files.writeString(pkg.resolve("index.js"), "module.exports = '" + m + "';");
+    Files.createDirectories(src.resolve("node_modules/.bin"));
+    Files.createSymbolicLink(src.resolve("node_modules/.bin/tool"), Path.of("../" + m.name() + "/index.js"));
+    if (extraEntry != null) {
+      Files.createSymbolicLink(src.resolve("node_modules/sneaky"), Path.of(extraEntry));
+    }
+    Path out = temp.resolve(m.storeKey() + ".tgz");
+    Process p = new ProcessBuilder("tar", "czf", out.toString(), "-C", src.toString(), "node_modules").inheritIO().start();
+    assertThat(p.waitFor()).isZero();
+    return out;
+  }
+
+  private ModuleRecord ready(ArtifactStore artifacts, ModuleRef m, Path tgz) throws IOException {
+    try (InputStream in = Files.newInputStream(tgz)) {
+      Artifact a = artifacts.put(in, 1 << 30);
+      return new ModuleRecord(m, ModuleState.READY, "", a, Instant.now());
+    }
+  }
+
+  @Test
+  void unpacksOnceEvenWhenManyAskAtOnce() throws Exception {
+    AtomicInteger opens = new AtomicInteger();
+    ArtifactStore base = ArtifactStore.inMemory();
+    ArtifactStore counting = new ArtifactStore() {
+      @Override
+      public Artifact put(InputStream content, long maxBytes) throws IOException {
+        return base.put(content, maxBytes);
+      }
+
+      @Override
+      public java.util.Optional<InputStream> open(String digest) throws IOException {
+        opens.incrementAndGet();
+        return base.open(digest);
+      }
+
+      @Override
+      public boolean exists(String digest) {
+        return base.exists(digest);
+      }
+
+      @Override
+      public boolean delete(String digest) {
+        return base.delete(digest);
+      }
+    };
+    ModuleRef m = ModuleRef.parse("@scope/pkg@1.2.3");
+    ModuleRecord record = ready(counting, m, tarball(m, null));
+    HostModuleStore store = new HostModuleStore(temp.resolve("store"), counting);
+    List<CompletableFuture<Path>> all = new ArrayList<>();
+    for (int i = 0; i < 10; i++) {
+      all.add(CompletableFuture.supplyAsync(() -> {
+        try {
+          return store.ensure(record);
+        } catch (IOException e) {
+          throw new java.io.UncheckedIOException(e);
+        }
+      }));
+    }
+    all.forEach(CompletableFuture::join);
+    assertThat(opens.get()).isEqualTo(1);
+    Path dir = store.root().resolve("@scope+pkg@1.2.3");
+    assertThat(dir.resolve("node_modules/@scope/pkg/index.js")).hasContent("module.exports = '@scope/pkg@1.2.3';");
+    assertThat(Files.isSymbolicLink(dir.resolve("node_modules/.bin/tool"))).isTrue();
+    assertThat(store.root()).isDirectoryNotContaining(p -> p.getFileName().toString().startsWith(".tmp-"));
+  }
+
+  @Test
+  void refusesCorruptArtifactsAndEscapingLinks() throws Exception {
+    ArtifactStore artifacts = ArtifactStore.inMemory();
+    HostModuleStore store = new HostModuleStore(temp.resolve("store"), artifacts);
+    ModuleRef evil = ModuleRef.parse("evil@1.0.0");
+    ModuleRecord record = ready(artifacts, evil, tarball(evil, "/etc/passwd"));
+    assertThatThrownBy(() -> store.ensure(record)).isInstanceOf(IOException.class).hasMessageContaining("escapes");
+    assertThat(store.present(evil)).isFalse();
+
+    ModuleRef m = ModuleRef.parse("fine@1.0.0");
+    ModuleRecord good = ready(artifacts, m, tarball(m, null));
+    ModuleRecord lying = new ModuleRecord(m, ModuleState.READY, "", new Artifact(record.artifact().digest(),
+        record.artifact().size()), Instant.now());
+    assertThatThrownBy(() -> store.ensure(lying)).isInstanceOf(IOException.class);
+    assertThat(store.ensure(good)).isDirectory();
+  }
+
+  @Test
+  void linksDependenciesAsSymlinksIntoTheStoreAsTheSandboxSeesIt() throws Exception {
+    HostModuleStore store = new HostModuleStore(temp.resolve("store"), ArtifactStore.inMemory());
+    Path nm = Files.createDirectories(temp.resolve("code/hook/v1")).resolve("node_modules");
+    store.link(nm, List.of(ModuleRef.parse("lodash@4.17.21"), ModuleRef.parse("@types/node@20.0.0")), "/extend/modules");
+    assertThat(Files.readSymbolicLink(nm.resolve("lodash")))
+        .isEqualTo(Path.of("/extend/modules/lodash@4.17.21/node_modules/lodash"));
+    assertThat(Files.readSymbolicLink(nm.resolve("@types/node")))
+        .isEqualTo(Path.of("/extend/modules/@types+node@20.0.0/node_modules/@types/node"));
+  }
+
+  @Test
+  void collectsLeastRecentlyUsedModulesNoSandboxLinks() throws Exception {
+    ArtifactStore artifacts = ArtifactStore.inMemory();
+    HostModuleStore store = new HostModuleStore(temp.resolve("store"), artifacts);
+    List<ModuleRef> mods = new ArrayList<>();
+    for (int i = 0; i < 5; i++) {
+      ModuleRef m = ModuleRef.parse("m" + i + "@1.0.0");
+      store.ensure(ready(artifacts, m, tarball(m, null)));
+      // m0 used longest ago ... m4 most recently, all more than a minute ago
+      Files.setLastModifiedTime(store.root().resolve(m.storeKey()).resolve(".extend-used"),
+          FileTime.from(Instant.now().minusSeconds(3600 - i * 60L)));
+      mods.add(m);
+    }
+    List<String> removed = store.collect(Set.of("m0@1.0.0"), 2);
+    // m0 is in use: kept although oldest; m1, m2, m3 go; m4 stays within the budget with m0
+    assertThat(removed).containsExactly("m1@1.0.0", "m2@1.0.0", "m3@1.0.0");
+    assertThat(store.present(mods.get(0))).isTrue();
+    assertThat(store.present(mods.get(4))).isTrue();
+    assertThat(store.present(mods.get(1))).isFalse();
+  }
+}
