@@ -41,4 +41,20 @@ if ! mariadb -h127.0.0.1 -uroot -e 'select 1' >/dev/null 2>&1; then
 fi
 mariadb -h127.0.0.1 -uroot -e 'CREATE DATABASE IF NOT EXISTS test'
 
-echo "test services ready: $(node --version) node, $(containerd --version | awk '{print $3}') containerd, $(mariadb -h127.0.0.1 -uroot -N -e 'select version()') MariaDB"
+# containerd 1.7 (Debian trixie's package, unpacked into a cache directory, nothing installed):
+# the containerd runtime's tests run a second time against it.
+c17=/var/cache/extend-test/containerd-1.7
+if [ ! -x "$c17/usr/bin/containerd" ]; then
+  echo "fetching containerd 1.7 from Debian trixie into $c17"
+  work=$(mktemp -d)
+  mkdir -p "$work/lists/partial" "$work/cache/archives/partial"
+  echo "deb [trusted=yes] http://deb.debian.org/debian trixie main" > "$work/trixie.list"
+  opts=(-o Dir::Etc::sourcelist="$work/trixie.list" -o Dir::Etc::sourceparts=- -o Dir::State::Lists="$work/lists"
+        -o Dir::Cache="$work/cache" -o APT::Get::List-Cleanup=0 -o APT::Sandbox::User=root)
+  apt-get -qq "${opts[@]}" update
+  (cd "$work" && apt-get -qq "${opts[@]}" download containerd)
+  mkdir -p "$c17.tmp" && dpkg-deb -x "$work"/containerd_*.deb "$c17.tmp" && rm -rf "$c17" && mv "$c17.tmp" "$c17"
+  rm -rf "$work"
+fi
+
+echo "test services ready: $(node --version) node, $(containerd --version | awk '{print $3}') + $("$c17/usr/bin/containerd" --version | awk '{print $3}') containerd, $(mariadb -h127.0.0.1 -uroot -N -e 'select version()') MariaDB"
