@@ -15,21 +15,13 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
  * The duties of {@link ArtifactStore}, checked against an implementation. Subclasses return a
  * fresh, empty store from {@link #createStore()}.
  */
-public abstract class ArtifactStoreContract {
-
-  /** The store under test, fresh for each test. */
-  protected ArtifactStore store;
-
-  /** A new, empty store. */
-  protected abstract ArtifactStore createStore() throws Exception;
+public abstract class ArtifactStoreContract extends StoreContract<ArtifactStore> {
 
   /**
    * Size of the blob of the streaming test (default 64 MiB). A store that streams can be tested
@@ -39,19 +31,6 @@ public abstract class ArtifactStoreContract {
     return 64L << 20;
   }
 
-  /** Creates the store. */
-  @BeforeEach
-  void openStore() throws Exception {
-    store = createStore();
-  }
-
-  /** Closes the store. */
-  @AfterEach
-  void closeStore() {
-    if (store != null) {
-      store.close();
-    }
-  }
 
   private static byte[] bytes(String s) {
     return s.getBytes(StandardCharsets.UTF_8);

@@ -23,35 +23,14 @@ import java.util.Set;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Collectors;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
  * The duties of {@link FunctionStore}, checked against an implementation. Subclasses return a
  * fresh, empty store from {@link #createStore()}; it is closed after each test.
  */
-public abstract class FunctionStoreContract {
+public abstract class FunctionStoreContract extends StoreContract<FunctionStore> {
 
-  /** The store under test, fresh for each test. */
-  protected FunctionStore store;
-
-  /** A new, empty store. */
-  protected abstract FunctionStore createStore() throws Exception;
-
-  /** Creates the store. */
-  @BeforeEach
-  void openStore() throws Exception {
-    store = createStore();
-  }
-
-  /** Closes the store. */
-  @AfterEach
-  void closeStore() {
-    if (store != null) {
-      store.close();
-    }
-  }
 
   /** A webhook with the given code and secrets. */
   protected static WebhookRecord webhook(WebhookRef ref, String code, Map<String, String> secrets) {

@@ -12,35 +12,14 @@ import dev.extend.spi.ModuleRecord;
 import dev.extend.spi.ModuleStore;
 import java.util.ArrayList;
 import java.util.List;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
  * The duties of {@link ModuleStore}, checked against an implementation. Subclasses return a
  * fresh, empty store from {@link #createStore()}.
  */
-public abstract class ModuleStoreContract {
+public abstract class ModuleStoreContract extends StoreContract<ModuleStore> {
 
-  /** The store under test, fresh for each test. */
-  protected ModuleStore store;
-
-  /** A new, empty store. */
-  protected abstract ModuleStore createStore() throws Exception;
-
-  /** Creates the store. */
-  @BeforeEach
-  void openStore() throws Exception {
-    store = createStore();
-  }
-
-  /** Closes the store. */
-  @AfterEach
-  void closeStore() {
-    if (store != null) {
-      store.close();
-    }
-  }
 
   private static final ModuleRef LODASH = new ModuleRef("lodash", "4.17.21");
 

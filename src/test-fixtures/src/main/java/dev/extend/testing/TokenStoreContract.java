@@ -13,8 +13,6 @@ import java.time.temporal.ChronoUnit;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Set;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -22,27 +20,8 @@ import org.junit.jupiter.api.Test;
  * fresh, empty store from {@link #createStore()}. Creation times are whole milliseconds, a
  * precision every store keeps.
  */
-public abstract class TokenStoreContract {
+public abstract class TokenStoreContract extends StoreContract<TokenStore> {
 
-  /** The store under test, fresh for each test. */
-  protected TokenStore store;
-
-  /** A new, empty store. */
-  protected abstract TokenStore createStore() throws Exception;
-
-  /** Creates the store. */
-  @BeforeEach
-  void openStore() throws Exception {
-    store = createStore();
-  }
-
-  /** Closes the store. */
-  @AfterEach
-  void closeStore() {
-    if (store != null) {
-      store.close();
-    }
-  }
 
   /** The lower-case hex sha256 of a token secret. */
   public static String sha256(String secret) {
