@@ -52,6 +52,9 @@ public final class Main {
         "org.slf4j.simpleLogger.dateTimeFormat", "yyyy-MM-dd'T'HH:mm:ss.SSSZ"));
     System.setProperty("org.slf4j.simpleLogger.log.org.eclipse.jetty", System.getProperty(
         "org.slf4j.simpleLogger.log.org.eclipse.jetty", "warn"));
+    // grpc-netty warns that Unix sockets have no SO_KEEPALIVE on every containerd connection
+    String bootstrap = "org.slf4j.simpleLogger.log.io.grpc.netty.shaded.io.netty.bootstrap.Bootstrap";
+    System.setProperty(bootstrap, System.getProperty(bootstrap, "error"));
     Logger log = LoggerFactory.getLogger(Main.class);
     Running running;
     try {
