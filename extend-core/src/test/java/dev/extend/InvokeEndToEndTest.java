@@ -196,4 +196,18 @@ class InvokeEndToEndTest {
       assertThat(r.cold()).isFalse();
     }
   }
+
+  @Test
+  void malformedHeadersFromTheHostAreNotForwarded() {
+    InvocationRequest req = InvocationRequest.builder()
+        .header("x-ok", "fine")
+        .header("x-split", "a\r\nx-injected: yes")
+        .header("bad name", "v")
+        .build();
+    try (InvocationResponse r = put("acme", "headers", "module.exports = async (ctx) => ctx.headers", req)) {
+      String body = r.bodyText();
+      assertThat(body).contains("\"x-ok\":\"fine\"").doesNotContain("x-injected").doesNotContain("bad name")
+          .doesNotContain("x-split");
+    }
+  }
 }
