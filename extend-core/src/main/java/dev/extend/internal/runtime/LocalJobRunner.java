@@ -1,10 +1,7 @@
 package dev.extend.internal.runtime;
 
 import dev.extend.spi.JobRunner;
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.io.InputStreamReader;
-import java.nio.charset.StandardCharsets;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -20,8 +17,6 @@ import java.util.concurrent.TimeoutException;
  * under its host path. On timeout the process and all its descendants are killed.
  */
 public final class LocalJobRunner implements JobRunner {
-  private static final int MAX_LINE_CHARS = 16 * 1024;
-
   /** Creates a runner; use {@link JobRunner#localProcesses()}. */
   public LocalJobRunner() {}
 
@@ -44,9 +39,7 @@ public final class LocalJobRunner implements JobRunner {
       env.put("PATH", path != null ? path : "/usr/local/bin:/usr/bin:/bin");
     }
     Process process = pb.start();
-    Thread reader = new Thread(() -> pump(process, job), "job-output-" + job.id());
-    reader.setDaemon(true);
-    reader.start();
+    Thread reader = OutputLines.start(process.getInputStream(), job.output(), "job-output-" + job.id());
     try {
       if (!process.waitFor(job.timeout().toMillis(), TimeUnit.MILLISECONDS)) {
         kill(process);
@@ -72,17 +65,4 @@ public final class LocalJobRunner implements JobRunner {
     }
   }
 
-  private static void pump(Process process, Job job) {
-    try (BufferedReader r = new BufferedReader(
-        new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
-      String line;
-      while ((line = r.readLine()) != null) {
-        // A single enormous line (a minified blob printed by a script) must not blow the log.
-        job.output().accept(line.length() > MAX_LINE_CHARS
-            ? line.substring(0, MAX_LINE_CHARS) + "... (line truncated)" : line);
-      }
-    } catch (IOException e) {
-      // The stream closes when the process is killed; nothing more to read.
-    }
-  }
 }

@@ -5,11 +5,7 @@ import dev.extend.spi.Sandbox;
 import dev.extend.spi.SandboxExit;
 import dev.extend.spi.SandboxRuntime;
 import dev.extend.spi.SandboxSpec;
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.InputStreamReader;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -20,7 +16,6 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
-import java.util.function.Consumer;
 
 /**
  * The development runtime: every sandbox is a plain {@code node} child process of the JVM.
@@ -68,7 +63,7 @@ public final class LocalProcessRuntime implements SandboxRuntime {
     LocalSandbox s = new LocalSandbox(spec, p);
     live.add(s);
     s.exit.whenComplete((e, t) -> live.remove(s));
-    pump(p.getInputStream(), spec.output(), "extend-out-" + spec.id());
+    OutputLines.start(p.getInputStream(), spec.output(), "extend-out-" + spec.id());
     return s;
   }
 
@@ -80,24 +75,6 @@ public final class LocalProcessRuntime implements SandboxRuntime {
     env.put("HOME", System.getProperty("java.io.tmpdir"));
     env.put("NODE_ENV", "production");
     env.putAll(extra);
-  }
-
-  static void pump(InputStream in, Consumer<String> out, String threadName) {
-    Thread t = new Thread(() -> {
-      try (BufferedReader r = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8))) {
-        for (String line; (line = r.readLine()) != null; ) {
-          try {
-            out.accept(line);
-          } catch (RuntimeException e) {
-            // a failing consumer must not stop the pump (the pipe would fill and block the process)
-          }
-        }
-      } catch (IOException e) {
-        // process ended
-      }
-    }, threadName);
-    t.setDaemon(true);
-    t.start();
   }
 
   @Override
