@@ -20,7 +20,6 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import java.util.stream.Stream;
 
 /**
  * Processes of a local Extend cluster for tests: standalone server nodes (child JVMs running
@@ -341,22 +340,4 @@ final class ExtendCluster implements AutoCloseable {
     }
   }
 
-  /** Deletes a directory tree, best effort (sandbox sockets and read-only files included). */
-  static void deleteTree(Path root) {
-    if (!Files.exists(root)) {
-      return;
-    }
-    try (Stream<Path> s = Files.walk(root)) {
-      s.sorted(java.util.Comparator.reverseOrder()).forEach(p -> {
-        try {
-          p.toFile().setWritable(true);
-          Files.deleteIfExists(p);
-        } catch (IOException e) {
-          // best effort: a leftover in the temp dir is harmless
-        }
-      });
-    } catch (IOException e) {
-      // best effort
-    }
-  }
 }

@@ -138,7 +138,7 @@ class ScaleOutMariaDbNginxTest {
         }
       }
       if (work != null) {
-        ExtendCluster.deleteTree(work);
+        dev.extend.testing.TempDirs.delete(work);
       }
       if (!figures.isEmpty()) {
         StringBuilder sb = new StringBuilder();

@@ -34,7 +34,7 @@ public final class JdbcLatency {
     try (JdbcStorage h2 = JdbcStorage.h2(dir, keys)) {
       measure("h2", h2.functionStore());
     } finally {
-      JdbcStoresH2Test.deleteTree(dir);
+      dev.extend.testing.TempDirs.delete(dir);
     }
     String db = SharedMariaDb.createDatabase();
     try (JdbcStorage maria = SharedMariaDb.open(db, keys)) {

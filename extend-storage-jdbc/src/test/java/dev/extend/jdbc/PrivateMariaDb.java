@@ -120,6 +120,6 @@ final class PrivateMariaDb implements AutoCloseable {
   @Override
   public void close() throws IOException {
     kill();
-    JdbcStoresH2Test.deleteTree(dir);
+    dev.extend.testing.TempDirs.delete(dir);
   }
 }
