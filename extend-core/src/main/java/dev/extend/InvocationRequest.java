@@ -21,6 +21,7 @@ public final class InvocationRequest {
   private final Headers headers;
   private final InputStream body;
   private final long contentLength;
+  private final byte[] whole;
 
   private InvocationRequest(Builder b) {
     this.method = b.method;
@@ -29,6 +30,7 @@ public final class InvocationRequest {
     this.headers = b.headers.build();
     this.body = b.body;
     this.contentLength = b.contentLength;
+    this.whole = b.whole;
   }
 
   /** Starts a request; defaults: {@code POST /}, no query, no headers, empty body. */
@@ -71,6 +73,15 @@ public final class InvocationRequest {
     return body;
   }
 
+  /**
+   * The body when it was given whole (as bytes or text, or none at all), as a read-only
+   * buffer; empty when it streams. Such a request can be sent without blocking.
+   */
+  public java.util.Optional<java.nio.ByteBuffer> completeBody() {
+    return whole == null ? java.util.Optional.empty()
+        : java.util.Optional.of(java.nio.ByteBuffer.wrap(whole).asReadOnlyBuffer());
+  }
+
   /** The body length in bytes, or -1 when unknown (streamed). */
   public long contentLength() {
     return contentLength;
@@ -82,6 +93,7 @@ public final class InvocationRequest {
     private String path = "/";
     private String query;
     private final Headers.Builder headers = Headers.builder();
+    private byte[] whole = new byte[0];
     private InputStream body = InputStream.nullInputStream();
     private long contentLength = 0;
 
@@ -142,6 +154,7 @@ public final class InvocationRequest {
     public Builder body(byte[] bytes) {
       this.body = new ByteArrayInputStream(bytes);
       this.contentLength = bytes.length;
+      this.whole = bytes;
       return this;
     }
 
@@ -149,6 +162,7 @@ public final class InvocationRequest {
     public Builder body(InputStream stream, long length) {
       this.body = Objects.requireNonNull(stream, "stream");
       this.contentLength = length;
+      this.whole = null;
       return this;
     }
 

@@ -14,6 +14,7 @@ public final class InvocationResponse implements AutoCloseable {
   private final Headers headers;
   private final InputStream body;
   private final boolean cold;
+  private final byte[] whole;
 
   /**
    * Creates a response.
@@ -24,10 +25,34 @@ public final class InvocationResponse implements AutoCloseable {
    * @param cold whether this invocation had to assign a sandbox to the container first
    */
   public InvocationResponse(int status, Headers headers, InputStream body, boolean cold) {
+    this(status, headers, body, cold, null);
+  }
+
+  /**
+   * Creates a response whose body arrived whole.
+   *
+   * @param status HTTP status
+   * @param headers response headers
+   * @param body the body stream (over {@code whole} when that is not null)
+   * @param cold whether this invocation had to assign a sandbox to the container first
+   * @param whole the complete body, or null when it streams
+   */
+  public InvocationResponse(int status, Headers headers, InputStream body, boolean cold, byte[] whole) {
     this.status = status;
     this.headers = headers;
     this.body = body;
     this.cold = cold;
+    this.whole = whole;
+  }
+
+  /**
+   * The body when it arrived whole together with the head (short answers), as a read-only
+   * buffer that can be used without blocking; empty when it streams from the sandbox. It is
+   * the same content as {@link #body()}: use one or the other, and close the response.
+   */
+  public java.util.Optional<java.nio.ByteBuffer> completeBody() {
+    return whole == null ? java.util.Optional.empty()
+        : java.util.Optional.of(java.nio.ByteBuffer.wrap(whole).asReadOnlyBuffer());
   }
 
   /** The HTTP status. */

@@ -131,9 +131,34 @@ public final class ServerlessPlatform implements AutoCloseable {
     return engine.invoke(ref, request);
   }
 
-  /** Like {@link #invoke} but never blocks the caller: the future completes with the response headers. */
+  /**
+   * Like {@link #invoke} but never blocks the caller: the future completes with the response
+   * headers, on a platform thread where dependent actions may block.
+   */
   public CompletableFuture<InvocationResponse> invokeAsync(WebhookRef ref, InvocationRequest request) {
-    return engine.invokeAsync(ref, request);
+    return engine.invokeAsync(ref, request, null);
+  }
+
+  /**
+   * Like {@link #invokeAsync(WebhookRef, InvocationRequest)}, completing the future through
+   * {@code completion}. A warm invocation whose request body is in memory
+   * ({@link InvocationRequest#completeBody()}) never leaves the platform's I/O thread, so
+   * {@code Runnable::run} gives the lowest latency and cost: dependent actions then run on that
+   * thread and must not block, and a body that is not complete
+   * ({@link InvocationResponse#completeBody()} empty) must be read on another thread.
+   */
+  public CompletableFuture<InvocationResponse> invokeAsync(WebhookRef ref, InvocationRequest request,
+      java.util.concurrent.Executor completion) {
+    return engine.invokeAsync(ref, request, java.util.Objects.requireNonNull(completion, "completion"));
+  }
+
+  /**
+   * Attaches a host's selector thread: an asynchronous invocation started on that thread then
+   * talks to the sandbox through it and completes on it (see {@link dev.extend.spi.EventLoop}).
+   * The embedded server attaches its selectors; close the returned handle before the loop stops.
+   */
+  public AutoCloseable attach(dev.extend.spi.EventLoop loop) {
+    return engine.attach(java.util.Objects.requireNonNull(loop, "loop"));
   }
 
   // ---- tokens -----------------------------------------------------------------------------

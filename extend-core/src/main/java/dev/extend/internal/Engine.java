@@ -15,6 +15,7 @@ import dev.extend.internal.modules.ModuleService;
 import dev.extend.internal.runtime.LocalProcessRuntime;
 import dev.extend.internal.sandbox.AgentClient;
 import dev.extend.internal.sandbox.AgentHttp;
+import dev.extend.internal.sandbox.AgentLoop;
 import dev.extend.internal.sandbox.ManagedSandbox;
 import dev.extend.internal.sandbox.SandboxManager;
 import dev.extend.spi.ArtifactStore;
@@ -41,6 +42,7 @@ import java.util.ServiceLoader;
 import java.util.concurrent.CompletableFuture;
 import java.util.HashSet;
 import java.util.Set;
+import java.util.concurrent.Executor;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -66,6 +68,7 @@ public final class Engine implements AutoCloseable {
   private final ExecutorService executor;
   private final AgentClient agents;
   private final AgentHttp http;
+  private final AgentLoop loop;
   private final LogHub logs;
   private final MetadataCache metadata;
   private final ModuleService modules;
@@ -93,6 +96,7 @@ public final class Engine implements AutoCloseable {
       return t;
     });
     this.http = new AgentHttp();
+    this.loop = new AgentLoop("extend-agent-io");
     this.agents = new AgentClient(http);
     this.logs = new LogHub(s.logReplayLines(), s.logListeners());
     this.metadata = new MetadataCache(functions, s.metadataRefresh(), executor);
@@ -104,7 +108,10 @@ public final class Engine implements AutoCloseable {
     runtime.recover();
     this.sandboxes = new SandboxManager(runtime, agents, s.nodeId(), s.dataDir(), agentDir, hostModules.root(),
         s.sandboxLimits(), s.poolSize(), s.maxSandboxes(), s.idleTimeout(), s.sandboxWaitTimeout(), s.listener(),
-        this::onSandboxOutput, http::forget);
+        this::onSandboxOutput, socket -> {
+          http.forget(socket);
+          loop.forget(socket);
+        });
     this.sandboxes.start();
     if (s.moduleBuilder() != null && s.buildWorkers() > 0) {
       this.buildWorker = new BuildWorker(queue, moduleRecords, artifacts, s.moduleBuilder(), s.nodeId(),
@@ -115,7 +122,7 @@ public final class Engine implements AutoCloseable {
       this.buildWorker = null;
       LOG.info("module builds: no in-process worker; builds wait for a standalone worker on the shared queue");
     }
-    this.invoker = new Invoker(metadata, modules, hostModules, sandboxes, agents, http, s.listener(),
+    this.invoker = new Invoker(metadata, modules, hostModules, sandboxes, agents, http, loop, s.listener(),
         s.sandboxLimits());
     this.housekeeping = Executors.newSingleThreadScheduledExecutor(r -> {
       Thread t = new Thread(r, "extend-housekeeping");
@@ -305,9 +312,19 @@ public final class Engine implements AutoCloseable {
     return invoker.invoke(ref, request);
   }
 
-  /** Invokes on the platform's executor: the caller never blocks. */
-  public CompletableFuture<InvocationResponse> invokeAsync(WebhookRef ref, InvocationRequest request) {
-    return CompletableFuture.supplyAsync(() -> invoker.invoke(ref, request), executor);
+  /**
+   * Invokes without blocking the caller; the future completes through {@code completion}, or
+   * on the platform's executor when that is null.
+   */
+  public CompletableFuture<InvocationResponse> invokeAsync(WebhookRef ref, InvocationRequest request,
+      Executor completion) {
+    CompletableFuture<InvocationResponse> f = invoker.invokeAsync(ref, request, executor);
+    return f.whenCompleteAsync((r, e) -> { }, completion == null ? executor : completion);
+  }
+
+  /** Lets asynchronous invocations started on {@code loop}'s thread run their sandbox I/O on it. */
+  public AutoCloseable attach(dev.extend.spi.EventLoop loop) {
+    return this.loop.attach(loop);
   }
 
   /** What keeps this node from being ready; empty when ready. */
@@ -334,6 +351,7 @@ public final class Engine implements AutoCloseable {
     sandboxes.close();
     runtime.close();
     http.close();
+    loop.close();
     executor.shutdownNow();
     for (AutoCloseable c : new AutoCloseable[] {functions, artifacts, moduleRecords, queue, tokenStore}) {
       try {

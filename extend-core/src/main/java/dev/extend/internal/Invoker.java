@@ -17,6 +17,7 @@ import dev.extend.internal.modules.HostModuleStore;
 import dev.extend.internal.modules.ModuleService;
 import dev.extend.internal.sandbox.AgentClient;
 import dev.extend.internal.sandbox.AgentHttp;
+import dev.extend.internal.sandbox.AgentLoop;
 import dev.extend.internal.sandbox.ManagedSandbox;
 import dev.extend.internal.sandbox.SandboxManager;
 import dev.extend.internal.sandbox.SandboxState;
@@ -26,6 +27,7 @@ import dev.extend.spi.SandboxLimits;
 import dev.extend.spi.WebhookRecord;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -37,6 +39,7 @@ import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executor;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeoutException;
 import java.util.stream.Stream;
@@ -61,17 +64,19 @@ final class Invoker {
   private final SandboxManager sandboxes;
   private final AgentClient agents;
   private final AgentHttp http;
+  private final AgentLoop loop;
   private final PlatformListener listener;
   private final SandboxLimits sandboxLimits;
 
   Invoker(MetadataCache metadata, ModuleService modules, HostModuleStore hostModules, SandboxManager sandboxes,
-      AgentClient agents, AgentHttp http, PlatformListener listener, SandboxLimits sandboxLimits) {
+      AgentClient agents, AgentHttp http, AgentLoop loop, PlatformListener listener, SandboxLimits sandboxLimits) {
     this.metadata = metadata;
     this.modules = modules;
     this.hostModules = hostModules;
     this.sandboxes = sandboxes;
     this.agents = agents;
     this.http = http;
+    this.loop = loop;
     this.listener = listener;
     this.sandboxLimits = sandboxLimits;
   }
@@ -105,6 +110,63 @@ final class Invoker {
       ExtendException x = map(e);
       listener.invocationEnded(ref, x.status(), System.nanoTime() - t0, cold);
       throw x;
+    }
+  }
+
+  /**
+   * Runs an invocation without blocking the caller. A warm one (metadata fresh, modules known
+   * ready, the container's sandbox assigned with this version loaded, the body in memory) is
+   * written to the agent at once and completes on the agent loop's thread when the answer's
+   * head arrives; anything else runs {@link #invoke} on {@code slow}.
+   */
+  CompletableFuture<InvocationResponse> invokeAsync(WebhookRef ref, InvocationRequest request, Executor slow) {
+    ByteBuffer body = request.completeBody().orElse(null);
+    WebhookRecord webhook = body == null || !metadata.fresh(ref) ? null : metadata.get(ref).orElse(null);
+    List<ModuleRecord> mods = webhook == null ? null : modules.readyFromMemory(webhook.dependencies());
+    ManagedSandbox m = mods == null ? null : sandboxes.tryAssigned(ref.container());
+    if (m != null) {
+      Long loaded = m.loadedVersion(ref.name());
+      if (loaded != null && loaded == webhook.version()) {
+        return callAsync(m, webhook, request, body, slow);
+      }
+      m.exit();
+    }
+    return CompletableFuture.supplyAsync(() -> invoke(ref, request), slow);
+  }
+
+  private CompletableFuture<InvocationResponse> callAsync(ManagedSandbox m, WebhookRecord webhook,
+      InvocationRequest request, ByteBuffer body, Executor slow) {
+    long t0 = System.nanoTime();
+    CompletableFuture<InvocationResponse> out = new CompletableFuture<>();
+    AgentRequest a = agentRequest(webhook, request);
+    loop.exchange(m.socket(), request.method(), a.target(), a.headers(), body, webhook.limits().timeoutMs())
+        .whenComplete((r, error) -> {
+          m.exit();
+          if (error == null && (r.errorCode() == null || r.whole() != null)) {
+            settle(out, webhook.ref(), t0, () -> answer(m, webhook, r, false));
+          } else {
+            // a failure may wait for the sandbox's exit to say why: not on the loop's thread
+            slow.execute(() -> settle(out, webhook.ref(), t0, () -> {
+              if (error != null) {
+                throw failure(m, webhook, unwrap(error));
+              }
+              return answer(m, webhook, r, false);
+            }));
+          }
+        });
+    return out;
+  }
+
+  private void settle(CompletableFuture<InvocationResponse> out, WebhookRef ref, long t0,
+      java.util.function.Supplier<InvocationResponse> answer) {
+    try {
+      InvocationResponse r = answer.get();
+      listener.invocationEnded(ref, r.status(), System.nanoTime() - t0, false);
+      out.complete(r);
+    } catch (RuntimeException e) {
+      ExtendException x = map(e);
+      listener.invocationEnded(ref, x.status(), System.nanoTime() - t0, false);
+      out.completeExceptionally(x);
     }
   }
 
@@ -214,7 +276,10 @@ final class Invoker {
 
   // ---- link 5: call ---------------------------------------------------------------------
 
-  private InvocationResponse call(ManagedSandbox m, WebhookRecord webhook, InvocationRequest request, boolean cold) {
+  /** What is sent to the agent: its request target and the headers passed on. */
+  private record AgentRequest(String target, List<Map.Entry<String, String>> headers) {}
+
+  private static AgentRequest agentRequest(WebhookRecord webhook, InvocationRequest request) {
     String invocationId = Long.toHexString(ThreadLocalRandom.current().nextLong());
     List<Map.Entry<String, String>> headers = new ArrayList<>(request.headers().names().size() + 2);
     request.headers().forEach((name, value) -> {
@@ -230,19 +295,29 @@ final class Invoker {
     if (request.query() != null) {
       target.append('?').append(request.query());
     }
+    return new AgentRequest(target.toString(), headers);
+  }
+
+  private InvocationResponse call(ManagedSandbox m, WebhookRecord webhook, InvocationRequest request, boolean cold) {
+    AgentRequest a = agentRequest(webhook, request);
     AgentHttp.Response r;
     try {
-      r = http.exchange(m.socket(), request.method(), target.toString(), headers, request.body(),
+      r = http.exchange(m.socket(), request.method(), a.target(), a.headers(), request.body(),
           request.contentLength(), webhook.limits().timeoutMs());
     } catch (IOException | TimeoutException e) {
       throw failure(m, webhook, e);
     } finally {
       m.exit();
     }
+    return answer(m, webhook, r, cold);
+  }
+
+  /** The agent's answer as the caller sees it: an error it reported becomes an exception. */
+  private InvocationResponse answer(ManagedSandbox m, WebhookRecord webhook, AgentHttp.Response r, boolean cold) {
     if (r.errorCode() != null) {
       throw agentError(m, webhook, r.errorCode(), AgentClient.readError(r.body()));
     }
-    return new InvocationResponse(r.status(), r.headers(), r.body(), cold);
+    return new InvocationResponse(r.status(), r.headers(), r.body(), cold, r.whole());
   }
 
   private ExtendException agentError(ManagedSandbox m, WebhookRecord webhook, String code, JsonNode err) {

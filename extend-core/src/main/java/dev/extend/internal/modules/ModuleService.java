@@ -60,6 +60,25 @@ public final class ModuleService {
     return out;
   }
 
+  /**
+   * The records of {@code modules} when every one is known to be ready, from memory only;
+   * null when any is not (the caller takes the path that may ask the store).
+   */
+  public List<ModuleRecord> readyFromMemory(List<ModuleRef> modules) {
+    if (modules.isEmpty()) {
+      return List.of();
+    }
+    List<ModuleRecord> out = new ArrayList<>(modules.size());
+    for (ModuleRef m : modules) {
+      ModuleRecord r = ready.get(m);
+      if (r == null) {
+        return null;
+      }
+      out.add(r);
+    }
+    return out;
+  }
+
   private Optional<ModuleRecord> record(ModuleRef m) {
     ModuleRecord r = ready.get(m);
     if (r != null) {

@@ -130,8 +130,11 @@ public final class AgentHttp implements AutoCloseable {
     }
   }
 
-  /** A response whose head was read; its body streams from the connection. */
-  public record Response(int status, Headers headers, String errorCode, InputStream body) {}
+  /**
+   * A response whose head was read; its body streams from the connection, or was received
+   * whole before the response was handed over ({@code whole} is then not null).
+   */
+  public record Response(int status, Headers headers, String errorCode, InputStream body, byte[] whole) {}
 
   /**
    * Sends one request and reads the response head.
@@ -150,7 +153,7 @@ public final class AgentHttp implements AutoCloseable {
     }, timeoutMs, TimeUnit.MILLISECONDS);
     boolean reused = c.idleSince != 0;
     try {
-      writeHead(c.out, method, target, headers, length);
+      c.out.write(requestHead(method, target, headers, length));
       boolean hasBody = length != 0;
       if (hasBody) {
         writeBody(c.out, body, length);
@@ -181,8 +184,9 @@ public final class AgentHttp implements AutoCloseable {
     }
   }
 
-  private static void writeHead(OutputStream out, String method, String target,
-      Iterable<Map.Entry<String, String>> headers, long length) throws IOException {
+  /** The request line and headers of a request to an agent, with its framing header. */
+  static byte[] requestHead(String method, String target, Iterable<Map.Entry<String, String>> headers,
+      long length) {
     StringBuilder sb = new StringBuilder(256);
     sb.append(method).append(' ').append(target).append(" HTTP/1.1\r\nHost: localhost\r\n");
     for (Map.Entry<String, String> h : headers) {
@@ -200,7 +204,7 @@ public final class AgentHttp implements AutoCloseable {
       sb.append("Transfer-Encoding: chunked\r\n");
     }
     sb.append("\r\n");
-    out.write(sb.toString().getBytes(StandardCharsets.UTF_8));
+    return sb.toString().getBytes(StandardCharsets.UTF_8);
   }
 
   private static boolean isToken(String name) {
@@ -258,58 +262,32 @@ public final class AgentHttp implements AutoCloseable {
       if (statusLine == null) {
         return null;
       }
-      if (statusLine.length() < 12 || !statusLine.startsWith("HTTP/1.")) {
-        throw new IOException("malformed status line from agent: " + statusLine);
-      }
-      int status = Integer.parseInt(statusLine.substring(9, 12));
-      Headers.Builder hb = Headers.builder();
-      long contentLength = -1;
-      boolean chunked = false;
-      boolean close = false;
-      String error = null;
+      ResponseHead head = new ResponseHead(statusLine);
       for (String line; (line = readLine(c.in)) != null && !line.isEmpty(); ) {
-        int colon = line.indexOf(':');
-        if (colon <= 0) {
-          continue;
-        }
-        String name = line.substring(0, colon).trim().toLowerCase(java.util.Locale.ROOT);
-        String value = line.substring(colon + 1).trim();
-        switch (name) {
-          case "content-length" -> {
-            contentLength = Long.parseLong(value);
-            hb.add(name, value);
-          }
-          case "transfer-encoding" -> chunked = value.toLowerCase(java.util.Locale.ROOT).contains("chunked");
-          case "connection" -> close = value.equalsIgnoreCase("close");
-          case "keep-alive", "x-extend-error" -> {
-            if (name.equals("x-extend-error")) {
-              error = value;
-            }
-          }
-          default -> hb.add(name, value);
-        }
+        head.header(line);
       }
-      if (status >= 100 && status < 200) {
+      if (head.interim()) {
         continue; // interim answers (100 Continue) carry no body
       }
-      boolean noBody = method.equals("HEAD") || status == 204 || status == 304;
       InputStream body;
-      if (noBody || contentLength == 0) {
+      byte[] whole = null;
+      if (head.bodyless(method)) {
         timer.cancel(false);
-        if (close) {
+        if (head.close) {
           c.close();
         } else {
           c.release();
         }
+        whole = new byte[0];
         body = InputStream.nullInputStream();
-      } else if (chunked) {
-        body = new Body(c, timer, new Chunked(c.in), !close);
-      } else if (contentLength > 0) {
-        body = new Body(c, timer, new Bounded(c.in, contentLength), !close);
+      } else if (head.chunked) {
+        body = new Body(c, timer, new Chunked(c.in), !head.close);
+      } else if (head.contentLength > 0) {
+        body = new Body(c, timer, new Bounded(c.in, head.contentLength), !head.close);
       } else {
         body = new Body(c, timer, c.in, false); // delimited by the end of the connection
       }
-      return new Response(status, hb.build(), error, body);
+      return new Response(head.status, head.headers(), head.errorCode, body, whole);
     }
   }
 

@@ -132,11 +132,10 @@ public final class SandboxManager implements Pool, AutoCloseable {
   // ---- hot path ---------------------------------------------------------------------------
 
   /**
-   * The sandbox serving a container: its assigned one, else a warm one assigned now, else
-   * one started for it (the caller waits, bounded by the wait timeout, then 503). The lease
-   * counts as an active invocation until the caller calls {@link ManagedSandbox#exit()}.
+   * The sandbox already assigned to {@code container}, counted active (the caller must
+   * {@link ManagedSandbox#exit()} it), or null when there is none: never waits.
    */
-  public CompletableFuture<Lease> acquire(ContainerName container) {
+  public ManagedSandbox tryAssigned(ContainerName container) {
     CompletableFuture<ManagedSandbox> f = byContainer.get(container);
     if (f != null && f.isDone() && !f.isCompletedExceptionally()) {
       ManagedSandbox m = f.join();
@@ -144,10 +143,24 @@ public final class SandboxManager implements Pool, AutoCloseable {
       // sandboxes) cannot take it between the check and the call
       m.enter();
       if (m.state == SandboxState.ASSIGNED) {
-        return CompletableFuture.completedFuture(new Lease(m, false));
+        return m;
       }
       m.exit();
     }
+    return null;
+  }
+
+  /**
+   * The sandbox serving a container: its assigned one, else a warm one assigned now, else
+   * one started for it (the caller waits, bounded by the wait timeout, then 503). The lease
+   * counts as an active invocation until the caller calls {@link ManagedSandbox#exit()}.
+   */
+  public CompletableFuture<Lease> acquire(ContainerName container) {
+    ManagedSandbox assigned = tryAssigned(container);
+    if (assigned != null) {
+      return CompletableFuture.completedFuture(new Lease(assigned, false));
+    }
+    CompletableFuture<ManagedSandbox> f;
     boolean cold;
     synchronized (lock) {
       if (closed) {
