@@ -198,7 +198,9 @@ function sendResult(res, value) {
 
 const inflight = new Map(); // invocation id -> res, to answer 502 when an uncaught error hits it
 
-async function invoke(name, rest, query, req, res) {
+// Runs on the request's own tick as far as it can: no promise is created unless the request
+// has a body to read or the function returns one.
+function invoke(name, rest, query, req, res) {
   const wh = webhooks.get(name);
   const wanted = req.headers['x-extend-version'];
   if (!wh || (wanted && String(wh.version) !== wanted)) {
@@ -208,27 +210,30 @@ async function invoke(name, rest, query, req, res) {
   }
   const id = req.headers['x-extend-invocation-id'] || String(Date.now());
   const scope = { id, webhook: name };
+  const headers = Object.assign({}, req.headers);
+  delete headers['x-extend-version'];
+  delete headers['x-extend-invocation-id'];
   const ctx = {
     method: req.method,
     path: rest,
     query: parseQuery(query),
-    headers: Object.assign({}, req.headers),
+    headers,
     secrets: wh.secrets,
     meta: wh.meta,
     webhook: { container: wh.container, name, version: wh.version },
     invocationId: id,
   };
-  for (const h of ['x-extend-version', 'x-extend-invocation-id']) delete ctx.headers[h];
 
   const fn = wh.fn;
   inflight.set(id, res);
-  res.on('close', () => inflight.delete(id));
-  await als.run(scope, async () => {
+  res.once('close', () => inflight.delete(id));
+  als.run(scope, () => {
     try {
       if (fn.length >= 3) {
         // (ctx, req, res): the function owns the raw request and response, body unread.
         req.url = rest + (query ? '?' + query : '');
-        for (const h of ['x-extend-version', 'x-extend-invocation-id']) delete req.headers[h];
+        delete req.headers['x-extend-version'];
+        delete req.headers['x-extend-invocation-id'];
         const r = fn(ctx, req, res);
         if (r && typeof r.then === 'function') {
           r.then(undefined, (err) => {
@@ -238,43 +243,58 @@ async function invoke(name, rest, query, req, res) {
         }
         return;
       }
-      const raw = await readBody(req);
-      ctx.rawBody = raw;
-      try {
-        ctx.body = parseBody(raw, req.headers['content-type']);
-      } catch (e) {
-        sendError(res, 400, 'invalid_body', 'the request body is not valid JSON: ' + e.message);
-        return;
-      }
-      let settled = false;
-      const cb = (err, value) => {
-        if (settled) return;
-        settled = true;
-        if (err) {
-          emit('error', err && err.stack ? err.stack : String(err));
-          sendFunctionError(res, err);
-        } else {
-          sendResult(res, value);
-        }
-      };
-      let r;
-      if (fn.length === 2) {
-        r = fn(ctx, cb);
-      } else if (fn.length === 1 && !isAsyncFunction(fn)) {
-        r = fn.call(ctx, cb);
+      if (hasBody(req)) {
+        readBody(req).then((raw) => call(wh, ctx, raw, req, res), (err) => sendFunctionError(res, err));
       } else {
-        r = fn(ctx);
-        if (r === undefined || r === null || typeof r.then !== 'function') {
-          cb(null, r);
-          return;
-        }
+        req.resume();
+        call(wh, ctx, EMPTY, req, res);
       }
-      if (r && typeof r.then === 'function') r.then((v) => cb(null, v), (e) => cb(e || new Error('rejected')));
     } catch (err) {
       emit('error', err && err.stack ? err.stack : String(err));
       sendFunctionError(res, err);
     }
   });
+}
+
+/** Calls a function of the ctx programming models once the body is in. */
+function call(wh, ctx, raw, req, res) {
+  const fn = wh.fn;
+  try {
+    ctx.rawBody = raw;
+    try {
+      ctx.body = parseBody(raw, req.headers['content-type']);
+    } catch (e) {
+      sendError(res, 400, 'invalid_body', 'the request body is not valid JSON: ' + e.message);
+      return;
+    }
+    let settled = false;
+    const cb = (err, value) => {
+      if (settled) return;
+      settled = true;
+      if (err) {
+        emit('error', err && err.stack ? err.stack : String(err));
+        sendFunctionError(res, err);
+      } else {
+        sendResult(res, value);
+      }
+    };
+    let r;
+    if (fn.length === 2) {
+      r = fn(ctx, cb);
+    } else if (fn.length === 1 && !wh.isAsync) {
+      r = fn.call(ctx, cb);
+    } else {
+      r = fn(ctx);
+      if (r === undefined || r === null || typeof r.then !== 'function') {
+        cb(null, r);
+        return;
+      }
+    }
+    if (r && typeof r.then === 'function') r.then((v) => cb(null, v), (e) => cb(e || new Error('rejected')));
+  } catch (err) {
+    emit('error', err && err.stack ? err.stack : String(err));
+    sendFunctionError(res, err);
+  }
 }
 
 // ---- control --------------------------------------------------------------------------------
@@ -292,6 +312,7 @@ async function load(name, req, res) {
     webhooks.set(name, {
       version: cmd.version,
       fn,
+      isAsync: isAsyncFunction(fn),
       container: cmd.container,
       secrets: Object.freeze(Object.assign({}, cmd.secrets || {})),
       meta: Object.freeze(Object.assign({}, cmd.meta || {})),
@@ -317,7 +338,7 @@ const server = http.createServer((req, res) => {
     const s = tail.indexOf('/');
     const name = decodeURIComponent(s < 0 ? tail : tail.slice(0, s));
     const rest = s < 0 ? '/' : tail.slice(s);
-    invoke(name, rest, query, req, res).catch((err) => sendFunctionError(res, err));
+    invoke(name, rest, query, req, res);
   } else if (pathname.startsWith(PREFIX_WH)) {
     const name = decodeURIComponent(pathname.slice(PREFIX_WH.length));
     if (req.method === 'PUT') {
