@@ -7,6 +7,8 @@ import dev.extend.server.internal.JsonErrorHandler;
 import dev.extend.server.internal.LogStreams;
 import dev.extend.server.internal.RootHandler;
 import dev.extend.server.internal.RunHandler;
+import dev.extend.server.internal.SelectorLoop;
+import dev.extend.server.internal.ServerThreadPool;
 import dev.extend.spi.Router;
 import java.io.IOException;
 import java.io.InputStream;
@@ -14,6 +16,7 @@ import java.io.UncheckedIOException;
 import java.time.Duration;
 import java.util.Objects;
 import org.eclipse.jetty.http.UriCompliance;
+import org.eclipse.jetty.io.ManagedSelector;
 import org.eclipse.jetty.server.HttpConfiguration;
 import org.eclipse.jetty.server.HttpConnectionFactory;
 import org.eclipse.jetty.server.LocalConnector;
@@ -57,6 +60,8 @@ public final class ExtendServer implements AutoCloseable {
   private final ServerConnector connector;
   private final RootHandler root;
   private final LogStreams logs;
+  /** The selectors attached to the platform while the server runs. */
+  private final java.util.List<AutoCloseable> loops = new java.util.concurrent.CopyOnWriteArrayList<>();
   private boolean started;
   private boolean closed;
 
@@ -66,7 +71,7 @@ public final class ExtendServer implements AutoCloseable {
     ServerMetrics metrics = b.metrics == null ? ServerMetrics.create() : b.metrics;
     metrics.bind(platform);
 
-    QueuedThreadPool threads = new QueuedThreadPool(b.maxThreads, Math.min(8, b.maxThreads));
+    QueuedThreadPool threads = new ServerThreadPool(b.maxThreads, Math.min(8, b.maxThreads));
     threads.setName("extend-http");
     jetty = new Server(threads);
 
@@ -129,6 +134,9 @@ public final class ExtendServer implements AutoCloseable {
       throw new IOException("could not start the server on " + describeAddress() + ": " + e.getMessage(), e);
     }
     started = true;
+    for (ManagedSelector selector : connector.getSelectorManager().getBeans(ManagedSelector.class)) {
+      loops.add(platform.attach(new SelectorLoop(selector)));
+    }
     LOG.info("Extend server listening on {} (runtime: {}, run requires token: {})",
         describeAddress(), platform.runtimeName(), config.requireTokenForRun);
     return this;
@@ -183,6 +191,14 @@ public final class ExtendServer implements AutoCloseable {
     } catch (Exception e) {
       LOG.warn("stopping the HTTP server failed", e);
     }
+    for (AutoCloseable loop : loops) {
+      try {
+        loop.close();
+      } catch (Exception e) {
+        LOG.warn("detaching a selector from the platform failed", e);
+      }
+    }
+    loops.clear();
   }
 
   private String describeAddress() {

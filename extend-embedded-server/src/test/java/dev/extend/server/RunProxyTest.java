@@ -101,6 +101,22 @@ class RunProxyTest {
     assertThat(r.getContent()).hasSize(3_000_000);
     HttpTester.Response small = t.send(TestServer.request("GET", "/run/acme/big?n=10"));
     assertThat(small.getContent()).isEqualTo("xxxxxxxxxx");
+    // longer than one write of the server, short enough to arrive whole from the sandbox
+    HttpTester.Response medium = t.send(TestServer.request("GET", "/run/acme/big?n=200000"));
+    assertThat(medium.get("Content-Length")).isEqualTo("200000");
+    assertThat(medium.getContent()).hasSize(200_000).matches("x+");
+  }
+
+  @Test
+  void requestBodiesOfEverySizeArriveWhole() {
+    // empty, collected before invoking (up to 64 KiB), and streamed to the sandbox (longer)
+    for (int n : new int[] {0, 1, 30_000, 65_536, 65_537, 500_000}) {
+      HttpTester.Request r = TestServer.request("POST", "/run/acme/raw");
+      r.setContent("b".repeat(n));
+      HttpTester.Response res = t.send(r);
+      assertThat(res.getStatus()).as(n + " bytes: " + res.getContent()).isEqualTo(201);
+      assertThat(res.getContent()).isEqualTo("received " + n + " bytes");
+    }
   }
 
   @Test

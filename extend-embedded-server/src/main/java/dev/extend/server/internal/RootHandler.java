@@ -14,10 +14,16 @@ import org.eclipse.jetty.server.Handler;
 import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
 import org.eclipse.jetty.util.Callback;
+import org.eclipse.jetty.util.thread.Invocable.InvocationType;
 
 /**
  * The server's single handler: a host route (when configured) first, then the fixed paths
  * ({@code /api/v1}, {@code /healthz}, {@code /readyz}, {@code /metrics}), then the run router.
+ *
+ * <p>It declares itself non-blocking, so Jetty calls it on the thread that parsed the request
+ * (a selector thread under load) with no hand-off: routing and {@code /healthz} answer there,
+ * the run proxy keeps a warm call there (see {@link RunHandler}), and every route that may block
+ * (the management API, readiness, metrics) is moved to Jetty's thread pool first.
  */
 public final class RootHandler extends Handler.Abstract {
   private static final byte[] OK = Json.utf8("{\"status\":\"ok\"}");
@@ -61,6 +67,11 @@ public final class RootHandler extends Handler.Abstract {
   }
 
   @Override
+  public InvocationType getInvocationType() {
+    return InvocationType.NON_BLOCKING;
+  }
+
+  @Override
   public boolean handle(Request request, Response response, Callback callback) {
     String path = request.getHttpURI().getPath();
     if (hostRouter != null) {
@@ -72,7 +83,7 @@ public final class RootHandler extends Handler.Abstract {
     }
     if (path.startsWith(ApiHandler.PREFIX) && (path.length() == ApiHandler.PREFIX.length()
         || path.charAt(ApiHandler.PREFIX.length()) == '/')) {
-      api.handle(request, response, callback);
+      blocking(request, response, callback, () -> api.handle(request, response, callback));
       return true;
     }
     switch (path) {
@@ -81,15 +92,17 @@ public final class RootHandler extends Handler.Abstract {
         return true;
       }
       case "/readyz" -> {
-        ready(response, callback);
+        blocking(request, response, callback, () -> ready(response, callback));
         return true;
       }
       case "/metrics" -> {
-        byte[] text = metrics.get().getBytes(StandardCharsets.UTF_8);
-        response.setStatus(200);
-        response.getHeaders().put(PROMETHEUS_TYPE);
-        response.getHeaders().put(HttpHeader.CONTENT_LENGTH, text.length);
-        response.write(true, ByteBuffer.wrap(text), callback);
+        blocking(request, response, callback, () -> {
+          byte[] text = metrics.get().getBytes(StandardCharsets.UTF_8);
+          response.setStatus(200);
+          response.getHeaders().put(PROMETHEUS_TYPE);
+          response.getHeaders().put(HttpHeader.CONTENT_LENGTH, text.length);
+          response.write(true, ByteBuffer.wrap(text), callback);
+        });
         return true;
       }
       default -> {
@@ -107,6 +120,17 @@ public final class RootHandler extends Handler.Abstract {
       Errors.send(response, callback, new NotFoundException("nothing is served at " + path));
     }
     return true;
+  }
+
+  /** Runs work that may block on Jetty's thread pool. */
+  private static void blocking(Request request, Response response, Callback callback, Runnable work) {
+    request.getComponents().getExecutor().execute(() -> {
+      try {
+        work.run();
+      } catch (Throwable t) {
+        Errors.send(response, callback, t);
+      }
+    });
   }
 
   private void ready(Response response, Callback callback) {

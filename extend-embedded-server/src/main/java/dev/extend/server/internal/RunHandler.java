@@ -7,6 +7,7 @@ import dev.extend.InvocationRequest;
 import dev.extend.InvocationResponse;
 import dev.extend.PayloadTooLargeException;
 import dev.extend.ServerlessPlatform;
+import dev.extend.ValidationException;
 import dev.extend.spi.Router;
 import java.io.IOException;
 import java.io.InputStream;
@@ -16,21 +17,28 @@ import java.util.Set;
 import org.eclipse.jetty.http.HttpField;
 import org.eclipse.jetty.http.HttpFields;
 import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.io.Content;
 import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
 import org.eclipse.jetty.util.Blocker;
 import org.eclipse.jetty.util.Callback;
+import org.eclipse.jetty.util.Promise;
+import org.eclipse.jetty.util.thread.Invocable.InvocationType;
 
 /**
  * Runs a webhook for an HTTP request: the request is passed on (hop-by-hop headers dropped, the
  * body streamed and capped) and the webhook's answer streamed back.
  *
- * <p>The thread Jetty gives the request does the whole exchange: it waits for the response
- * headers and copies the body. The body is a blocking stream fed by the sandbox connection, so
- * it must not be read on the thread completing the invocation; staying on the request's
- * thread costs no extra hand-off.
+ * <p>Two ways through. The common request (no token to look up, a body of at most
+ * {@link #INLINE_BODY_MAX} bytes) never blocks: its body is collected as Jetty delivers it, the
+ * invocation is asynchronous, and a short answer is written from the thread that received it,
+ * so a warm call runs on Jetty's selector and the platform's agent loop only, with no thread
+ * hand-off. Anything else (a token to check, a longer or chunked body, an answer that streams)
+ * moves to Jetty's thread pool, where blocking streams are read and written.
  */
 public final class RunHandler {
+  /** Largest request body collected in memory before invoking (larger ones stream). */
+  static final int INLINE_BODY_MAX = 64 * 1024;
   /** Largest body sent in one write together with the headers. */
   private static final int SINGLE_WRITE_MAX = 64 * 1024;
   private static final int CHUNK = 16 * 1024;
@@ -54,8 +62,79 @@ public final class RunHandler {
     this.maxBody = platform.maxRequestBodyBytes();
   }
 
-  /** Serves one routed request; always completes {@code callback}. */
+  /**
+   * Serves one routed request; always completes {@code callback}. Never blocks: it may be
+   * called on a selector thread.
+   */
   public void handle(Request request, Response response, Callback callback, Router.Route route) {
+    long length = request.getLength();
+    boolean chunked = length < 0 && request.getHeaders().contains(HttpHeader.TRANSFER_ENCODING);
+    if (requireToken || chunked || length > INLINE_BODY_MAX) {
+      request.getComponents().getExecutor().execute(() -> handleBlocking(request, response, callback, route));
+      return;
+    }
+    InvocationRequest.Builder ir;
+    try {
+      ir = invocation(request, route);
+    } catch (Throwable t) {
+      Errors.send(response, callback, t);
+      return;
+    }
+    if (length <= 0) {
+      invokeAsync(request, response, callback, route, ir.build());
+      return;
+    }
+    Content.Source.asByteArrayAsync(request, (int) length, Promise.Invocable.from(InvocationType.NON_BLOCKING,
+        (byte[] body, Throwable failure) -> {
+          if (failure != null) {
+            Errors.send(response, callback, new ValidationException("body",
+                "the request body could not be read: " + failure.getMessage()));
+          } else {
+            invokeAsync(request, response, callback, route, ir.body(body).build());
+          }
+        }));
+  }
+
+  private void invokeAsync(Request request, Response response, Callback callback, Router.Route route,
+      InvocationRequest invocation) {
+    boolean head = "HEAD".equals(request.getMethod());
+    platform.invokeAsync(route.webhook(), invocation, Runnable::run).whenComplete((answer, failure) -> {
+      if (failure != null) {
+        Errors.send(response, callback, failure);
+      } else if (answer.completeBody().isPresent()) {
+        copy(answer, response, callback, head);
+      } else {
+        // the body streams from the sandbox: read it where blocking is allowed
+        request.getComponents().getExecutor().execute(() -> copy(answer, response, callback, head));
+      }
+    });
+  }
+
+  private static void copy(InvocationResponse answer, Response response, Callback callback, boolean head) {
+    try {
+      copyResponse(answer, response, callback, head);
+    } catch (Throwable t) {
+      answer.close();
+      Errors.send(response, callback, t);
+    }
+  }
+
+  /** Builds the invocation from the request's line and headers (not its body). */
+  private InvocationRequest.Builder invocation(Request request, Router.Route route) {
+    long length = request.getLength();
+    if (length > maxBody) {
+      throw tooLarge();
+    }
+    InvocationRequest.Builder ir = InvocationRequest.builder()
+        .method(request.getMethod())
+        .path(route.rest())
+        .query(request.getHttpURI().getQuery());
+    copyRequestHeaders(request, ir);
+    return ir;
+  }
+
+  /** The way through Jetty's thread pool: token check, streamed request body, blocking invoke. */
+  private void handleBlocking(Request request, Response response, Callback callback, Router.Route route) {
     CappedInputStream capped = null;
     InvocationResponse answer = null;
     try {
@@ -63,16 +142,8 @@ public final class RunHandler {
       if (requireToken) {
         auth.authenticateRun(request).requireContainer(container);
       }
-      InvocationRequest.Builder ir = InvocationRequest.builder()
-          .method(request.getMethod())
-          .path(route.rest())
-          .query(request.getHttpURI().getQuery());
-      copyRequestHeaders(request, ir);
-
+      InvocationRequest.Builder ir = invocation(request, route);
       long length = request.getLength();
-      if (length > maxBody) {
-        throw tooLarge();
-      }
       if (length > 0 || (length < 0 && request.getHeaders().contains(HttpHeader.TRANSFER_ENCODING))) {
         capped = new CappedInputStream(Request.asInputStream(request), maxBody);
         ir.body(capped, length);
@@ -200,6 +271,13 @@ public final class RunHandler {
       // No body by definition, whatever Content-Length says.
       answer.close();
       response.write(true, null, callback);
+      return;
+    }
+    java.util.Optional<ByteBuffer> whole = answer.completeBody();
+    if (whole.isPresent()) {
+      // received whole with the head: one write, without blocking
+      answer.close();
+      response.write(true, whole.get(), callback);
       return;
     }
     InputStream in = answer.body();
