@@ -241,7 +241,11 @@ public final class Bench {
   }
 
   private static String failures(HttpLoad.LoadResult r) {
-    return r.failed() == 0 ? "no errors" : r.failed() + " errors";
+    return failures(r.failed());
+  }
+
+  private static String failures(long failed) {
+    return failed == 0 ? "no errors" : failed + " errors";
   }
 
   // ---- 2. warm invoke ---------------------------------------------------------------------
@@ -371,14 +375,25 @@ public final class Bench {
       table.add("http server: added p50 vs agent", addedP50, "ms", "goal <= 0.3 ms" + (addedP50 <= 0.3 ? " (met)" : " (missed)"));
       table.add("http server: added p99 vs agent", addedP99, "ms", "goal <= 2 ms" + (addedP99 <= 2 ? " (met)" : " (missed)"));
 
-      HttpLoad.LoadResult r = HttpLoad.load(viaServer, o.connections, o.loadWarmup, o.duration);
-      if (Double.isNaN(nodeTcpRps)) {
-        nodeTcpRps = HttpLoad.load(HttpLoad.Target.tcp("bare node tcp", node.port(), "/"), o.connections,
-            o.loadWarmup, o.duration).rps();
+      // Server and bare node runs alternate, and the medians are compared: the machine's load
+      // drifts over a run (other services, the JIT, the CPU's clock), and both sides see it alike.
+      HttpLoad.Target bare = HttpLoad.Target.tcp("bare node tcp", node.port(), "/");
+      List<HttpLoad.LoadResult> serverRuns = new ArrayList<>();
+      List<Double> bareRuns = new ArrayList<>();
+      for (int round = 0; round < o.rounds; round++) {
+        serverRuns.add(HttpLoad.load(viaServer, o.connections, o.loadWarmup, o.duration));
+        bareRuns.add(HttpLoad.load(bare, o.connections, o.loadWarmup, o.duration).rps());
       }
-      table.add("http server: throughput", r.rps(), "req/s", ratio(r.rps(), nodeTcpRps),
-          "vs bare node tcp (goal >= 0.50); " + o.connections + " connections, p50 " + Table.format(r.latencies().p50())
-              + " ms, p99 " + Table.format(r.latencies().p99()) + " ms, " + failures(r));
+      serverRuns.sort(java.util.Comparator.comparingDouble(HttpLoad.LoadResult::rps));
+      HttpLoad.LoadResult r = serverRuns.get(serverRuns.size() / 2);
+      double bareMedian = bareRuns.stream().sorted().toList().get(bareRuns.size() / 2);
+      table.add("http server: throughput", r.rps(), "req/s", ratio(r.rps(), bareMedian),
+          "vs bare node tcp in the same rounds (goal >= 0.50); median of " + o.rounds + " alternating runs ("
+              + serverRuns.stream().map(x -> Table.format(x.rps() / 1000) + "k").collect(java.util.stream.Collectors.joining(" "))
+              + " vs node " + bareRuns.stream().map(x -> Table.format(x / 1000) + "k").collect(java.util.stream.Collectors.joining(" "))
+              + "); " + o.connections + " connections, p50 " + Table.format(r.latencies().p50())
+              + " ms, p99 " + Table.format(r.latencies().p99()) + " ms, "
+              + failures(serverRuns.stream().mapToLong(HttpLoad.LoadResult::failed).sum()));
       HttpLoad.LoadResult ra = HttpLoad.load(direct, o.connections, o.loadWarmup, o.duration);
       table.add("agent direct uds: throughput", ra.rps(), "req/s", ratio(ra.rps(), nodeUdsRps),
           "vs bare node uds; " + failures(ra));

@@ -19,6 +19,7 @@ final class Options {
   int connections = 16;
   Duration duration = Duration.ofSeconds(10);
   Duration loadWarmup = Duration.ofSeconds(2);
+  int rounds = 3;
   int requests = 5000;
   int warmupRequests = 2000;
   int coldSamples = 20;
@@ -38,6 +39,7 @@ final class Options {
       "  --jdbc memory|h2|mysql://[user[:password]@]host[:port]   store for management calls and modules",
       "  --connections N                   concurrent connections / callers for throughput (default 16)",
       "  --duration SECONDS                length of each throughput run (default 10)",
+      "  --rounds N                        alternating server / bare node throughput runs, median kept (default 3)",
       "  --requests N                      sequential requests per latency run (default 5000)",
       "  --cold-samples N                  pooled cold starts (default 20)",
       "  --empty-samples N                 cold starts with an empty pool (default 8)",
@@ -80,6 +82,7 @@ final class Options {
         case "--connections" -> o.connections = positive(args, ++i, a);
         case "--duration" -> o.duration = Duration.ofMillis((long) (Double.parseDouble(value(args, ++i, a)) * 1000));
         case "--requests" -> o.requests = positive(args, ++i, a);
+        case "--rounds" -> o.rounds = positive(args, ++i, a);
         case "--cold-samples" -> o.coldSamples = positive(args, ++i, a);
         case "--empty-samples" -> o.emptySamples = positive(args, ++i, a);
         case "--pool-target" -> o.poolTarget = positive(args, ++i, a);
@@ -99,6 +102,7 @@ final class Options {
     connections = 8;
     duration = Duration.ofMillis(1500);
     loadWarmup = Duration.ofMillis(500);
+    rounds = 1;
     requests = 400;
     warmupRequests = 300;
     coldSamples = 4;
