@@ -62,7 +62,7 @@ public final class AgentLoop implements AutoCloseable {
   private static final long MAX_IDLE_NANOS = TimeUnit.SECONDS.toNanos(60);
   private static final long SCAN_MILLIS = 50;
 
-  private final OwnLoop own;
+  private final SelectorThread own;
   private final Loop ownState;
   private volatile Loop[] attached = new Loop[0];
   private final ScheduledExecutorService scans;
@@ -82,7 +82,7 @@ public final class AgentLoop implements AutoCloseable {
 
   /** Starts the platform's own loop thread. */
   public AgentLoop(String threadName) {
-    this.own = new OwnLoop(threadName);
+    this.own = new SelectorThread(threadName);
     this.ownState = new Loop(own);
     this.scans = Executors.newSingleThreadScheduledExecutor(r -> {
       Thread t = new Thread(r, threadName + "-timeouts");
@@ -368,6 +368,14 @@ public final class AgentLoop implements AutoCloseable {
       return;
     }
     ex.answered = true;
+    drain(c, ex);
+  }
+
+  /**
+   * Parses what the connection's buffer holds (kept in write mode between calls); what cannot
+   * be parsed yet (an incomplete line, or anything after a pause of a streamed body) stays.
+   */
+  private void drain(Conn c, Exchange ex) {
     c.in.flip();
     try {
       parse(c, ex);
@@ -388,6 +396,24 @@ public final class AgentLoop implements AutoCloseable {
       return;
     }
     c.in.compact();
+  }
+
+  /**
+   * A streamed body's reader drained its buffer: parse what was read but held back while it
+   * was full (it may hold the end of the answer, with nothing more to come from the socket),
+   * then read the connection again.
+   */
+  private void resume(Conn c) {
+    if (c.closed) {
+      return;
+    }
+    Exchange ex = c.ex;
+    if (ex != null && c.in.position() > 0) {
+      drain(c, ex);
+    }
+    if (!c.closed && (c.stream == null || !c.stream.paused)) {
+      c.interest(SelectionKey.OP_READ);
+    }
   }
 
   private void discard(Conn c) {
@@ -457,8 +483,7 @@ public final class AgentLoop implements AutoCloseable {
           c.stream.push(in, n);
           c.left -= n;
           if (c.left == 0) {
-            c.stream.end();
-            finish(c, ex, !c.head.close);
+            endStream(c, ex);
             return;
           }
         }
@@ -472,6 +497,9 @@ public final class AgentLoop implements AutoCloseable {
             c.left = Long.parseLong((semi < 0 ? line : line.substring(0, semi)).trim(), 16);
           } catch (NumberFormatException e) {
             throw new IOException("malformed chunk size from agent: " + line, e);
+          }
+          if (c.left < 0) {
+            throw new IOException("malformed chunk size from agent: " + line);
           }
           c.state = c.left == 0 ? State.TRAILERS : State.CHUNK_DATA;
         }
@@ -499,8 +527,7 @@ public final class AgentLoop implements AutoCloseable {
             return;
           }
           if (line.isEmpty()) {
-            c.stream.end();
-            finish(c, ex, !c.head.close);
+            endStream(c, ex);
             return;
           }
         }
@@ -545,6 +572,13 @@ public final class AgentLoop implements AutoCloseable {
     ex.complete(new AgentHttp.Response(head.status, head.headers(), head.errorCode, c.stream, null));
   }
 
+  /** A streamed body ended: the connection goes back to the pool before the reader sees the end. */
+  private void endStream(Conn c, Exchange ex) {
+    StreamBody stream = c.stream;
+    finish(c, ex, !c.head.close);
+    stream.end();
+  }
+
   /** The answer was read to its end: the connection is free again. */
   private void finish(Conn c, Exchange ex, boolean reusable) {
     c.ex = null;
@@ -552,7 +586,11 @@ public final class AgentLoop implements AutoCloseable {
     c.head = null;
     c.stream = null;
     boolean mine = ex.conn.compareAndSet(c, null);
-    if (!mine || !reusable || closed || c.loop.detached || c.in.hasRemaining()) {
+    // not reusable either when the agent answered before the whole request was written: the
+    // rest of it would precede the next request
+    ByteBuffer unsent = c.pendingWrite;
+    if (!mine || !reusable || closed || c.loop.detached || c.in.hasRemaining()
+        || (unsent != null && unsent.hasRemaining())) {
       c.close();
       return;
     }
@@ -773,6 +811,9 @@ public final class AgentLoop implements AutoCloseable {
       int n;
       synchronized (this) {
         while (current == null || currentAt == current.length) {
+          if (readerClosed) {
+            throw new IOException("the response body is closed");
+          }
           current = chunks.poll();
           currentAt = 0;
           if (current != null) {
@@ -801,11 +842,7 @@ public final class AgentLoop implements AutoCloseable {
         }
       }
       if (resume) {
-        conn.loop.loop.execute(() -> {
-          if (!conn.closed) {
-            conn.interest(SelectionKey.OP_READ);
-          }
-        });
+        conn.loop.loop.execute(() -> conn.owner.resume(conn));
       }
       return n;
     }
@@ -836,85 +873,6 @@ public final class AgentLoop implements AutoCloseable {
           }
           conn.close();
         });
-      }
-    }
-  }
-
-  /** The platform's own event loop: a selector on a thread of its own. */
-  private static final class OwnLoop implements EventLoop {
-    private final Selector selector;
-    private final Thread thread;
-    private final ConcurrentLinkedQueue<Runnable> tasks = new ConcurrentLinkedQueue<>();
-    private volatile boolean stopped;
-
-    OwnLoop(String threadName) {
-      try {
-        this.selector = Selector.open();
-      } catch (IOException e) {
-        throw new java.io.UncheckedIOException("cannot open a selector", e);
-      }
-      this.thread = new Thread(this::run, threadName);
-      thread.setDaemon(true);
-      thread.start();
-    }
-
-    @Override
-    public boolean inLoop() {
-      return Thread.currentThread() == thread;
-    }
-
-    @Override
-    public void execute(Runnable task) {
-      if (stopped) {
-        return;
-      }
-      tasks.add(task);
-      if (!inLoop()) {
-        selector.wakeup();
-      }
-    }
-
-    @Override
-    public SelectionKey register(SelectableChannel channel, int ops, Handler handler) throws IOException {
-      return channel.register(selector, ops, handler);
-    }
-
-    private void run() {
-      try {
-        while (!stopped) {
-          selector.select(key -> ((Handler) key.attachment()).ready(key), 1_000);
-          for (Runnable t; (t = tasks.poll()) != null; ) {
-            try {
-              t.run();
-            } catch (RuntimeException e) {
-              LOG.error("agent connection task failed", e);
-            }
-          }
-        }
-      } catch (IOException | ClosedSelectorException e) {
-        LOG.error("the agent connection loop stopped", e);
-      } finally {
-        stopped = true;
-        for (SelectionKey k : selector.keys()) {
-          if (k.attachment() instanceof Handler h) {
-            h.closed();
-          }
-        }
-        try {
-          selector.close();
-        } catch (IOException e) {
-          // closing
-        }
-      }
-    }
-
-    void close() {
-      stopped = true;
-      selector.wakeup();
-      try {
-        thread.join(2_000);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
       }
     }
   }

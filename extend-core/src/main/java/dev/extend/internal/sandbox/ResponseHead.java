@@ -43,6 +43,9 @@ final class ResponseHead {
         } catch (NumberFormatException e) {
           throw new IOException("malformed content-length from agent: " + value, e);
         }
+        if (contentLength < 0) {
+          throw new IOException("malformed content-length from agent: " + value);
+        }
         headers.add(name, value);
       }
       case "transfer-encoding" -> chunked = value.toLowerCase(Locale.ROOT).contains("chunked");
