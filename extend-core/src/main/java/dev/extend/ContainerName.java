@@ -1,6 +1,5 @@
 package dev.extend;
 
-import java.util.regex.Pattern;
 
 /**
  * The name of a container: the isolation boundary owned by one tenant. Lower-case letters,
@@ -10,7 +9,6 @@ import java.util.regex.Pattern;
  * @param value the name
  */
 public record ContainerName(String value) implements Comparable<ContainerName> {
-  private static final Pattern VALID = Pattern.compile("[a-z0-9][a-z0-9_-]{0,62}");
 
   /** Validates the name. */
   public ContainerName {
@@ -31,10 +29,26 @@ public record ContainerName(String value) implements Comparable<ContainerName> {
     if (value == null || value.isEmpty()) {
       throw new ValidationException(field, "is required");
     }
-    if (!VALID.matcher(value).matches()) {
+    if (!valid(value)) {
       throw new ValidationException(field,
           "must be 1-63 lower-case letters, digits, '-' or '_', starting with a letter or digit");
     }
+  }
+
+  /** {@code [a-z0-9][a-z0-9_-]{0,62}}, checked on every routed request, so without a regex. */
+  private static boolean valid(String v) {
+    int n = v.length();
+    if (n > 63) {
+      return false;
+    }
+    for (int i = 0; i < n; i++) {
+      char c = v.charAt(i);
+      boolean alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+      if (!alnum && (i == 0 || (c != '-' && c != '_'))) {
+        return false;
+      }
+    }
+    return true;
   }
 
   @Override

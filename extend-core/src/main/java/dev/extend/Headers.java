@@ -23,6 +23,22 @@ public final class Headers {
     this.values = Collections.unmodifiableMap(values);
   }
 
+  /** Whether {@code s} is an HTTP token (RFC 9110), as header names and methods are. */
+  public static boolean isToken(String s) {
+    int n = s.length();
+    if (n == 0) {
+      return false;
+    }
+    for (int i = 0; i < n; i++) {
+      char c = s.charAt(i);
+      if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+          || "!#$%&'*+-.^_`|~".indexOf(c) >= 0)) {
+        return false;
+      }
+    }
+    return true;
+  }
+
   /** Starts an empty builder. */
   public static Builder builder() {
     return new Builder();

@@ -193,7 +193,7 @@ public final class AgentHttp implements AutoCloseable {
       String v = h.getValue();
       // headers were parsed by an HTTP server or built by the host application; never forward
       // a name or value that would split or corrupt the request
-      if (!isToken(h.getKey()) || v.indexOf('\r') >= 0 || v.indexOf('\n') >= 0) {
+      if (!Headers.isToken(h.getKey()) || v.indexOf('\r') >= 0 || v.indexOf('\n') >= 0) {
         continue;
       }
       sb.append(h.getKey()).append(": ").append(v).append("\r\n");
@@ -205,21 +205,6 @@ public final class AgentHttp implements AutoCloseable {
     }
     sb.append("\r\n");
     return sb.toString().getBytes(StandardCharsets.UTF_8);
-  }
-
-  private static boolean isToken(String name) {
-    if (name.isEmpty()) {
-      return false;
-    }
-    for (int i = 0; i < name.length(); i++) {
-      char c = name.charAt(i);
-      boolean ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-          || "!#$%&'*+-.^_`|~".indexOf(c) >= 0;
-      if (!ok) {
-        return false;
-      }
-    }
-    return true;
   }
 
   private static void writeBody(OutputStream out, InputStream body, long length) throws IOException {
