@@ -196,7 +196,6 @@ function sendResult(res, value) {
   }
 }
 
-const inflight = new Map(); // invocation id -> res, to answer 502 when an uncaught error hits it
 
 // Runs on the request's own tick as far as it can: no promise is created unless the request
 // has a body to read or the function returns one.
@@ -209,10 +208,13 @@ function invoke(name, rest, query, req, res) {
     return;
   }
   const id = req.headers['x-extend-invocation-id'] || String(Date.now());
-  const scope = { id, webhook: name };
-  const headers = Object.assign({}, req.headers);
-  delete headers['x-extend-version'];
-  delete headers['x-extend-invocation-id'];
+  // the invocation's scope carries its response, to answer 502 when an uncaught error hits it
+  const scope = { id, webhook: name, res };
+  const headers = {};
+  const given = req.headers;
+  for (const k in given) {
+    if (k !== 'x-extend-version' && k !== 'x-extend-invocation-id') headers[k] = given[k];
+  }
   const ctx = {
     method: req.method,
     path: rest,
@@ -225,8 +227,6 @@ function invoke(name, rest, query, req, res) {
   };
 
   const fn = wh.fn;
-  inflight.set(id, res);
-  res.once('close', () => inflight.delete(id));
   als.run(scope, () => {
     try {
       if (fn.length >= 3) {
@@ -371,8 +371,8 @@ function onUncaught(err) {
   const scope = als.getStore();
   emit('error', 'uncaught: ' + (err && err.stack ? err.stack : String(err)), scope);
   if (scope) {
-    const res = inflight.get(scope.id);
-    if (res) sendFunctionError(res, err);
+    const res = scope.res;
+    if (res && !res.writableEnded && !res.destroyed) sendFunctionError(res, err);
   }
 }
 process.on('uncaughtException', onUncaught);
