@@ -129,6 +129,12 @@ class EndToEndSocketTest {
     t.put("logs", "chatty", "module.exports = async (ctx) => { console.log('marker ' + ctx.body.id); return 'ok'; }");
     // One line before subscribing: must come as a replay.
     assertThat(send("POST", "/run/logs/chatty", null, "{\"id\": \"before\"}").statusCode()).isEqualTo(200);
+    // console output travels apart from the answer (the sandbox's stdout): wait until it is in
+    long logged = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+    while (t.platform.recentLogs(dev.extend.ContainerName.of("logs"), 10).stream()
+        .noneMatch(e -> e.message().contains("marker before")) && System.nanoTime() < logged) {
+      Thread.sleep(20);
+    }
 
     HttpRequest sse = HttpRequest.newBuilder(URI.create(t.baseUrl() + "/api/v1/containers/logs/logs?replay=10"))
         .header("Authorization", "Bearer " + TestServer.ADMIN)
