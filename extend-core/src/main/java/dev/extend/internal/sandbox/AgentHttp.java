@@ -494,8 +494,7 @@ public final class AgentHttp implements AutoCloseable {
         if (size == null) {
           throw new EOFException("chunked response ended early");
         }
-        int semi = size.indexOf(';');
-        left = Long.parseLong((semi < 0 ? size : size.substring(0, semi)).trim(), 16);
+        left = ResponseHead.chunkSize(size);
         if (left == 0) {
           for (String trailer; (trailer = readLine(in)) != null && !trailer.isEmpty(); ) {
             // trailers are not passed on

@@ -476,12 +476,9 @@ public final class AgentLoop implements AutoCloseable {
           return;
         }
         case BODY_LENGTH -> {
-          int n = (int) Math.min(in.remaining(), c.left);
-          if (n == 0) {
+          if (!pushCounted(c, in)) {
             return;
           }
-          c.stream.push(in, n);
-          c.left -= n;
           if (c.left == 0) {
             endStream(c, ex);
             return;
@@ -492,24 +489,13 @@ public final class AgentLoop implements AutoCloseable {
           if (line == null) {
             return;
           }
-          int semi = line.indexOf(';');
-          try {
-            c.left = Long.parseLong((semi < 0 ? line : line.substring(0, semi)).trim(), 16);
-          } catch (NumberFormatException e) {
-            throw new IOException("malformed chunk size from agent: " + line, e);
-          }
-          if (c.left < 0) {
-            throw new IOException("malformed chunk size from agent: " + line);
-          }
+          c.left = ResponseHead.chunkSize(line);
           c.state = c.left == 0 ? State.TRAILERS : State.CHUNK_DATA;
         }
         case CHUNK_DATA -> {
-          int n = (int) Math.min(in.remaining(), c.left);
-          if (n == 0) {
+          if (!pushCounted(c, in)) {
             return;
           }
-          c.stream.push(in, n);
-          c.left -= n;
           if (c.left == 0) {
             c.state = State.CHUNK_END;
           }
@@ -544,6 +530,20 @@ public final class AgentLoop implements AutoCloseable {
         return;
       }
     }
+  }
+
+  /**
+   * Passes the bytes of {@code in} that belong to the current body or chunk (up to
+   * {@code c.left}) to the streamed body; false when {@code in} held none.
+   */
+  private static boolean pushCounted(Conn c, ByteBuffer in) {
+    int n = (int) Math.min(in.remaining(), c.left);
+    if (n == 0) {
+      return false;
+    }
+    c.stream.push(in, n);
+    c.left -= n;
+    return true;
   }
 
   private void startBody(Conn c, Exchange ex) {

@@ -58,6 +58,21 @@ final class ResponseHead {
     }
   }
 
+  /** The size of a chunk from its size line (extensions after ';' ignored). */
+  static long chunkSize(String line) throws IOException {
+    int semi = line.indexOf(';');
+    long size;
+    try {
+      size = Long.parseLong((semi < 0 ? line : line.substring(0, semi)).trim(), 16);
+    } catch (NumberFormatException e) {
+      throw new IOException("malformed chunk size from agent: " + line, e);
+    }
+    if (size < 0) {
+      throw new IOException("malformed chunk size from agent: " + line);
+    }
+    return size;
+  }
+
   /** The headers passed on to the caller. */
   Headers headers() {
     return headers.build();
