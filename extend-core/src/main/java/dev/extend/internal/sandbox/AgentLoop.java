@@ -138,11 +138,19 @@ public final class AgentLoop implements AutoCloseable {
     }
   }
 
+  /**
+   * Looks for an overdue exchange from the scanning thread and wakes the loop only when there
+   * is one (idle connections alone must not wake a busy server's selector 20 times a second).
+   */
   private void scan(Loop l) {
-    if (l.conns.isEmpty()) {
-      return;
+    long now = System.nanoTime();
+    for (Conn c : l.conns) {
+      Exchange ex = c.ex;
+      if (ex != null && now - ex.deadline > 0) {
+        l.loop.execute(() -> scanTimeouts(l, System.nanoTime()));
+        return;
+      }
     }
-    l.loop.execute(() -> scanTimeouts(l, System.nanoTime()));
   }
 
   /**
