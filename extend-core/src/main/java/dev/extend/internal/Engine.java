@@ -83,6 +83,7 @@ public final class Engine implements AutoCloseable {
   private Engine(Settings s) throws IOException {
     this.settings = s;
     Files.createDirectories(s.dataDir());
+    FileTrees.closeToOthers(s.dataDir());
     this.functions = pick("function store", s.functionStore(), FunctionStore::inMemory);
     this.artifacts = pick("artifact store", s.artifactStore(), ArtifactStore::inMemory);
     this.moduleRecords = pick("module store", s.moduleStore(), ModuleStore::inMemory);

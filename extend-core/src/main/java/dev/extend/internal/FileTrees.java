@@ -32,4 +32,20 @@ public final class FileTrees {
       // best effort
     }
   }
+
+  /**
+   * Makes a directory of the platform's reachable by its owner only (mode 0700): the data
+   * directory holds tenants' code, secrets and the agents' sockets, none of which other users
+   * of the host may reach. Sandboxes see only what is mounted into them, so they are not
+   * affected.
+   */
+  public static void closeToOthers(Path dir) throws IOException {
+    java.util.Set<java.nio.file.attribute.PosixFilePermission> perms =
+        Files.getPosixFilePermissions(dir, LinkOption.NOFOLLOW_LINKS);
+    java.util.Set<java.nio.file.attribute.PosixFilePermission> owner =
+        java.nio.file.attribute.PosixFilePermissions.fromString("rwx------");
+    if (!perms.equals(owner)) {
+      Files.setPosixFilePermissions(dir, owner);
+    }
+  }
 }

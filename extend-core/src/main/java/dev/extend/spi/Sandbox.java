@@ -1,5 +1,6 @@
 package dev.extend.spi;
 
+import java.io.IOException;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 
@@ -21,6 +22,17 @@ public interface Sandbox {
   /** The path under which the sandboxed process sees its code directory. */
   String codePath();
 
+  /**
+   * Called by the platform once, after the agent first answered on {@link SandboxSpec#socket()}
+   * and before any tenant code is loaded: from then on nothing the sandboxed process does may
+   * change what the host reaches at that path (no replacing the socket with a link to another
+   * sandbox's socket or any other socket of the host). An isolating runtime must implement it
+   * (e.g. by making the socket directory read-only) and must check that the path is the socket
+   * itself, not a link; it throws when it cannot guarantee this, and the platform then destroys
+   * the sandbox instead of using it. Default: nothing (for runtimes that do not isolate).
+   */
+  default void seal() throws IOException {}
+
   /** Completes when the sandbox's main process has ended, for whatever reason. */
   CompletableFuture<SandboxExit> exit();
 
@@ -32,7 +44,9 @@ public interface Sandbox {
 
   /**
    * Stops the sandbox: SIGTERM, then SIGKILL after {@code grace}, then releases everything
-   * the runtime holds for it. Idempotent; returns once released.
+   * the runtime holds for it. Idempotent; returns once released. The platform calls it for
+   * every sandbox it started, also for one that ended by itself (exit, crash, OOM kill), so
+   * that its container, task, mounts and files are released on every path.
    */
   void destroy(Duration grace);
 }

@@ -15,16 +15,21 @@ import java.nio.file.Path;
  *   <li>Isolation (for runtimes where {@link #isolating()} is true): the sandbox sees none of
  *       the host but its code directory (read-only), the module store (read-only), the agent
  *       (read-only) and its socket directory (read-write); it runs as an unprivileged user
- *       with no capabilities, no network beyond loopback, and its limits enforced.
+ *       with no capabilities, no network beyond loopback, and its limits enforced. After
+ *       {@link Sandbox#seal()} the sandbox can no longer change what the host reaches at its
+ *       socket path. Nothing visible inside (mount table, cgroup path, hostname) names another
+ *       sandbox.
  *   <li>The environment of the sandboxed process carries nothing of the platform's (no
  *       credentials, no keys).
  *   <li>stdout and stderr reach the spec's {@code output} line by line; a runtime may cap
  *       the volume it keeps.
  *   <li>{@link Sandbox#exit()} completes promptly (within about a second) when the sandbox
  *       ends for any reason: crash, OOM kill, exit, destroy.
- *   <li>{@link Sandbox#destroy} releases everything; {@link #close()} destroys every sandbox
+ *   <li>{@link Sandbox#destroy} releases everything (container, task, processes, mounts,
+ *       files), also for a sandbox that already ended; {@link #close()} destroys every sandbox
  *       this runtime started. {@link #recover()} removes what an earlier run of the same node
- *       left behind (after a crash of the JVM).
+ *       left behind (after a crash of the JVM), and the runtime keeps reconciling while it
+ *       runs: whatever it still holds for this node that no live sandbox or job owns is removed.
  *   <li>Thread-safe: sandboxes may be started and destroyed concurrently.
  * </ol>
  */

@@ -87,6 +87,8 @@ public final class ContainerdRuntime implements SandboxRuntime {
   private volatile Path rootfs;
   private volatile boolean closed;
   private volatile Context.CancellableContext subscription;
+  private final Duration reconcileInterval;
+  private volatile boolean reconciling;
 
   private ContainerdRuntime(Builder b) {
     this.socket = b.socket;
@@ -98,6 +100,7 @@ public final class ContainerdRuntime implements SandboxRuntime {
     this.customRootfs = b.rootfs == null ? null : b.rootfs.toAbsolutePath();
     this.jobLimits = b.jobLimits;
     this.closeGrace = b.closeGrace;
+    this.reconcileInterval = b.reconcileInterval;
     this.slirp4netns = b.hostNetworkJobs ? null : (b.slirp4netns != null ? b.slirp4netns : findSlirp());
     this.client = new ContainerdClient(socket, namespace, b.callTimeout);
     this.tailer = new OutputTailer(b.outputCapBytes, 50);
@@ -141,6 +144,21 @@ public final class ContainerdRuntime implements SandboxRuntime {
   @Override
   public void recover() throws IOException {
     ensureReady();
+    int removed = sweep(Duration.ZERO);
+    if (removed > 0) {
+      LOG.info("removed {} containers left behind by an earlier run of node {}", removed, nodeId);
+    }
+    startReconciling();
+  }
+
+  /**
+   * Removes what this node holds in containerd and on disk that no live sandbox or job of this
+   * runtime owns: containers (with their tasks and shims) labelled with this node id, and task
+   * directories (output files, socket mounts, job networks) older than {@code minAge}.
+   *
+   * @return the number of containers removed
+   */
+  int sweep(Duration minAge) throws IOException {
     List<ContainersApi.Container> leftovers;
     try {
       leftovers = client.containers().list(ContainersApi.ListContainersRequest.newBuilder()
@@ -150,33 +168,67 @@ public final class ContainerdRuntime implements SandboxRuntime {
     }
     int removed = 0;
     for (ContainersApi.Container c : leftovers) {
+      // A task registers before its container is created, so a container under way is known.
       if (tasks.containsKey(c.getId())) {
         continue;
       }
       removeLeftover(c.getId());
       removed++;
     }
-    // Output files, socket mounts and job NATs of the removed tasks.
+    // Output files, socket mounts and job NATs of tasks that are gone.
     Path taskDirs = dataDir.resolve("containerd/tasks");
     if (Files.isDirectory(taskDirs)) {
+      long now = System.currentTimeMillis();
       try (var dirs = Files.list(taskDirs)) {
         for (Path d : (Iterable<Path>) dirs::iterator) {
           String name = d.getFileName().toString();
           // Only this node's: other nodes may share the data directory.
-          if (name.startsWith(idPrefix + ".") && !tasks.containsKey(name)) {
-            ContainerdJobRunner.endLeftover(d);
-            Path marker = d.resolve(HostMounts.MARKER);
-            if (Files.exists(marker)) {
-              HostMounts.unmount(Path.of(Files.readString(marker).trim()));
-            }
-            RootfsAssembler.deleteTree(d);
+          if (!name.startsWith(idPrefix + ".") || tasks.containsKey(name)) {
+            continue;
           }
+          try {
+            if (now - Files.getLastModifiedTime(d, java.nio.file.LinkOption.NOFOLLOW_LINKS).toMillis()
+                < minAge.toMillis()) {
+              continue;
+            }
+          } catch (java.nio.file.NoSuchFileException gone) {
+            continue;
+          }
+          ContainerdJobRunner.endLeftover(d);
+          Path marker = d.resolve(HostMounts.MARKER);
+          if (Files.exists(marker, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            HostMounts.unmount(Path.of(Files.readString(marker).trim()));
+          }
+          RootfsAssembler.deleteTree(d);
         }
       }
     }
-    if (removed > 0) {
-      LOG.info("removed {} containers left behind by an earlier run of node {}", removed, nodeId);
+    // Tasks that ended but were never released (a caller that lost track of them).
+    long stale = System.nanoTime() - TimeUnit.MINUTES.toNanos(2);
+    for (ContainerdTask t : List.copyOf(tasks.values())) {
+      if (t.endedBefore(stale)) {
+        LOG.warn("releasing {}: it ended more than 2 minutes ago and nobody released it", t.containerId);
+        scheduler.execute(() -> t.release(Duration.ZERO));
+      }
     }
+    return removed;
+  }
+
+  private void startReconciling() {
+    if (reconcileInterval.isZero() || reconciling) {
+      return;
+    }
+    reconciling = true;
+    scheduler.scheduleWithFixedDelay(() -> {
+      try {
+        int removed = sweep(Duration.ofMinutes(1));
+        if (removed > 0) {
+          LOG.warn("reconciliation removed {} containers of node {} that no sandbox or job owned", removed, nodeId);
+        }
+      } catch (IOException | RuntimeException e) {
+        LOG.debug("reconciliation with containerd failed: {}", e.toString());
+      }
+    }, reconcileInterval.toMillis(), reconcileInterval.toMillis(), TimeUnit.MILLISECONDS);
   }
 
   private void removeLeftover(String id) {
@@ -283,9 +335,12 @@ public final class ContainerdRuntime implements SandboxRuntime {
     // The agent runs as 65534 and creates its socket on the small tmpfs the task mounts over
     // the socket directory (owned by 65534); the rest it only reads.
     Files.deleteIfExists(spec.socket());
-    for (Path readable : List.of(spec.codeDir(), spec.agentDir(), spec.moduleStore())) {
-      openForOthers(readable);
+    for (Path readable : List.of(spec.codeDir(), spec.agentDir())) {
+      openForOthers(readable, true);
     }
+    // Traversable, not listable: a sandbox resolves the exact module names its code links,
+    // and cannot list what other tenants depend on.
+    openForOthers(spec.moduleStore(), false);
     OciSpecs.Input in = OciSpecs.sandbox(rootfs, spec.agentDir(), spec.codeDir(), spec.moduleStore(), socketDir,
         spec.limits(), cgroupsPath(containerId));
     ContainerdTask task = newTask(containerId);
@@ -299,12 +354,18 @@ public final class ContainerdRuntime implements SandboxRuntime {
     return sandbox;
   }
 
-  private static void openForOthers(Path dir) throws IOException {
-    if (!Files.isDirectory(dir)) {
+  private static void openForOthers(Path dir, boolean listable) throws IOException {
+    if (!Files.isDirectory(dir, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
       throw new IOException("not a directory: " + dir);
     }
     Set<PosixFilePermission> perms = Files.getPosixFilePermissions(dir);
-    if (perms.add(PosixFilePermission.OTHERS_READ) | perms.add(PosixFilePermission.OTHERS_EXECUTE)) {
+    boolean changed = perms.add(PosixFilePermission.OTHERS_EXECUTE);
+    if (listable) {
+      changed |= perms.add(PosixFilePermission.OTHERS_READ);
+    } else {
+      changed |= perms.remove(PosixFilePermission.OTHERS_READ) | perms.remove(PosixFilePermission.GROUP_READ);
+    }
+    if (changed) {
       Files.setPosixFilePermissions(dir, perms);
     }
   }
@@ -537,6 +598,7 @@ public final class ContainerdRuntime implements SandboxRuntime {
     private long outputCapBytes = 8L * 1024 * 1024;
     private Duration closeGrace = Duration.ofSeconds(2);
     private Duration callTimeout = Duration.ofSeconds(30);
+    private Duration reconcileInterval = Duration.ofSeconds(30);
     private Path slirp4netns;
     private boolean hostNetworkJobs;
 
@@ -630,6 +692,18 @@ public final class ContainerdRuntime implements SandboxRuntime {
     /** Deadline of each containerd call (Wait and events excepted). Default 30 s. */
     public Builder callTimeout(Duration timeout) {
       this.callTimeout = Objects.requireNonNull(timeout, "timeout");
+      return this;
+    }
+
+    /**
+     * How often the runtime compares what containerd holds for this node with the sandboxes
+     * and jobs it knows, and removes the rest. Default 30 s; zero turns it off.
+     */
+    public Builder reconcileInterval(Duration interval) {
+      if (interval == null || interval.isNegative()) {
+        throw new IllegalArgumentException("reconcileInterval must be zero or positive, was " + interval);
+      }
+      this.reconcileInterval = interval;
       return this;
     }
 

@@ -39,6 +39,12 @@ final class ContainerdSandbox implements Sandbox {
     return OciSpecs.CODE;
   }
 
+  /** Makes the socket directory read-only (see {@link HostMounts#seal}). */
+  @Override
+  public void seal() throws IOException {
+    HostMounts.seal(spec.socketDir(), spec.socket());
+  }
+
   @Override
   public CompletableFuture<SandboxExit> exit() {
     return task.exit();

@@ -44,6 +44,7 @@ final class ContainerdTask {
   private final AtomicBoolean releasing = new AtomicBoolean();
   private volatile boolean oomSeen;
   private volatile boolean killedByUs;
+  private volatile long endedAt;
   /** A host directory given its own small tmpfs for the task's lifetime, or null. */
   private volatile Path tmpfsMount;
 
@@ -57,6 +58,12 @@ final class ContainerdTask {
 
   CompletableFuture<SandboxExit> exit() {
     return exit;
+  }
+
+  /** Whether the process ended before {@code nanoTime} and the task is not being released. */
+  boolean endedBefore(long nanoTime) {
+    long at = endedAt;
+    return at != 0 && at - nanoTime < 0 && !releasing.get();
   }
 
   /**
@@ -78,8 +85,14 @@ final class ContainerdTask {
   void start(byte[] specJson, Map<String, String> labels, Consumer<String> output, Path socketDir,
       BeforeStart beforeStart) throws IOException {
     ContainerdClient client = runtime.client();
-    Files.createDirectories(stateDir);
+    // Registered before anything exists, so that reconciliation never takes it for a leftover.
     runtime.register(this);
+    try {
+      Files.createDirectories(stateDir);
+    } catch (IOException e) {
+      runtime.forget(this);
+      throw e;
+    }
     if (socketDir != null) {
       try {
         // Recorded first, so recover() can undo it after a crash.
@@ -196,6 +209,7 @@ final class ContainerdTask {
 
   private void complete(SandboxExit e) {
     if (exit.complete(e)) {
+      endedAt = System.nanoTime() | 1;
       LOG.debug("{} ended: {}", containerId, e);
     }
   }

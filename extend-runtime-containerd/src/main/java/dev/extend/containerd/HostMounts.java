@@ -25,6 +25,54 @@ final class HostMounts {
         "extend-sock", dir.toString()));
   }
 
+  /**
+   * Makes the tmpfs on {@code dir} read-only for good, once the agent has created {@code
+   * socket} in it: the remount changes the file system itself, so the sandbox's bind mount of
+   * it turns read-only too, and nothing inside can replace the socket with a link to another
+   * socket. Connecting to a socket on a read-only file system still works. Checks before and
+   * after that {@code socket} is a socket (not a link) and that the file system is read-only.
+   */
+  static void seal(Path dir, Path socket) throws IOException {
+    requireSocket(socket);
+    if (!isMountPoint(dir)) {
+      throw new IOException("the socket directory is not the sandbox's own tmpfs");
+    }
+    run(List.of("mount", "-o", "remount,ro,nosuid,nodev,noexec", dir.toString()));
+    if (!isReadOnlyMount(dir)) {
+      throw new IOException("the socket directory did not become read-only");
+    }
+    requireSocket(socket);
+  }
+
+  private static void requireSocket(Path socket) throws IOException {
+    int mode;
+    try {
+      mode = (Integer) Files.getAttribute(socket, "unix:mode", java.nio.file.LinkOption.NOFOLLOW_LINKS);
+    } catch (java.nio.file.NoSuchFileException e) {
+      throw new IOException("the agent's socket is missing");
+    }
+    if ((mode & S_IFMT) != S_IFSOCK) {
+      throw new IOException("the agent's socket path is not a socket (mode " + Integer.toOctalString(mode) + ")");
+    }
+  }
+
+  private static final int S_IFMT = 0170000;
+  private static final int S_IFSOCK = 0140000;
+
+  /** Whether the tmpfs on {@code dir} is read-only as a file system (its super options). */
+  static boolean isReadOnlyMount(Path dir) throws IOException {
+    String target = escape(dir.toAbsolutePath().normalize().toString());
+    for (String line : Files.readAllLines(Path.of("/proc/self/mountinfo"), StandardCharsets.UTF_8)) {
+      String[] f = line.split(" ");
+      int sep = line.indexOf(" - tmpfs extend-sock ");
+      if (f.length > 4 && f[4].equals(target) && sep > 0) {
+        String superOptions = line.substring(sep + " - tmpfs extend-sock ".length());
+        return superOptions.equals("ro") || superOptions.startsWith("ro,");
+      }
+    }
+    return false;
+  }
+
   /** Detaches the tmpfs on {@code dir} if there is one (lazily: the agent may still hold it). */
   static void unmount(Path dir) {
     try {

@@ -13,7 +13,7 @@ import java.util.Map;
  * Writes OCI runtime specs (JSON) for sandboxes and jobs. Pure functions over plain data, so
  * the hardening can be checked without containerd.
  *
- * <p>What every spec carries: its own pid, ipc, uts and mount namespaces; uid/gid 65534; no
+ * <p>What every spec carries: its own pid, ipc, uts, mount and cgroup namespaces; uid/gid 65534; no
  * capabilities in any of the five sets; {@code noNewPrivileges}; the {@link Seccomp} profile; a
  * read-only root; a size-capped tmpfs {@code /tmp}; masked and read-only {@code /proc} paths;
  * cgroup limits (memory = memory+swap, CPU quota, pids) and rlimits. Sandboxes also get their
@@ -46,8 +46,12 @@ final class OciSpecs {
 
   private OciSpecs() {}
 
-  /** A host directory seen inside at {@code target}. */
-  record Bind(Path source, String target, boolean writable) {}
+  /** A host directory seen inside at {@code target}; {@code exec} false mounts it {@code noexec}. */
+  record Bind(Path source, String target, boolean writable, boolean exec) {
+    Bind(Path source, String target, boolean writable) {
+      this(source, target, writable, !writable);
+    }
+  }
 
   /** Everything that varies between specs. */
   record Input(
@@ -81,8 +85,10 @@ final class OciSpecs {
   static Input sandbox(Path rootfs, Path agentDir, Path codeDir, Path moduleStore, Path socketDir,
       SandboxLimits limits, String cgroupsPath) {
     return new Input(rootfs, agentCommand(), sandboxEnv(), "/tmp",
-        List.of(new Bind(agentDir, AGENT, false), new Bind(codeDir, CODE, false),
-            new Bind(moduleStore, MODULES, false), new Bind(socketDir, SOCK, true)),
+        // Code and agent are JavaScript: noexec. The module store may hold native addons,
+        // which Node maps executable, so it cannot be noexec.
+        List.of(new Bind(agentDir, AGENT, false, false), new Bind(codeDir, CODE, false, false),
+            new Bind(moduleStore, MODULES, false, true), new Bind(socketDir, SOCK, true, false)),
         limits, true, false, cgroupsPath, "sandbox");
   }
 
@@ -168,15 +174,19 @@ final class OciSpecs {
       if (b.writable()) {
         mount(mounts, b.target(), "bind", b.source().toAbsolutePath().toString(), "rbind", "rw", "nosuid", "nodev",
             "noexec");
-      } else {
+      } else if (b.exec()) {
         mount(mounts, b.target(), "bind", b.source().toAbsolutePath().toString(), "rbind", "ro", "nosuid", "nodev");
+      } else {
+        mount(mounts, b.target(), "bind", b.source().toAbsolutePath().toString(), "rbind", "ro", "nosuid", "nodev",
+            "noexec");
       }
     }
 
     ObjectNode linux = spec.putObject("linux");
     ArrayNode namespaces = linux.putArray("namespaces");
-    for (String ns : in.ownNetwork() ? List.of("pid", "ipc", "uts", "mount", "network")
-        : List.of("pid", "ipc", "uts", "mount")) {
+    // A cgroup namespace too: /proc/self/cgroup then shows "/" instead of the host's cgroup path.
+    for (String ns : in.ownNetwork() ? List.of("pid", "ipc", "uts", "mount", "cgroup", "network")
+        : List.of("pid", "ipc", "uts", "mount", "cgroup")) {
       // No path: a new namespace. A new network namespace holds only loopback.
       namespaces.addObject().put("type", ns);
     }

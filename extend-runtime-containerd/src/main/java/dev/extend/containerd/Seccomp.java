@@ -9,8 +9,10 @@ import java.util.List;
  * allow-list of what Node.js, npm and a POSIX shell need. Left out on purpose, among others:
  * ptrace, process_vm_*, mount/umount, pivot_root, chroot, unshare, setns, keyctl/add_key/
  * request_key, bpf, perf_event_open, userfaultfd, io_uring_*, kexec_*, *_module, reboot,
- * swapon/off, acct, open_by_handle_at, setuid/setgid and friends, clock setting, and every
- * system call of the 32-bit ABIs (only the native architecture is listed).
+ * swapon/off, acct, open_by_handle_at, setuid/setgid and friends, clock setting, memfd_create
+ * and execveat (together they run a binary that never touched a file system, around {@code
+ * noexec} mounts), netlink protocols other than NETLINK_ROUTE, and every system call of the
+ * 32-bit ABIs (only the native architecture is listed).
  */
 final class Seccomp {
   private static final int EPERM = 1;
@@ -22,7 +24,7 @@ final class Seccomp {
       "accept", "accept4", "access", "alarm", "arch_prctl", "bind", "brk", "capget", "chdir", "chmod", "chown",
       "clock_getres", "clock_gettime", "clock_nanosleep", "close", "close_range", "connect", "copy_file_range",
       "creat", "dup", "dup2", "dup3", "epoll_create", "epoll_create1", "epoll_ctl", "epoll_pwait", "epoll_pwait2",
-      "epoll_wait", "eventfd", "eventfd2", "execve", "execveat", "exit", "exit_group", "faccessat", "faccessat2",
+      "epoll_wait", "eventfd", "eventfd2", "execve", "exit", "exit_group", "faccessat", "faccessat2",
       "fadvise64", "fallocate", "fchdir", "fchmod", "fchmodat", "fchown", "fchownat", "fcntl", "fdatasync",
       "fgetxattr", "flistxattr", "flock", "fork", "fstat", "fstatfs", "fsync", "ftruncate", "futex", "futex_waitv",
       "get_robust_list", "getcpu", "getcwd", "getdents", "getdents64", "getegid", "geteuid", "getgid", "getgroups",
@@ -30,7 +32,7 @@ final class Seccomp {
       "getresgid", "getresuid", "getrlimit", "getrusage", "getsid", "getsockname", "getsockopt", "gettid",
       "gettimeofday", "getuid", "getxattr", "inotify_add_watch", "inotify_init", "inotify_init1",
       "inotify_rm_watch", "ioctl", "kill", "lchown", "lgetxattr", "link", "linkat", "listen", "listxattr",
-      "llistxattr", "lseek", "lstat", "madvise", "membarrier", "memfd_create", "mincore", "mkdir", "mkdirat",
+      "llistxattr", "lseek", "lstat", "madvise", "membarrier", "mincore", "mkdir", "mkdirat",
       "mmap", "mprotect", "mremap", "msync", "munmap", "nanosleep", "newfstatat", "open", "openat", "openat2",
       "pause", "pipe", "pipe2", "pkey_alloc", "pkey_free", "pkey_mprotect", "poll", "ppoll", "prctl", "pread64",
       "preadv", "preadv2", "prlimit64", "pselect6", "pwrite64", "pwritev", "pwritev2", "read", "readahead",
@@ -52,10 +54,13 @@ final class Seccomp {
       "io_uring_enter", "io_uring_register", "kexec_load", "kexec_file_load", "init_module", "finit_module",
       "delete_module", "reboot", "swapon", "swapoff", "acct", "open_by_handle_at", "setuid", "setgid",
       "setreuid", "setresuid", "capset", "clock_settime", "settimeofday", "fsopen", "fsmount", "move_mount",
-      "open_tree", "syslog", "clone3");
+      "open_tree", "syslog", "clone3", "memfd_create", "execveat");
 
-  /** Socket families a sandbox may open: AF_UNIX, AF_INET, AF_INET6, AF_NETLINK (getifaddrs). */
-  static final List<Integer> SOCKET_FAMILIES = List.of(1, 2, 10, 16);
+  /** Socket families a sandbox may open with any protocol: AF_UNIX, AF_INET, AF_INET6. */
+  static final List<Integer> SOCKET_FAMILIES = List.of(1, 2, 10);
+  /** AF_NETLINK, allowed only with protocol NETLINK_ROUTE (what getifaddrs needs). */
+  static final int AF_NETLINK = 16;
+  static final int NETLINK_ROUTE = 0;
 
   private Seccomp() {}
 
@@ -95,6 +100,13 @@ final class Seccomp {
       socket.put("action", "SCMP_ACT_ALLOW");
       socket.putArray("args").addObject().put("index", 0).put("value", family).put("op", "SCMP_CMP_EQ");
     }
+    // Netlink for reading interfaces and routes only: no audit, uevent, xfrm, netfilter, ...
+    ObjectNode netlink = rules.addObject();
+    netlink.putArray("names").add("socket");
+    netlink.put("action", "SCMP_ACT_ALLOW");
+    ArrayNode nlArgs = netlink.putArray("args");
+    nlArgs.addObject().put("index", 0).put("value", AF_NETLINK).put("op", "SCMP_CMP_EQ");
+    nlArgs.addObject().put("index", 2).put("value", NETLINK_ROUTE).put("op", "SCMP_CMP_EQ");
     return p;
   }
 }

@@ -64,6 +64,13 @@ class OciSpecsTest {
       } else {
         assertThat(opts).as(k).contains("ro", "rbind", "nosuid", "nodev");
       }
+      // JavaScript only: nothing there may be executed; native addons live in the module store.
+      if (k.startsWith("/extend/code") || k.startsWith("/extend/agent")) {
+        assertThat(opts).as(k).contains("noexec");
+      }
+      if (k.startsWith("/extend/modules")) {
+        assertThat(opts).as(k).doesNotContain("noexec");
+      }
     });
   }
 
@@ -75,7 +82,7 @@ class OciSpecsTest {
       ns.add(n.get("type").asText());
       assertThat(n.has("path")).as("a new namespace, not a host one").isFalse();
     });
-    assertThat(ns).containsExactlyInAnyOrder("pid", "ipc", "uts", "mount", "network");
+    assertThat(ns).containsExactlyInAnyOrder("pid", "ipc", "uts", "mount", "cgroup", "network");
     JsonNode r = linux.get("resources");
     assertThat(r.get("memory").get("limit").asLong()).isEqualTo(256L << 20);
     assertThat(r.get("memory").get("swap").asLong()).isEqualTo(256L << 20);
@@ -93,7 +100,7 @@ class OciSpecsTest {
         Map.of("A", "1"), Path.of("/w"), Path.of("/etc/resolv.conf"), null, LIMITS, "/extend/ns/j", false)));
     Set<String> ns = new HashSet<>();
     spec.get("linux").get("namespaces").forEach(n -> ns.add(n.get("type").asText()));
-    assertThat(ns).containsExactlyInAnyOrder("pid", "ipc", "uts", "mount");
+    assertThat(ns).containsExactlyInAnyOrder("pid", "ipc", "uts", "mount", "cgroup");
     assertThat(texts(spec.get("process").get("env"))).containsExactly("PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/work", "A=1");
     assertThat(spec.get("process").get("cwd").asText()).isEqualTo("/work");
     assertThat(spec.get("process").get("user").get("uid").asInt()).isEqualTo(65534);
@@ -132,6 +139,18 @@ class OciSpecsTest {
       }
     }
     assertThat(unconditional).doesNotContainAnyElementsOf(Seccomp.FORBIDDEN).doesNotContain("clone", "socket");
+    assertThat(Seccomp.FORBIDDEN).contains("memfd_create", "execveat");
+    // socket(): AF_UNIX, AF_INET, AF_INET6 with any protocol; AF_NETLINK only with NETLINK_ROUTE.
+    Set<String> socketRules = new HashSet<>();
+    for (JsonNode rule : p.get("syscalls")) {
+      if (texts(rule.get("names")).contains("socket")) {
+        StringBuilder sb = new StringBuilder();
+        rule.get("args").forEach(a -> sb.append(a.get("index").asInt()).append(a.get("op").asText().replace("SCMP_CMP_", ""))
+            .append(a.get("value").asLong()).append(' '));
+        socketRules.add(sb.toString().trim());
+      }
+    }
+    assertThat(socketRules).containsExactlyInAnyOrder("0EQ1", "0EQ2", "0EQ10", "0EQ16 2EQ0");
   }
 
   @Test

@@ -76,7 +76,6 @@ public final class SandboxManager implements Pool, AutoCloseable {
   private final ScheduledExecutorService scheduler;
   private final ExecutorService starter;
   private final ExecutorService reaper;
-  private final AtomicLong sequence = new AtomicLong();
 
   /**
    * Creates the manager; call {@link #start()} to begin filling the pool.
@@ -320,17 +319,16 @@ public final class SandboxManager implements Pool, AutoCloseable {
 
   private void startOne() {
     long t0 = System.nanoTime();
-    String id = nodeId + "-" + Long.toString(sequence.incrementAndGet(), 36);
-    if (id.length() > 64) {
-      id = id.substring(id.length() - 64);
-    }
+    String id = newSandboxId();
     Path dir = sandboxesDir.resolve(id);
     ManagedSandbox m = null;
     try {
-      Path code = Files.createDirectories(dir.resolve("code"));
-      Path sock = Files.createDirectories(dir.resolve("sock"));
-      // the sandbox user (not the platform's) creates the socket here
-      Files.setPosixFilePermissions(sock, PosixFilePermissions.fromString("rwxrwxrwx"));
+      // Closed to other users of the host: only the platform (and, through its own mounts, the
+      // sandbox) reaches the code and the agent's socket.
+      Files.createDirectory(dir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+      Path code = Files.createDirectory(dir.resolve("code"));
+      Path sock = Files.createDirectory(dir.resolve("sock"));
+      Files.setPosixFilePermissions(sock, PosixFilePermissions.fromString("rwx------"));
       Files.setPosixFilePermissions(code, PosixFilePermissions.fromString("rwxr-xr-x"));
       ManagedSandbox[] self = new ManagedSandbox[1];
       SandboxSpec spec = new SandboxSpec(id, dir, agentDir, moduleStore, limits, line -> {
@@ -351,6 +349,9 @@ public final class SandboxManager implements Pool, AutoCloseable {
         throw new IOException("agent of sandbox " + id + " did not answer within " + START_TIMEOUT.toSeconds() + " s"
             + (sandbox.exit().isDone() ? " (it exited: " + sandbox.exit().join().reason() + ")" : ""));
       }
+      // Before any tenant code runs in it: from now on the sandbox cannot point the host's path
+      // to its agent anywhere else.
+      sandbox.seal();
       try {
         agents.warmUp(spec.socket(), spec.codeDir());
       } catch (IOException | java.util.concurrent.TimeoutException e) {
@@ -418,10 +419,37 @@ public final class SandboxManager implements Pool, AutoCloseable {
       listener.sandboxEnded(m.id, reason);
     }
     socketGone.accept(m.sandbox.spec().socket());
-    FileTrees.deleteTree(m.sandbox.spec().directory());
+    // A sandbox that ended by itself still holds what the runtime made for it (container, task,
+    // shim, mounts, output follower): release it like any other, off the caller's thread.
+    try {
+      reaper.execute(() -> {
+        try {
+          m.sandbox.destroy(Duration.ZERO);
+        } catch (RuntimeException e) {
+          LOG.warn("releasing ended sandbox {} failed: {}", m.id, e.toString());
+        } finally {
+          FileTrees.deleteTree(m.sandbox.spec().directory());
+        }
+      });
+    } catch (java.util.concurrent.RejectedExecutionException shuttingDown) {
+      m.sandbox.destroy(Duration.ZERO);
+      FileTrees.deleteTree(m.sandbox.spec().directory());
+    }
     if (!closed) {
       scheduler.execute(this::maintain);
     }
+  }
+
+  private static final java.security.SecureRandom RANDOM = new java.security.SecureRandom();
+
+  /**
+   * An opaque random sandbox id: it appears in host paths a sandbox can see (its own mount
+   * table), so it must not let one sandbox name another.
+   */
+  static String newSandboxId() {
+    byte[] b = new byte[12];
+    RANDOM.nextBytes(b);
+    return "s" + java.util.HexFormat.of().formatHex(b);
   }
 
   // ---- Pool -----------------------------------------------------------------------------
