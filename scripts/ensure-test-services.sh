@@ -16,6 +16,8 @@ command -v slirp4netns >/dev/null || need+=(slirp4netns)
 command -v mariadbd >/dev/null || command -v mysqld >/dev/null || need+=(mariadb-server)
 command -v nginx >/dev/null || need+=(nginx-light)
 command -v curl >/dev/null || need+=(curl)
+# the sandbox-boundary tests compile a small static probe program
+{ command -v gcc >/dev/null && [ -f "$(gcc -print-file-name=libc.a)" ]; } || need+=(gcc libc6-dev)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   apt-get update -qq

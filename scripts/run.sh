@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds and runs the standalone Extend server on embedded defaults, on a Debian machine as
-# root: installs a JDK, Maven and Node.js when missing, starts containerd when it is installed
-# but not running (without it the server uses the local development runtime and says so),
-# builds extend-server.jar and runs it. Arguments and EXTEND_* variables go to the server.
+# root, with isolation: installs a JDK, Maven, Node.js, containerd and runc when missing, starts
+# containerd when it is not running, builds extend-server.jar and runs it. Without a usable
+# containerd the server refuses to start (tenants' code never runs unisolated by default);
+# EXTEND_RUNTIME=local names the development runtime, which does not isolate. Arguments and
+# EXTEND_* variables go to the server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +13,10 @@ command -v java >/dev/null || need+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null || need+=(maven)
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
+if [ "${EXTEND_RUNTIME:-auto}" != local ]; then
+  command -v containerd >/dev/null || need+=(containerd)
+  command -v runc >/dev/null || need+=(runc)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

@@ -204,6 +204,14 @@ public final class ServerlessPlatform implements AutoCloseable {
     return engine.readinessProblems();
   }
 
+  /**
+   * Whether the sandbox runtime isolates tenants from each other and from the host; false only
+   * when the development runtime was chosen by name.
+   */
+  public boolean isolating() {
+    return engine.isolating();
+  }
+
   /** The name of the sandbox runtime in use ({@code containerd}, {@code local}, ...). */
   public String runtimeName() {
     return engine.runtimeName();

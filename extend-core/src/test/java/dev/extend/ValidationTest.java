@@ -82,4 +82,24 @@ class ValidationTest {
     assertThatThrownBy(() -> ServerlessPlatform.builder().defaultLimits(new Limits(Duration.ofMinutes(10), 128)).build())
         .hasMessageContaining("defaultLimits.timeout");
   }
+
+  /** Fails closed: with no isolating runtime usable and none named, the platform does not start. */
+  @Test
+  void noIsolatingRuntimeMeansNoPlatform(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) {
+    assertThatThrownBy(() -> ServerlessPlatform.builder().dataDir(dir).build())
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("no isolating sandbox runtime is usable")
+        .hasMessageContaining("apt-get install containerd runc")
+        .hasMessageContaining("SandboxRuntime.localProcesses()");
+  }
+
+  /** The development runtime runs only when named, and the platform says it does not isolate. */
+  @Test
+  void theDevelopmentRuntimeOnlyByName(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) {
+    try (ServerlessPlatform p = ServerlessPlatform.builder().dataDir(dir).poolSize(0)
+        .sandboxRuntime(dev.extend.spi.SandboxRuntime.localProcesses()).build()) {
+      assertThat(p.isolating()).isFalse();
+      assertThat(p.runtimeName()).isEqualTo("local");
+    }
+  }
 }

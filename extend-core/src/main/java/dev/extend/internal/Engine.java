@@ -12,7 +12,6 @@ import dev.extend.WebhookRef;
 import dev.extend.internal.modules.BuildWorker;
 import dev.extend.internal.modules.HostModuleStore;
 import dev.extend.internal.modules.ModuleService;
-import dev.extend.internal.runtime.LocalProcessRuntime;
 import dev.extend.internal.sandbox.AgentClient;
 import dev.extend.internal.sandbox.AgentHttp;
 import dev.extend.internal.sandbox.AgentLoop;
@@ -153,6 +152,14 @@ public final class Engine implements AutoCloseable {
     return fallback.get();
   }
 
+  /** Why a platform without an isolating runtime does not start, and what to do. */
+  static final String NO_ISOLATION = "no isolating sandbox runtime is usable, and tenants' code never runs"
+      + " without isolation unless the development runtime is chosen by name. Install and start containerd"
+      + " (Debian: apt-get install containerd runc, then start containerd; set EXTEND_CONTAINERD_SOCKET when its"
+      + " socket is not /run/containerd/containerd.sock) and put extend-runtime-containerd on the class path,"
+      + " or pass .sandboxRuntime(SandboxRuntime.localProcesses()) for development (NOT ISOLATING); the log"
+      + " above says why each runtime found is not usable";
+
   private static SandboxRuntime chooseRuntime(Settings s) {
     SandboxRuntime chosen = s.runtime();
     String how = "configured";
@@ -171,17 +178,18 @@ public final class Engine implements AutoCloseable {
       }
     }
     if (chosen == null) {
-      chosen = new LocalProcessRuntime(s.nodeBinary());
-      how = "embedded default: no isolating runtime is usable here";
+      // Fail closed: tenants' code never runs as host processes unless the operator named the
+      // development runtime.
+      throw new IllegalStateException(NO_ISOLATION);
     }
     LOG.info("sandbox runtime: {} ({})", chosen.name(), how);
     if (!chosen.isolating()) {
       LOG.warn("""
 
           ************************************************************************
-          *  SANDBOX RUNTIME '{}' DOES NOT ISOLATE TENANTS.                      
-          *  Webhook code runs as plain processes of this host, with this user's  
-          *  rights. Use it for development only; use containerd in production.  
+          *  NOT ISOLATING: sandbox runtime '{}' does not isolate tenants.
+          *  Webhook code runs as plain processes of this host, with this user's
+          *  rights. Use it for development only; use containerd in production.
           ************************************************************************""", chosen.name());
     }
     return chosen;
@@ -301,6 +309,11 @@ public final class Engine implements AutoCloseable {
   /** The sandbox manager (diagnostics and tests). */
   public SandboxManager sandboxes() {
     return sandboxes;
+  }
+
+  /** Whether the sandbox runtime isolates tenants. */
+  public boolean isolating() {
+    return runtime.isolating();
   }
 
   /** The runtime's name. */

@@ -78,4 +78,12 @@ public interface SandboxRuntime extends AutoCloseable {
   static SandboxRuntime localProcesses(Path nodeBinary) {
     return new dev.extend.internal.runtime.LocalProcessRuntime(nodeBinary);
   }
+
+  /**
+   * The development runtime with the {@code node} found on this host ({@code /usr/bin/node},
+   * else the first {@code node} on the {@code PATH}). It does <b>not</b> isolate.
+   */
+  static SandboxRuntime localProcesses() {
+    return localProcesses(dev.extend.internal.runtime.LocalProcessRuntime.findNode());
+  }
 }

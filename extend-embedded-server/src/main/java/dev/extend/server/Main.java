@@ -156,7 +156,7 @@ public final class Main {
         throw e;
       }
       out.println("Extend server ready on http://" + config.get("EXTEND_HOST") + ":" + server.port()
-          + " (runtime " + platform.runtimeName() + ", storage " + storage.databaseName() + ", data " + dataDir + ")");
+          + " (runtime " + platform.runtimeName() + (platform.isolating() ? "" : ", NOT ISOLATING") + ", storage " + storage.databaseName() + ", data " + dataDir + ")");
       out.flush();
       return new Running(server, storage);
     } catch (IOException | RuntimeException e) {
@@ -250,18 +250,22 @@ public final class Main {
     return Path.of("/usr/bin/node");
   }
 
-  /** containerd when asked for, or when usable under {@code auto}; else the local runtime. */
+  /**
+   * The sandbox runtime: the development runtime only when named ({@code EXTEND_RUNTIME=local});
+   * otherwise ({@code auto}, the default, or {@code containerd}) containerd, and start-up fails
+   * with what to do when it is not usable: tenants' code never runs as host processes by default.
+   */
   static SandboxRuntime runtime(StandaloneConfig config, String nodeId, Path dataDir, Path node, Logger log) {
     String mode = config.runtime();
     if (mode.equals("local")) {
-      log.info("sandbox runtime: local (EXTEND_RUNTIME=local)");
+      log.warn("sandbox runtime: local (EXTEND_RUNTIME=local): NOT ISOLATING, tenants' code runs as processes of"
+          + " this host");
       return SandboxRuntime.localProcesses(node);
     }
     Path socket = Path.of(config.get("EXTEND_CONTAINERD_SOCKET"));
-    if (mode.equals("auto") && !Files.exists(socket)) {
-      log.warn("sandbox runtime: local; no containerd socket at {} (set EXTEND_CONTAINERD_SOCKET). "
-          + "Tenants are NOT isolated.", socket);
-      return SandboxRuntime.localProcesses(node);
+    if (!Files.exists(socket)) {
+      throw new IllegalStateException("EXTEND_RUNTIME=" + mode + " needs containerd, and there is no containerd socket"
+          + " at " + socket + ". " + HOW_TO_GET_CONTAINERD);
     }
     ContainerdRuntime containerd = ContainerdRuntime.builder()
         .socket(socket)
@@ -271,15 +275,16 @@ public final class Main {
         .build();
     String problem = containerd.problem();
     if (problem == null) {
-      log.info("sandbox runtime: containerd at {} ({})", socket,
-          mode.equals("auto") ? "EXTEND_RUNTIME=auto, containerd answers" : "EXTEND_RUNTIME=containerd");
+      log.info("sandbox runtime: containerd at {} (EXTEND_RUNTIME={})", socket, mode);
       return containerd;
     }
     containerd.close();
-    if (mode.equals("containerd")) {
-      throw new IllegalStateException("EXTEND_RUNTIME=containerd, but " + problem);
-    }
-    log.warn("sandbox runtime: local; containerd is not usable ({}). Tenants are NOT isolated.", problem);
-    return SandboxRuntime.localProcesses(node);
+    throw new IllegalStateException("EXTEND_RUNTIME=" + mode + " needs containerd, but " + problem + ". "
+        + HOW_TO_GET_CONTAINERD);
   }
+
+  static final String HOW_TO_GET_CONTAINERD = "Install and start it (Debian: apt-get install containerd runc;"
+      + " then run containerd, or systemctl start containerd), or set EXTEND_CONTAINERD_SOCKET to its socket;"
+      + " scripts/run.sh does both. For development only, EXTEND_RUNTIME=local runs tenants' code as processes of"
+      + " this host (NOT ISOLATING).";
 }

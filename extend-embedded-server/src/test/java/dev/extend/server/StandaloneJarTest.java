@@ -94,6 +94,33 @@ class StandaloneJarTest {
     }
   }
 
+  /** The default runtime fails closed: without containerd the server does not start at all. */
+  @Test
+  void refusesToStartWithoutContainerdUnlessTheDevelopmentRuntimeIsNamed() throws Exception {
+    assertThat(JAR).as("the shaded jar is built before this test (mvn package)").exists();
+    ProcessBuilder pb = new ProcessBuilder(
+        Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-jar", JAR.toString());
+    pb.environment().keySet().removeIf(k -> k.startsWith("EXTEND_"));
+    pb.environment().put("EXTEND_CONTAINERD_SOCKET", dataDir.resolve("no-containerd.sock").toString());
+    pb.environment().put("EXTEND_PORT", Integer.toString(freePort()));
+    pb.environment().put("EXTEND_HOST", "127.0.0.1");
+    pb.environment().put("EXTEND_DATA_DIR", dataDir.resolve("data").toString());
+    Path log = Files.createTempFile("extend-server", ".log");
+    pb.redirectErrorStream(true);
+    pb.redirectOutput(log.toFile());
+    Process p = pb.start();
+    try {
+      assertThat(p.waitFor(120, TimeUnit.SECONDS)).as("the server exits by itself").isTrue();
+      String out = Files.readString(log, StandardCharsets.UTF_8);
+      assertThat(p.exitValue()).as(out).isNotZero();
+      assertThat(out).contains("EXTEND_RUNTIME=auto needs containerd", "apt-get install containerd runc")
+          .doesNotContain("Extend server ready");
+    } finally {
+      p.destroyForcibly();
+      Files.deleteIfExists(log);
+    }
+  }
+
   @Test
   void startsOnAnEmptyDataDirServesAndKeepsStateAcrossRestarts() throws Exception {
     assertThat(JAR).as("the shaded jar is built before this test (mvn package)").exists();
