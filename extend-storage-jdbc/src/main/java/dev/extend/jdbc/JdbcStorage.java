@@ -39,6 +39,12 @@ import org.slf4j.LoggerFactory;
  * most the connection timeout, naming the database; the pool reconnects by itself once the
  * database is back.
  *
+ * <p>A store call that returned has committed its write, and the write survives a crash of this
+ * process: every statement runs in auto-commit mode or in a transaction committed before the
+ * call returns, and H2 runs with {@code WRITE_DELAY=0}, so that its commit writes to the file
+ * before it returns. MySQL and MariaDB keep a commit across a crash of the server as well with
+ * their default {@code innodb_flush_log_at_trx_commit=1}.
+ *
  * <pre>{@code
  * JdbcStorage storage = JdbcStorage.builder()
  *     .jdbcUrl("jdbc:mysql://db:3306/extend").user("extend").password(pw)
@@ -67,6 +73,8 @@ public final class JdbcStorage implements AutoCloseable {
     config.setJdbcUrl(url);
     config.setUsername(b.user);
     config.setPassword(b.password);
+    // The stores rely on it: a statement outside Db.transaction is its own committed transaction.
+    config.setAutoCommit(true);
     config.setMaximumPoolSize(b.poolSize);
     config.setMinimumIdle(Math.min(2, b.poolSize));
     long timeoutMs = b.connectionTimeout.toMillis();
@@ -255,11 +263,31 @@ public final class JdbcStorage implements AutoCloseable {
     return "JdbcStorage[" + db.name() + "]";
   }
 
-  // H2 must run in MySQL mode for the shared SQL; lower-case identifiers as MySQL reports them.
-  private static String h2Url(String url) {
+  /**
+   * The H2 URL the pool opens. H2 must run in MySQL mode for the shared SQL, with lower-case
+   * identifiers as MySQL reports them.
+   *
+   * <p>{@code WRITE_DELAY=0}: by default H2 (MVStore) leaves a committed transaction in memory
+   * and a background thread writes it to the file up to 500 ms later, so a process killed in
+   * that window loses writes the store already acknowledged. With a write delay of 0 the commit
+   * itself writes the changes to the file before it returns, in the committing thread (H2's
+   * {@code TransactionStore.endTransaction} calls {@code MVStore.commit()}, a synchronous
+   * store, whenever the auto-commit delay is 0). The write reaches the operating system, not
+   * the disk: it survives the death of this process, not of the machine (H2 forces the file to
+   * the device only on close and on {@code CHECKPOINT SYNC}). The setting is read when the
+   * database opens, and each new connection sets it again (which needs an admin user), so it
+   * must be in the URL: a stored {@code SET WRITE_DELAY} is replaced by the default at the next
+   * open.
+   */
+  static String h2Url(String url) {
     String upper = url.toUpperCase(Locale.ROOT);
     if (upper.contains(";MODE=") && !upper.contains(";MODE=MYSQL")) {
       throw new IllegalArgumentException("jdbcUrl: H2 must run in MySQL mode (;MODE=MySQL), was " + url);
+    }
+    String writeDelay = h2Setting(url, "WRITE_DELAY");
+    if (writeDelay != null && !writeDelay.strip().equals("0")) {
+      throw new IllegalArgumentException("jdbcUrl: WRITE_DELAY=" + writeDelay + " would lose acknowledged writes"
+          + " when the process dies; leave it out (the store sets WRITE_DELAY=0), was " + url);
     }
     StringBuilder sb = new StringBuilder(url);
     if (!upper.contains(";MODE=")) {
@@ -271,7 +299,22 @@ public final class JdbcStorage implements AutoCloseable {
     if (!upper.contains(";LOCK_TIMEOUT=")) {
       sb.append(";LOCK_TIMEOUT=10000");
     }
+    if (writeDelay == null) {
+      sb.append(";WRITE_DELAY=0");
+    }
     return sb.toString();
+  }
+
+  // The value of ";NAME=value" in an H2 URL (names are case-insensitive), or null.
+  private static String h2Setting(String url, String name) {
+    String key = ";" + name.toUpperCase(Locale.ROOT) + "=";
+    int i = url.toUpperCase(Locale.ROOT).indexOf(key);
+    if (i < 0) {
+      return null;
+    }
+    int start = i + key.length();
+    int end = url.indexOf(';', start);
+    return url.substring(start, end < 0 ? url.length() : end);
   }
 
   private static String displayName(String url) {
@@ -298,7 +341,13 @@ public final class JdbcStorage implements AutoCloseable {
 
     private Builder() {}
 
-    /** The database, e.g. {@code jdbc:mysql://db:3306/extend} or {@code jdbc:h2:file:/data/extend}. Required. */
+    /**
+     * The database, e.g. {@code jdbc:mysql://db:3306/extend} or {@code jdbc:h2:file:/data/extend}.
+     * Required. On H2 the store adds {@code MODE=MySQL}, {@code DATABASE_TO_LOWER=TRUE},
+     * {@code LOCK_TIMEOUT} and {@code WRITE_DELAY=0} (a non-zero write delay is refused: it loses
+     * acknowledged writes when the process dies); the H2 user must be an admin, as setting the
+     * write delay needs it.
+     */
     public Builder jdbcUrl(String jdbcUrl) {
       this.jdbcUrl = jdbcUrl;
       return this;

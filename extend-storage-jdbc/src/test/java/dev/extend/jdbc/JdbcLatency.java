@@ -28,8 +28,8 @@ public final class JdbcLatency {
   /** Runs the measurement. */
   public static void main(String[] args) throws Exception {
     SecretKeyRing keys = SecretKeyRing.generate("bench");
-    System.out.printf("%-8s %-8s %8s %8s %8s   (microseconds, %d operations each, one thread)%n",
-        "db", "op", "p50", "p90", "p99", N);
+    System.out.printf("%-8s %-8s %8s %8s %8s %8s   (microseconds, %d operations each, one thread)%n",
+        "db", "op", "mean", "p50", "p90", "p99", N);
     Path dir = Files.createTempDirectory("extend-latency-");
     try (JdbcStorage h2 = JdbcStorage.h2(dir, keys)) {
       measure("h2", h2.functionStore());
@@ -88,7 +88,7 @@ public final class JdbcLatency {
   private static void row(String db, String op, long[] nanos) {
     long[] s = nanos.clone();
     Arrays.sort(s);
-    System.out.printf("%-8s %-8s %8d %8d %8d%n", db, op, s[s.length / 2] / 1000, s[s.length * 9 / 10] / 1000,
-        s[s.length * 99 / 100] / 1000);
+    System.out.printf("%-8s %-8s %8d %8d %8d %8d%n", db, op, Arrays.stream(s).sum() / s.length / 1000,
+        s[s.length / 2] / 1000, s[s.length * 9 / 10] / 1000, s[s.length * 99 / 100] / 1000);
   }
 }

@@ -52,6 +52,25 @@ class JdbcStorageH2Test {
   }
 
   @Test
+  void h2WritesEachCommitToTheFileBeforeItReturns() throws Exception {
+    assertThat(JdbcStorage.h2Url("jdbc:h2:file:/data/extend")).endsWith(";WRITE_DELAY=0");
+    assertThat(JdbcStorage.h2Url("jdbc:h2:file:/data/extend;write_delay=0"))
+        .contains(";write_delay=0").doesNotContain("WRITE_DELAY");
+    assertThatThrownBy(() -> JdbcStorage.builder().jdbcUrl("jdbc:h2:file:" + dir.resolve("extend") + ";WRITE_DELAY=500")
+        .secretKeys(SecretKeyRing.generate("k")).build())
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("WRITE_DELAY=500").hasMessageContaining("lose acknowledged writes");
+
+    // The setting the open database runs with (a connection of its own sees the same database).
+    try (JdbcStorage s = JdbcStorage.h2(dir, SecretKeyRing.generate("k"));
+        var c = rawConnection(); var st = c.createStatement();
+        var rs = st.executeQuery("SELECT setting_value FROM information_schema.settings WHERE setting_name = 'WRITE_DELAY'")) {
+      assertThat(rs.next()).isTrue();
+      assertThat(rs.getString(1)).isEqualTo("0");
+    }
+  }
+
+  @Test
   void rawRowsHoldNoPlaintextSecret() throws Exception {
     String secret = "plaintext-must-not-appear-" + System.nanoTime();
     try (JdbcStorage s = JdbcStorage.h2(dir, SecretKeyRing.generate("k1"))) {
