@@ -21,6 +21,8 @@ import java.util.OptionalLong;
  *   <li>{@code createdAt} is kept across updates; {@code updatedAt} is set by the store.
  *   <li>{@link #list} returns a container's webhooks ordered by name; the cursor is opaque and
  *       stable across inserts and deletes of other webhooks.
+ *   <li>Durability: a store that persists at all persists before it returns: a {@link #put} or
+ *       delete that returned survives a crash (kill -9) of the process right after it.
  *   <li>Secrets are returned exactly as written. A store that persists them encrypts them at rest.
  *   <li>When the backing storage is unreachable, methods throw
  *       {@link dev.extend.UnavailableException} promptly (bounded by a connection timeout)
