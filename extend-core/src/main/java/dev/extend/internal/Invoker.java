@@ -350,6 +350,10 @@ final class Invoker {
       }
       return cause instanceof ExtendException e ? e : new dev.extend.ValidationException("body", f.getMessage());
     }
+    if (error instanceof dev.extend.internal.sandbox.AgentProtocolException p) {
+      // Only this connection was dropped; the sandbox serves on.
+      return new FunctionErrorException("BadResponse", p.getMessage());
+    }
     // The connection broke: most likely the tenant's code ended its process (exit, crash,
     // out of memory). Give the exit a moment to be reported so the error can say why.
     try {

@@ -290,6 +290,48 @@ class SandboxBoundaryContainerdTest {
     assertThat(call(neighbour, "")).isEqualTo("bystander");
   }
 
+  /**
+   * The tenant writes raw bytes on its agent's connection to the host: a flood of header lines
+   * (tens of MiB) or a header name that would desynchronise a lenient client. The call is
+   * refused (502), the host reads no more than the head cap, and the same sandbox serves on.
+   */
+  @Test
+  void aFloodOfHeaderLinesOrABadHeaderIsRefusedAndTheSandboxServesOn() throws Exception {
+    WebhookRef neighbour = put("unbothered", "answers", "module.exports = async () => 'unbothered'");
+    assertThat(call(neighbour, "")).isEqualTo("unbothered");
+    WebhookRef raw = put("raw-writer", "head", String.join("\n",
+        "module.exports = function (ctx, req, res) {",
+        "  const s = req.socket;",
+        "  if (ctx.query.mode === 'flood') {",
+        "    s.write('HTTP/1.1 200 OK\\r\\n');",
+        "    const chunk = ('x-flood: ' + 'a'.repeat(100) + '\\r\\n').repeat(1000);",
+        "    let n = 0;",
+        "    const pump = () => { while (n < 500 && s.write(chunk)) n++; if (n < 500) { n++; s.once('drain', pump); } };",
+        "    s.on('error', () => {});",
+        "    pump();",
+        "    return;",
+        "  }",
+        "  if (ctx.query.mode === 'badname') {",
+        "    s.write('HTTP/1.1 200 OK\\r\\nbad name: x\\r\\ncontent-length: 2\\r\\n\\r\\nok');",
+        "    return;",
+        "  }",
+        "  res.end('fine');",
+        "};"));
+    assertThat(call(raw, "")).isEqualTo("fine");
+    for (String mode : List.of("flood", "badname")) {
+      long t0 = System.nanoTime();
+      org.assertj.core.api.Assertions.assertThatThrownBy(() -> call(raw, "mode=" + mode))
+          .isInstanceOf(dev.extend.FunctionErrorException.class)
+          .hasMessageContaining("the sandbox's answer was refused");
+      assertThat(System.nanoTime() - t0).as("refused at once, not at the timeout").isLessThan(TimeUnit.SECONDS.toNanos(20));
+      try (InvocationResponse r = platform.invokeAsync(raw, InvocationRequest.get()).get(60, TimeUnit.SECONDS)) {
+        assertThat(r.bodyText()).isEqualTo("fine");
+        assertThat(r.cold()).as("the same sandbox serves on").isFalse();
+      }
+    }
+    assertThat(call(neighbour, "")).isEqualTo("unbothered");
+  }
+
   /** What containerd and the host hold for this node, counted independently of the platform. */
   record Held(int containers, int shims, int mounts) {}
 

@@ -242,12 +242,14 @@ public final class AgentHttp implements AutoCloseable {
   }
 
   private Response readResponse(Conn c, ScheduledFuture<?> timer, String method) throws IOException {
+    ResponseHead previous = null;
     while (true) {
       String statusLine = readLine(c.in);
       if (statusLine == null) {
         return null;
       }
-      ResponseHead head = new ResponseHead(statusLine);
+      ResponseHead head = new ResponseHead(statusLine, previous);
+      previous = head;
       for (String line; (line = readLine(c.in)) != null && !line.isEmpty(); ) {
         head.header(line);
       }
@@ -288,7 +290,7 @@ public final class AgentHttp implements AutoCloseable {
       }
       if (n == line.length) {
         if (n >= 64 * 1024) {
-          throw new IOException("header line too long");
+          throw new AgentProtocolException("a header line over " + (64 * 1024) + " bytes");
         }
         line = java.util.Arrays.copyOf(line, n * 2);
         LINE.set(line);

@@ -396,7 +396,7 @@ public final class AgentLoop implements AutoCloseable {
       // a head line longer than the buffer: grow it, within reason
       if (c.in.capacity() >= MAX_HEAD) {
         c.in.clear();
-        broken(c, ex, new IOException("the agent's answer has a header line over " + MAX_HEAD + " bytes"));
+        broken(c, ex, new AgentProtocolException("a header line over " + MAX_HEAD + " bytes"));
         return;
       }
       ByteBuffer bigger = ByteBuffer.allocate(c.in.capacity() * 2).put(c.in);
@@ -447,7 +447,7 @@ public final class AgentLoop implements AutoCloseable {
           if (line == null) {
             return;
           }
-          c.head = new ResponseHead(line);
+          c.head = new ResponseHead(line, c.head != null && c.head.interim() ? c.head : null);
           c.state = State.HEADERS;
         }
         case HEADERS -> {

@@ -9,42 +9,105 @@ import java.util.Locale;
  * and what frames the body. The blocking and the event-driven client share it.
  */
 final class ResponseHead {
+  /** The most header lines one answer may have, interim answers included. */
+  static final int MAX_HEADER_LINES = 100;
+  /** The most bytes one answer's head may have, interim answers included. */
+  static final int MAX_HEAD_BYTES = 64 * 1024;
+  /** The most interim (1xx) answers before the real one. */
+  static final int MAX_INTERIM = 4;
+
   final int status;
   private final Headers.Builder headers = Headers.builder();
   long contentLength = -1;
   boolean chunked;
   boolean close;
   String errorCode;
+  private int lines;
+  private int bytes;
+  private int interims;
 
   /** Starts a head from its status line. */
   ResponseHead(String statusLine) throws IOException {
-    if (statusLine.length() < 12 || !statusLine.startsWith("HTTP/1.")) {
-      throw new IOException("malformed status line from agent: " + statusLine);
+    this(statusLine, null);
+  }
+
+  /**
+   * Starts a head from its status line; {@code previous} is the interim answer before it, whose
+   * counts carry over, so that a stream of interim answers cannot make the host read without end.
+   */
+  ResponseHead(String statusLine, ResponseHead previous) throws IOException {
+    if (previous != null) {
+      lines = previous.lines;
+      bytes = previous.bytes;
+      interims = previous.interims + 1;
+      if (interims > MAX_INTERIM) {
+        throw new AgentProtocolException("more than " + MAX_INTERIM + " interim answers");
+      }
     }
-    try {
-      status = Integer.parseInt(statusLine.substring(9, 12));
-    } catch (NumberFormatException e) {
-      throw new IOException("malformed status line from agent: " + statusLine, e);
+    count(statusLine);
+    if (statusLine.length() < 12 || !statusLine.startsWith("HTTP/1.") || statusLine.charAt(8) != ' '
+        || (statusLine.length() > 12 && statusLine.charAt(12) != ' ')) {
+      throw new AgentProtocolException("malformed status line");
+    }
+    int code = 0;
+    for (int i = 9; i < 12; i++) {
+      char ch = statusLine.charAt(i);
+      if (ch < '0' || ch > '9') {
+        throw new AgentProtocolException("malformed status line");
+      }
+      code = code * 10 + (ch - '0');
+    }
+    if (code < 100 || code > 599) {
+      throw new AgentProtocolException("status " + code + " out of range");
+    }
+    status = code;
+  }
+
+  private void count(String line) throws AgentProtocolException {
+    lines++;
+    bytes += line.length() + 2;
+    if (lines > MAX_HEADER_LINES + 1 + interims) {
+      throw new AgentProtocolException("more than " + MAX_HEADER_LINES + " header lines");
+    }
+    if (bytes > MAX_HEAD_BYTES) {
+      throw new AgentProtocolException("a head over " + MAX_HEAD_BYTES + " bytes");
     }
   }
 
-  /** Takes one header line (without its line break). */
+  /**
+   * Takes one header line (without its line break). Names must be HTTP tokens and values free
+   * of CR, LF and NUL; folded lines are refused: such a header must never reach a client.
+   */
   void header(String line) throws IOException {
+    count(line);
+    if (!line.isEmpty() && (line.charAt(0) == ' ' || line.charAt(0) == '\t')) {
+      throw new AgentProtocolException("a folded header line");
+    }
     int colon = line.indexOf(':');
     if (colon <= 0) {
-      return;
+      throw new AgentProtocolException("a header line without a name");
     }
-    String name = line.substring(0, colon).trim().toLowerCase(Locale.ROOT);
+    String rawName = line.substring(0, colon);
+    if (!Headers.isToken(rawName)) {
+      throw new AgentProtocolException("a header name that is not an HTTP token");
+    }
+    String name = rawName.toLowerCase(Locale.ROOT);
     String value = line.substring(colon + 1).trim();
+    for (int i = 0; i < value.length(); i++) {
+      char ch = value.charAt(i);
+      if (ch == '\r' || ch == '\n' || ch == 0) {
+        throw new AgentProtocolException("a header value with CR, LF or NUL");
+      }
+    }
     switch (name) {
       case "content-length" -> {
         try {
           contentLength = Long.parseLong(value);
         } catch (NumberFormatException e) {
-          throw new IOException("malformed content-length from agent: " + value, e);
+          throw new AgentProtocolException("malformed content-length");
         }
         if (contentLength < 0) {
-          throw new IOException("malformed content-length from agent: " + value);
+          throw new AgentProtocolException("malformed content-length");
         }
         headers.add(name, value);
       }
