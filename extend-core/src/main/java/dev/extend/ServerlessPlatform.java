@@ -205,6 +205,15 @@ public final class ServerlessPlatform implements AutoCloseable {
   }
 
   /**
+   * Sets how many invocations of {@code container} this node runs at once (see {@link
+   * Builder#maxInFlightPerContainer}); {@code 0} returns the container to the platform's limit.
+   * Per node and not stored: set it on every node, e.g. from the host application's tenant plans.
+   */
+  public void setMaxInFlight(ContainerName container, int limit) {
+    engine.setMaxInFlight(java.util.Objects.requireNonNull(container, "container"), limit);
+  }
+
+  /**
    * Whether the sandbox runtime isolates tenants from each other and from the host; false only
    * when the development runtime was chosen by name.
    */
@@ -323,6 +332,31 @@ public final class ServerlessPlatform implements AutoCloseable {
     /** Cap on this node's sandboxes, warm and assigned (default 64). */
     public Builder maxSandboxes(int max) {
       s.maxSandboxes = max;
+      return this;
+    }
+
+    /**
+     * The most invocations of one container this node runs at once, waiting for their answer
+     * (default 200); beyond it calls are refused with 429 and {@code Retry-After}. One container
+     * can set its own with {@link ServerlessPlatform#setMaxInFlight}.
+     */
+    public Builder maxInFlightPerContainer(int max) {
+      s.maxInFlightPerContainer = max;
+      return this;
+    }
+
+    /**
+     * Threads for invocations that cannot complete without blocking (cold starts, streamed
+     * request bodies; default 256). When all are busy, further such calls answer 503 at once.
+     */
+    public Builder maxInvocationThreads(int max) {
+      s.maxInvocationThreads = max;
+      return this;
+    }
+
+    /** The most webhooks one container may have (default 1000); a create beyond it answers 409. */
+    public Builder maxWebhooksPerContainer(int max) {
+      s.maxWebhooksPerContainer = max;
       return this;
     }
 

@@ -24,7 +24,7 @@ class InvokeAsyncTest {
 
   @BeforeAll
   static void start() throws Exception {
-    platform = PlatformTestSupport.builder(data).build();
+    platform = PlatformTestSupport.builder(data).maxInFlightPerContainer(400).build();
     platform.pool().awaitWarm(Duration.ofSeconds(20));
   }
 

@@ -65,6 +65,8 @@ public final class Engine implements AutoCloseable {
   private final TokenStore tokenStore;
   private final SandboxRuntime runtime;
   private final ExecutorService executor;
+  private final ExecutorService invocations;
+  private final Admission admission;
   private final AgentClient agents;
   private final AgentHttp http;
   private final AgentLoop loop;
@@ -95,6 +97,15 @@ public final class Engine implements AutoCloseable {
       t.setDaemon(true);
       return t;
     });
+    AtomicLong m = new AtomicLong();
+    // Bounded: a flood of slow calls gets 503 at once instead of a thread each.
+    this.invocations = new java.util.concurrent.ThreadPoolExecutor(0, s.maxInvocationThreads(), 30,
+        java.util.concurrent.TimeUnit.SECONDS, new java.util.concurrent.SynchronousQueue<>(), r -> {
+          Thread t = new Thread(r, "extend-invocation-" + m.incrementAndGet());
+          t.setDaemon(true);
+          return t;
+        });
+    this.admission = new Admission(s.maxInFlightPerContainer());
     this.http = new AgentHttp();
     this.loop = new AgentLoop("extend-agent-io");
     this.agents = new AgentClient(http);
@@ -123,7 +134,7 @@ public final class Engine implements AutoCloseable {
       LOG.info("module builds: no in-process worker; builds wait for a standalone worker on the shared queue");
     }
     this.invoker = new Invoker(metadata, modules, hostModules, sandboxes, agents, http, loop, s.listener(),
-        s.sandboxLimits());
+        s.sandboxLimits(), admission);
     this.housekeeping = Executors.newSingleThreadScheduledExecutor(r -> {
       Thread t = new Thread(r, "extend-housekeeping");
       t.setDaemon(true);
@@ -311,6 +322,11 @@ public final class Engine implements AutoCloseable {
     return sandboxes;
   }
 
+  /** Sets a container's own limit of invocations in flight on this node; 0 returns it to the platform's. */
+  public void setMaxInFlight(dev.extend.ContainerName container, int limit) {
+    admission.setLimit(container, limit);
+  }
+
   /** Whether the sandbox runtime isolates tenants. */
   public boolean isolating() {
     return runtime.isolating();
@@ -332,8 +348,15 @@ public final class Engine implements AutoCloseable {
    */
   public CompletableFuture<InvocationResponse> invokeAsync(WebhookRef ref, InvocationRequest request,
       Executor completion) {
-    CompletableFuture<InvocationResponse> f = invoker.invokeAsync(ref, request, executor);
-    return f.whenCompleteAsync((r, e) -> { }, completion == null ? executor : completion);
+    CompletableFuture<InvocationResponse> f = invoker.invokeAsync(ref, request, invocations);
+    CompletableFuture<InvocationResponse> out = f.whenCompleteAsync((r, e) -> { }, completion == null ? executor : completion);
+    // Cancelling what the caller holds cancels the invocation (its client went away).
+    out.whenComplete((r, e) -> {
+      if (out.isCancelled()) {
+        f.cancel(false);
+      }
+    });
+    return out;
   }
 
   /** Lets asynchronous invocations started on {@code loop}'s thread run their sandbox I/O on it. */
@@ -367,6 +390,7 @@ public final class Engine implements AutoCloseable {
     http.close();
     loop.close();
     executor.shutdownNow();
+    invocations.shutdownNow();
     for (AutoCloseable c : new AutoCloseable[] {functions, artifacts, moduleRecords, queue, tokenStore}) {
       try {
         c.close();

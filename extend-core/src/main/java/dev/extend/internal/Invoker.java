@@ -67,9 +67,12 @@ final class Invoker {
   private final AgentLoop loop;
   private final PlatformListener listener;
   private final SandboxLimits sandboxLimits;
+  private final Admission admission;
 
   Invoker(MetadataCache metadata, ModuleService modules, HostModuleStore hostModules, SandboxManager sandboxes,
-      AgentClient agents, AgentHttp http, AgentLoop loop, PlatformListener listener, SandboxLimits sandboxLimits) {
+      AgentClient agents, AgentHttp http, AgentLoop loop, PlatformListener listener, SandboxLimits sandboxLimits,
+      Admission admission) {
+    this.admission = admission;
     this.metadata = metadata;
     this.modules = modules;
     this.hostModules = hostModules;
@@ -88,29 +91,106 @@ final class Invoker {
   InvocationResponse invoke(WebhookRef ref, InvocationRequest request) {
     long t0 = System.nanoTime();
     boolean cold = false;
+    boolean admitted = false;
     try {
       WebhookRecord webhook = resolve(ref);
-      List<ModuleRecord> mods = modules(webhook);
-      SandboxManager.Lease lease = lease(webhook);
+      admission.enter(ref.container());
+      admitted = true;
+      SandboxManager.Lease lease = place(webhook);
       cold = lease.cold();
-      ManagedSandbox m = lease.sandbox();
-      try {
-        Long loaded = m.loadedVersion(webhook.ref().name());
-        if (loaded == null || loaded != webhook.version()) {
-          load(m, webhook, mods);
-        }
-      } catch (RuntimeException e) {
-        m.exit(); // the lease ends here: there will be no call
-        throw e;
-      }
-      InvocationResponse response = call(m, webhook, request, cold);
+      InvocationResponse response = call(lease.sandbox(), webhook, request, cold);
       listener.invocationEnded(ref, response.status(), System.nanoTime() - t0, cold);
       return response;
     } catch (RuntimeException e) {
       ExtendException x = map(e);
       listener.invocationEnded(ref, x.status(), System.nanoTime() - t0, cold);
       throw x;
+    } finally {
+      if (admitted) {
+        admission.exit(ref.container());
+      }
     }
+  }
+
+  /**
+   * Modules on this host, the container's sandbox leased, this version of the code loaded in
+   * it. The caller must {@link ManagedSandbox#exit()} the lease's sandbox (the call does).
+   */
+  private SandboxManager.Lease place(WebhookRecord webhook) {
+    List<ModuleRecord> mods = modules(webhook);
+    SandboxManager.Lease lease = lease(webhook);
+    ManagedSandbox m = lease.sandbox();
+    try {
+      Long loaded = m.loadedVersion(webhook.ref().name());
+      if (loaded == null || loaded != webhook.version()) {
+        load(m, webhook, mods);
+      }
+    } catch (RuntimeException e) {
+      m.exit(); // the lease ends here: there will be no call
+      throw e;
+    }
+    return lease;
+  }
+
+  /**
+   * The slow path of {@link #invokeAsync}, on an invocation thread: placing may block (cold
+   * start, module unpack, code load); the call itself, when the body is in memory, goes
+   * through the agent loop, so that a caller who cancels ends it at once.
+   */
+  private void invokeSlowly(WebhookRef ref, InvocationRequest request, CompletableFuture<InvocationResponse> out,
+      Executor slow) {
+    if (out.isDone()) {
+      return; // cancelled while it waited
+    }
+    ByteBuffer body = request.completeBody().orElse(null);
+    if (body == null) {
+      try {
+        InvocationResponse r = invoke(ref, request);
+        if (!out.complete(r)) {
+          r.close(); // nobody wants it any more
+        }
+      } catch (RuntimeException e) {
+        out.completeExceptionally(e);
+      }
+      return;
+    }
+    long t0 = System.nanoTime();
+    WebhookRecord webhook;
+    SandboxManager.Lease lease;
+    try {
+      webhook = resolve(ref);
+      admission.enter(ref.container());
+      try {
+        lease = place(webhook);
+      } catch (RuntimeException e) {
+        admission.exit(ref.container());
+        throw e;
+      }
+    } catch (RuntimeException e) {
+      ExtendException x = map(e);
+      listener.invocationEnded(ref, x.status(), System.nanoTime() - t0, false);
+      out.completeExceptionally(x);
+      return;
+    }
+    if (out.isDone()) {
+      lease.sandbox().exit();
+      admission.exit(ref.container());
+      return;
+    }
+    CompletableFuture<InvocationResponse> f = callAsync(lease.sandbox(), webhook, request, body, slow, lease.cold(), t0);
+    f.whenComplete((r, e) -> {
+      admission.exit(ref.container());
+      if (e != null) {
+        out.completeExceptionally(e);
+      } else if (!out.complete(r)) {
+        r.close();
+      }
+    });
+    out.whenComplete((r, e) -> {
+      if (out.isCancelled()) {
+        f.cancel(false);
+      }
+    });
   }
 
   /**
@@ -127,46 +207,90 @@ final class Invoker {
     if (m != null) {
       Long loaded = m.loadedVersion(ref.name());
       if (loaded != null && loaded == webhook.version()) {
-        return callAsync(m, webhook, request, body, slow);
+        try {
+          admission.enter(ref.container());
+        } catch (RuntimeException refused) {
+          m.exit();
+          listener.invocationEnded(ref, 429, 0, false);
+          return CompletableFuture.failedFuture(refused);
+        }
+        CompletableFuture<InvocationResponse> f = callAsync(m, webhook, request, body, slow, false, System.nanoTime());
+        f.whenComplete((r, e) -> admission.exit(ref.container()));
+        return f;
       }
       m.exit();
     }
-    return CompletableFuture.supplyAsync(() -> invoke(ref, request), slow);
-  }
-
-  private CompletableFuture<InvocationResponse> callAsync(ManagedSandbox m, WebhookRecord webhook,
-      InvocationRequest request, ByteBuffer body, Executor slow) {
-    long t0 = System.nanoTime();
     CompletableFuture<InvocationResponse> out = new CompletableFuture<>();
-    AgentRequest a = agentRequest(webhook, request);
-    loop.exchange(m.socket(), request.method(), a.target(), a.headers(), body, webhook.limits().timeoutMs())
-        .whenComplete((r, error) -> {
-          m.exit();
-          if (error == null && (r.errorCode() == null || r.whole() != null)) {
-            settle(out, webhook.ref(), t0, () -> answer(m, webhook, r, false));
-          } else {
-            // a failure may wait for the sandbox's exit to say why: not on the loop's thread
-            slow.execute(() -> settle(out, webhook.ref(), t0, () -> {
-              if (error != null) {
-                throw failure(m, webhook, unwrap(error));
-              }
-              return answer(m, webhook, r, false);
-            }));
-          }
-        });
+    try {
+      slow.execute(() -> invokeSlowly(ref, request, out, slow));
+    } catch (java.util.concurrent.RejectedExecutionException busy) {
+      out.completeExceptionally(new UnavailableException("every invocation thread of this node is busy"
+          + " (maxInvocationThreads); retry later"));
+    }
     return out;
   }
 
-  private void settle(CompletableFuture<InvocationResponse> out, WebhookRef ref, long t0,
+  private CompletableFuture<InvocationResponse> callAsync(ManagedSandbox m, WebhookRecord webhook,
+      InvocationRequest request, ByteBuffer body, Executor slow, boolean cold, long t0) {
+    CompletableFuture<InvocationResponse> out = new CompletableFuture<>();
+    AgentRequest a = agentRequest(webhook, request);
+    CompletableFuture<AgentHttp.Response> sent =
+        loop.exchange(m.socket(), request.method(), a.target(), a.headers(), body, webhook.limits().timeoutMs());
+    sent.whenComplete((r, error) -> {
+      m.exit();
+      if (out.isDone()) {
+        // cancelled by the caller (its client went away): drop the answer and its connection
+        if (r != null) {
+          closeQuietly(r);
+        }
+        return;
+      }
+      if (error == null && (r.errorCode() == null || r.whole() != null)) {
+        settle(out, webhook.ref(), t0, cold, () -> answer(m, webhook, r, cold));
+      } else {
+        // a failure may wait for the sandbox's exit to say why: not on the loop's thread
+        Runnable later = () -> settle(out, webhook.ref(), t0, cold, () -> {
+          if (error != null) {
+            throw failure(m, webhook, unwrap(error));
+          }
+          return answer(m, webhook, r, cold);
+        });
+        try {
+          slow.execute(later);
+        } catch (java.util.concurrent.RejectedExecutionException busy) {
+          later.run();
+        }
+      }
+    });
+    // A caller that cancels (its client disconnected) ends the exchange and frees the connection.
+    out.whenComplete((r, e) -> {
+      if (out.isCancelled()) {
+        sent.cancel(false);
+      }
+    });
+    return out;
+  }
+
+  private void settle(CompletableFuture<InvocationResponse> out, WebhookRef ref, long t0, boolean cold,
       java.util.function.Supplier<InvocationResponse> answer) {
     try {
       InvocationResponse r = answer.get();
-      listener.invocationEnded(ref, r.status(), System.nanoTime() - t0, false);
-      out.complete(r);
+      listener.invocationEnded(ref, r.status(), System.nanoTime() - t0, cold);
+      if (!out.complete(r)) {
+        r.close();
+      }
     } catch (RuntimeException e) {
       ExtendException x = map(e);
-      listener.invocationEnded(ref, x.status(), System.nanoTime() - t0, false);
+      listener.invocationEnded(ref, x.status(), System.nanoTime() - t0, cold);
       out.completeExceptionally(x);
+    }
+  }
+
+  private static void closeQuietly(AgentHttp.Response r) {
+    try {
+      r.body().close();
+    } catch (IOException | RuntimeException e) {
+      // dropping it anyway
     }
   }
 

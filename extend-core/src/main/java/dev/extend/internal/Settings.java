@@ -52,6 +52,9 @@ public record Settings(
     Duration metadataRefresh,
     int logReplayLines,
     int maxHostModules,
+    int maxInFlightPerContainer,
+    int maxInvocationThreads,
+    int maxWebhooksPerContainer,
     List<LogListener> logListeners,
     PlatformListener listener) {
 
@@ -85,6 +88,9 @@ public record Settings(
     public Duration metadataRefresh = Duration.ofSeconds(1);
     public int logReplayLines = 200;
     public int maxHostModules = 1000;
+    public int maxInFlightPerContainer = 200;
+    public int maxInvocationThreads = 256;
+    public int maxWebhooksPerContainer = 1000;
     public final List<LogListener> logListeners = new ArrayList<>();
     public PlatformListener listener = PlatformListener.NONE;
 
@@ -112,12 +118,16 @@ public record Settings(
       require(maxRequestBodyBytes >= 1024, "maxRequestBodyBytes cannot be less than 1024, was " + maxRequestBodyBytes);
       require(logReplayLines >= 0 && logReplayLines <= 100_000, "logReplayLines must be 0..100000");
       require(maxHostModules >= 1, "maxHostModules cannot be less than 1, was " + maxHostModules);
+      require(maxInFlightPerContainer >= 1, "maxInFlightPerContainer cannot be less than 1, was " + maxInFlightPerContainer);
+      require(maxInvocationThreads >= 2, "maxInvocationThreads cannot be less than 2, was " + maxInvocationThreads);
+      require(maxWebhooksPerContainer >= 1, "maxWebhooksPerContainer cannot be less than 1, was " + maxWebhooksPerContainer);
       Path node_ = nodeBinary != null ? nodeBinary : findNode();
       return new Settings(dataDir.toAbsolutePath().normalize(), node, functionStore, artifactStore, moduleStore,
           buildQueue, tokenStore, runtime, moduleBuilder, buildWorkers, node_, poolSize,
           maxSandboxes, idleTimeout, sandboxWaitTimeout, sandboxLimits, defaultLimits, maxLimits,
           maxCodeBytes, maxDependencies, maxSecrets, maxSecretBytes, maxMeta, maxMetaBytes,
-          maxRequestBodyBytes, metadataRefresh, logReplayLines, maxHostModules, List.copyOf(logListeners), listener);
+          maxRequestBodyBytes, metadataRefresh, logReplayLines, maxHostModules, maxInFlightPerContainer,
+          maxInvocationThreads, maxWebhooksPerContainer, List.copyOf(logListeners), listener);
     }
 
     private static void require(boolean ok, String message) {
@@ -132,7 +142,7 @@ public record Settings(
   }
 
   /** {@code node} from the PATH, else /usr/bin/node. */
-  static Path findNode() {
+  public static Path findNode() {
     String path = System.getenv("PATH");
     if (path != null) {
       for (String dir : path.split(java.io.File.pathSeparator)) {

@@ -80,10 +80,10 @@ public interface SandboxRuntime extends AutoCloseable {
   }
 
   /**
-   * The development runtime with the {@code node} found on this host ({@code /usr/bin/node},
-   * else the first {@code node} on the {@code PATH}). It does <b>not</b> isolate.
+   * The development runtime with the {@code node} found on this host (the first on the {@code
+   * PATH}, else {@code /usr/bin/node}). It does <b>not</b> isolate.
    */
   static SandboxRuntime localProcesses() {
-    return localProcesses(dev.extend.internal.runtime.LocalProcessRuntime.findNode());
+    return localProcesses(dev.extend.internal.Settings.findNode());
   }
 }

@@ -31,24 +31,6 @@ public final class LocalProcessRuntime implements SandboxRuntime {
     this.node = node;
   }
 
-  /** {@code /usr/bin/node} when it exists, else the first {@code node} on the {@code PATH}, else {@code /usr/bin/node}. */
-  public static Path findNode() {
-    Path usual = Path.of("/usr/bin/node");
-    if (Files.isExecutable(usual)) {
-      return usual;
-    }
-    String path = System.getenv("PATH");
-    if (path != null) {
-      for (String dir : path.split(java.io.File.pathSeparator)) {
-        Path p = Path.of(dir.isEmpty() ? "." : dir, "node");
-        if (Files.isExecutable(p)) {
-          return p.toAbsolutePath();
-        }
-      }
-    }
-    return usual;
-  }
-
   @Override
   public String name() {
     return "local";

@@ -163,6 +163,15 @@ public final class AgentLoop implements AutoCloseable {
     byte[] head = AgentHttp.requestHead(method, target, headers, body.remaining());
     ByteBuffer request = ByteBuffer.allocate(head.length + body.remaining()).put(head).put(body.duplicate()).flip();
     Exchange ex = new Exchange(current(), socket, method, request, body.hasRemaining(), timeoutMs);
+    // Cancelled by the caller: the connection carries a request nobody waits for; close it.
+    ex.future.whenComplete((r, e) -> {
+      if (e instanceof java.util.concurrent.CancellationException) {
+        Conn c = ex.conn.getAndSet(null);
+        if (c != null) {
+          c.close();
+        }
+      }
+    });
     if (closed) {
       ex.future.completeExceptionally(new IOException("the platform is shutting down"));
       return ex.future;
