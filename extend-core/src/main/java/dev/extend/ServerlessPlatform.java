@@ -360,6 +360,16 @@ public final class ServerlessPlatform implements AutoCloseable {
       return this;
     }
 
+    /**
+     * The most module builds one container may have under way through this node (default 64,
+     * at least maxDependencies for one webhook to fit); a create or update that would queue
+     * more answers 429.
+     */
+    public Builder maxQueuedBuildsPerContainer(int max) {
+      s.maxQueuedBuildsPerContainer = max;
+      return this;
+    }
+
     /** An assigned sandbox idle this long is reclaimed (default 10 minutes). */
     public Builder idleTimeout(Duration idle) {
       s.idleTimeout = idle;

@@ -55,6 +55,7 @@ public record Settings(
     int maxInFlightPerContainer,
     int maxInvocationThreads,
     int maxWebhooksPerContainer,
+    int maxQueuedBuildsPerContainer,
     List<LogListener> logListeners,
     PlatformListener listener) {
 
@@ -91,6 +92,7 @@ public record Settings(
     public int maxInFlightPerContainer = 200;
     public int maxInvocationThreads = 256;
     public int maxWebhooksPerContainer = 1000;
+    public int maxQueuedBuildsPerContainer = 64;
     public final List<LogListener> logListeners = new ArrayList<>();
     public PlatformListener listener = PlatformListener.NONE;
 
@@ -121,13 +123,16 @@ public record Settings(
       require(maxInFlightPerContainer >= 1, "maxInFlightPerContainer cannot be less than 1, was " + maxInFlightPerContainer);
       require(maxInvocationThreads >= 2, "maxInvocationThreads cannot be less than 2, was " + maxInvocationThreads);
       require(maxWebhooksPerContainer >= 1, "maxWebhooksPerContainer cannot be less than 1, was " + maxWebhooksPerContainer);
+      require(maxQueuedBuildsPerContainer >= Math.max(1, maxDependencies), "maxQueuedBuildsPerContainer ("
+          + maxQueuedBuildsPerContainer + ") cannot be less than maxDependencies (" + maxDependencies + ")");
       Path node_ = nodeBinary != null ? nodeBinary : findNode();
       return new Settings(dataDir.toAbsolutePath().normalize(), node, functionStore, artifactStore, moduleStore,
           buildQueue, tokenStore, runtime, moduleBuilder, buildWorkers, node_, poolSize,
           maxSandboxes, idleTimeout, sandboxWaitTimeout, sandboxLimits, defaultLimits, maxLimits,
           maxCodeBytes, maxDependencies, maxSecrets, maxSecretBytes, maxMeta, maxMetaBytes,
           maxRequestBodyBytes, metadataRefresh, logReplayLines, maxHostModules, maxInFlightPerContainer,
-          maxInvocationThreads, maxWebhooksPerContainer, List.copyOf(logListeners), listener);
+          maxInvocationThreads, maxWebhooksPerContainer, maxQueuedBuildsPerContainer, List.copyOf(logListeners),
+          listener);
     }
 
     private static void require(boolean ok, String message) {

@@ -43,12 +43,30 @@ public final class WebhookService {
   /** Validates, queues module builds, stores. */
   public PutResult put(WebhookRef ref, WebhookSpec spec, OptionalLong expectedVersion) {
     WebhookRecord draft = validate(ref, spec);
+    checkRoom(ref);
     // Builds are queued first: a build for a webhook whose write then fails is harmless,
     // a stored webhook whose builds were never queued is not.
-    List<ModuleStatus> states = modules.ensure(draft.dependencies());
+    List<ModuleStatus> states = modules.ensure(draft.dependencies(), ref.container(),
+        settings.maxQueuedBuildsPerContainer());
     WebhookRecord stored = store.put(draft, expectedVersion);
     cache.put(stored);
     return new PutResult(view(stored), stored.version() == 1, states);
+  }
+
+  /**
+   * A new webhook must fit its container's cap. Concurrent creates may pass it together, so the
+   * cap holds up to their number; it bounds what one tenant can store, not an exact count.
+   */
+  private void checkRoom(WebhookRef ref) {
+    if (store.get(ref).isPresent()) {
+      return; // an update
+    }
+    int max = settings.maxWebhooksPerContainer();
+    Page<WebhookRecord> page = store.list(ref.container(), max, null);
+    if (page.items().size() >= max) {
+      throw new dev.extend.ConflictException("container " + ref.container() + " has " + max
+          + " webhooks, its limit (maxWebhooksPerContainer): delete one first");
+    }
   }
 
   /** Checks a spec against the platform's limits and makes the record to store. */

@@ -30,6 +30,40 @@ public final class ModuleService {
     this.queue = queue;
   }
 
+  /** Modules this node queued for each container that were not built yet when last looked at. */
+  private final Map<dev.extend.ContainerName, java.util.Set<ModuleRef>> pending = new ConcurrentHashMap<>();
+
+  /**
+   * As {@link #ensure(List)}, for a webhook of {@code container}: refuses (429) when the
+   * container's builds queued through this node and not finished, with the new ones this would
+   * queue, would exceed {@code maxPending}. Nothing is queued when it refuses.
+   */
+  public List<ModuleStatus> ensure(List<ModuleRef> modules, dev.extend.ContainerName container, int maxPending) {
+    List<ModuleRef> unknown = new ArrayList<>();
+    for (ModuleRef m : modules) {
+      if (record(m).isEmpty()) {
+        unknown.add(m);
+      }
+    }
+    if (!unknown.isEmpty()) {
+      synchronized (pending) {
+        java.util.Set<ModuleRef> mine = pending.computeIfAbsent(container, c -> new java.util.HashSet<>());
+        mine.removeIf(m -> record(m).map(r -> r.state() == ModuleState.READY || r.state() == ModuleState.FAILED)
+            .orElse(true));
+        if (mine.size() + unknown.size() > maxPending) {
+          throw new dev.extend.TooManyRequestsException("container " + container + " has " + mine.size()
+              + " module builds under way and this would add " + unknown.size() + ", more than"
+              + " maxQueuedBuildsPerContainer (" + maxPending + "); retry once they are built", 30);
+        }
+        mine.addAll(unknown);
+        if (mine.isEmpty()) {
+          pending.remove(container);
+        }
+      }
+    }
+    return ensure(modules);
+  }
+
   /** Queues builds of modules never asked for, and answers the state of each. */
   public List<ModuleStatus> ensure(List<ModuleRef> modules) {
     List<ModuleStatus> out = new ArrayList<>(modules.size());
