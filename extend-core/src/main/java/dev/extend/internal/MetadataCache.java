@@ -18,7 +18,8 @@ import org.slf4j.LoggerFactory;
  * Webhook metadata on the invocation path, re-validated against the store on a bounded
  * interval: an entry younger than half the bound is served as is; between half and the full
  * bound it is served while a background check (a version query, not a full read) runs; older
- * than the bound it is checked before it is served. So a warm webhook makes no store round
+ * than the bound it is checked before it is served. Webhooks that do not exist are remembered
+ * apart, in a smaller cache, so calls to made-up names cannot push real webhooks out. So a warm webhook makes no store round
  * trip on its invocations, and an update made through any node is served here within the
  * bound. When the store is unreachable, the last known copy keeps serving without waiting
  * for the store on each call.
@@ -41,6 +42,7 @@ public final class MetadataCache {
   private final long boundNanos;
   private final Executor background;
   private final Cache<WebhookRef, Entry> entries;
+  private final Cache<WebhookRef, Entry> misses;
 
   /** A cache over {@code store} with the given staleness bound. */
   public MetadataCache(FunctionStore store, Duration bound, Executor background) {
@@ -48,11 +50,27 @@ public final class MetadataCache {
     this.boundNanos = bound.toNanos();
     this.background = background;
     this.entries = Caffeine.newBuilder().maximumSize(100_000).build();
+    this.misses = Caffeine.newBuilder().maximumSize(10_000).build();
+  }
+
+  private Entry entry(WebhookRef ref) {
+    Entry e = entries.getIfPresent(ref);
+    return e != null ? e : misses.getIfPresent(ref);
+  }
+
+  private void store(WebhookRef ref, Entry e) {
+    if (e.value.isPresent()) {
+      entries.put(ref, e);
+      misses.invalidate(ref);
+    } else {
+      misses.put(ref, e);
+      entries.invalidate(ref);
+    }
   }
 
   /** The webhook, or empty when it does not exist. */
   public Optional<WebhookRecord> get(WebhookRef ref) {
-    Entry e = entries.getIfPresent(ref);
+    Entry e = entry(ref);
     long now = System.nanoTime();
     if (e != null) {
       long age = now - e.checkedAt;
@@ -84,7 +102,7 @@ public final class MetadataCache {
       }
     }
     Optional<WebhookRecord> loaded = store.get(ref);
-    entries.put(ref, new Entry(loaded, now));
+    store(ref, new Entry(loaded, now));
     return loaded;
   }
 
@@ -97,23 +115,30 @@ public final class MetadataCache {
       return e.value;
     }
     Optional<WebhookRecord> fresh = v.isEmpty() ? Optional.empty() : store.get(ref);
-    entries.put(ref, new Entry(fresh, now));
+    store(ref, new Entry(fresh, now));
     return fresh;
   }
 
   /** Whether {@link #get} would answer from memory without waiting for the store. */
   public boolean fresh(WebhookRef ref) {
-    Entry e = entries.getIfPresent(ref);
+    Entry e = entry(ref);
     return e != null && System.nanoTime() - e.checkedAt < boundNanos;
   }
 
   /** Records a write made through this node, so it is served at once. */
   public void put(WebhookRecord record) {
-    entries.put(record.ref(), new Entry(Optional.of(record), System.nanoTime()));
+    store(record.ref(), new Entry(Optional.of(record), System.nanoTime()));
   }
 
   /** Records a delete made through this node. */
   public void remove(WebhookRef ref) {
-    entries.put(ref, new Entry(Optional.empty(), System.nanoTime()));
+    store(ref, new Entry(Optional.empty(), System.nanoTime()));
+  }
+
+  /** Entries kept: webhooks that exist, and names known not to (diagnostics and tests). */
+  long[] sizes() {
+    entries.cleanUp();
+    misses.cleanUp();
+    return new long[] {entries.estimatedSize(), misses.estimatedSize()};
   }
 }

@@ -121,4 +121,22 @@ class MetadataCacheTest {
     // the failed check backed off: further calls did not wait on the store
     assertThat(store.versions.get()).isEqualTo(checks);
   }
+
+  /** A flood of calls to made-up names is remembered apart, bounded, and pushes out no real webhook. */
+  @Test
+  void madeUpNamesCannotPushRealWebhooksOut() {
+    CountingStore store = new CountingStore();
+    store.put(record("v1"), OptionalLong.empty());
+    MetadataCache cache = new MetadataCache(store, Duration.ofSeconds(60), Runnable::run);
+    assertThat(cache.get(REF)).isPresent();
+    for (int i = 0; i < 150_000; i++) {
+      assertThat(cache.get(WebhookRef.of("acme", "made-up-" + i))).isEmpty();
+    }
+    long[] sizes = cache.sizes();
+    assertThat(sizes[0]).isEqualTo(1);
+    assertThat(sizes[1]).isLessThanOrEqualTo(10_000);
+    int before = store.gets.get();
+    assertThat(cache.get(REF).orElseThrow().code()).isEqualTo("v1");
+    assertThat(store.gets.get()).as("served from memory").isEqualTo(before);
+  }
 }
