@@ -177,7 +177,7 @@ public final class HostModuleStore {
       return dir;
     } catch (ArtifactRefusedException e) {
       refused.put(artifact.digest(), e.getMessage());
-      LOG.error("module {}: {}", m, e.getMessage());
+      LOG.error("{}", e.getMessage()); // names the module and digest
       throw e;
     } finally {
       if (!placed) {
