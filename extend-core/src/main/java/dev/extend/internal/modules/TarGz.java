@@ -22,6 +22,7 @@ import java.nio.file.attribute.PosixFileAttributeView;
 import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -447,7 +448,7 @@ public final class TarGz {
           throw new ArtifactRefusedException("the archive has more than " + limits.maxEntries() + " entries");
         }
         checksum();
-        String name = name();
+        String name = name(false); // for messages; the entry's own name is decoded strictly below
         char type = (char) (header[156] & 0xff);
         long size = number(name, 124, 12, "size");
         switch (type) {
@@ -471,9 +472,9 @@ public final class TarGz {
             extended = true;
           }
           default -> {
-            String entryName = longName != null ? longName : name;
+            String entryName = longName != null ? longName : name(true);
             boolean isLink = type == '1' || type == '2';
-            String link = longLink != null ? longLink : isLink ? field(entryName, 157, 100) : "";
+            String link = longLink != null ? longLink : isLink ? field(entryName, 157, 100, true) : "";
             long mode = number(entryName, 100, 8, "mode");
             return new Entry(type, entryName, link, paxSize >= 0 ? paxSize : size, (int) (mode & 07777));
           }
@@ -545,7 +546,7 @@ public final class TarGz {
           throw refuse(name, "malformed pax record");
         }
         String key = new String(data, sp + 1, eq - sp - 1, StandardCharsets.US_ASCII);
-        byte[] value = java.util.Arrays.copyOfRange(data, eq + 1, i + len - 1);
+        byte[] value = Arrays.copyOfRange(data, eq + 1, i + len - 1);
         switch (key) {
           case "path" -> path = text(name, value);
           case "linkpath" -> linkpath = text(name, value);
@@ -575,13 +576,17 @@ public final class TarGz {
       return v;
     }
 
-    /** The header's own name: ustar prefix + name (the prefix only in POSIX ustar headers). */
-    private String name() throws IOException {
-      String n = field(null, 0, 100);
+    /**
+     * The header's own name: ustar prefix + name (the prefix only in POSIX ustar headers). Not
+     * strict, it is only shown: a writer may cut a long name mid-character here and carry the
+     * whole name in a pax record.
+     */
+    private String name(boolean strict) throws IOException {
+      String n = field(null, 0, 100, strict);
       boolean posix = header[257] == 'u' && header[258] == 's' && header[259] == 't' && header[260] == 'a'
           && header[261] == 'r' && header[262] == 0;
       if (posix && header[345] != 0) {
-        n = field(n, 345, 155) + "/" + n;
+        n = field(n, 345, 155, strict) + "/" + n;
       }
       return n;
     }
@@ -638,13 +643,14 @@ public final class TarGz {
       return v;
     }
 
-    /** A NUL-terminated header field as strict UTF-8. */
-    private String field(String name, int off, int len) throws IOException {
+    /** A NUL-terminated header field as UTF-8, strict or with malformed bytes replaced. */
+    private String field(String name, int off, int len, boolean strict) throws IOException {
       int end = off;
       while (end < off + len && header[end] != 0) {
         end++;
       }
-      return text(name, java.util.Arrays.copyOfRange(header, off, end));
+      return strict ? text(name, Arrays.copyOfRange(header, off, end))
+          : new String(header, off, end - off, StandardCharsets.UTF_8);
     }
 
     private boolean readBlock(byte[] b) throws IOException {
@@ -689,7 +695,7 @@ public final class TarGz {
   private static byte[] trimNul(byte[] b) {
     for (int i = 0; i < b.length; i++) {
       if (b[i] == 0) {
-        return java.util.Arrays.copyOf(b, i);
+        return Arrays.copyOf(b, i);
       }
     }
     return b;
@@ -709,21 +715,7 @@ public final class TarGz {
   }
 
   private static int utf8Length(String s) {
-    int n = 0;
-    for (int i = 0; i < s.length(); i++) {
-      char c = s.charAt(i);
-      if (c < 0x80) {
-        n++;
-      } else if (c < 0x800) {
-        n += 2;
-      } else if (Character.isHighSurrogate(c)) {
-        n += 4;
-        i++;
-      } else {
-        n += 3;
-      }
-    }
-    return n;
+    return s.getBytes(StandardCharsets.UTF_8).length;
   }
 
   private static String describeType(char type) {

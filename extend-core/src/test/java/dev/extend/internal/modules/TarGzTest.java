@@ -126,6 +126,17 @@ class TarGzTest {
   }
 
   @Test
+  void aFallbackNameCutMidCharacterDoesNotMatterWhenPaxCarriesTheName() throws IOException {
+    byte[] cut = "node_modules/caf\u00e9".getBytes(StandardCharsets.UTF_8);
+    cut = java.util.Arrays.copyOf(cut, cut.length - 1); // half of the é: not UTF-8
+    byte[] content = pad("ok".getBytes(StandardCharsets.UTF_8));
+    unpack(Tarball.rawGz(true, Tarball.pax("path", "node_modules/cafe.js"), Tarball.header(cut, '0', 2, ""), content));
+    assertThat(target.resolve("node_modules/cafe.js")).hasContent("ok");
+    dev.extend.internal.FileTrees.deleteTree(target.resolve("node_modules"));
+    refused(Tarball.rawGz(true, Tarball.header(cut, '0', 2, ""), content), "not valid UTF-8");
+  }
+
+  @Test
   void nonAsciiNamesNeedAUtf8FileSystemEncoding() throws IOException {
     byte[] tgz = new Tarball().file("node_modules/ünïcode/ß.js", "x").symlink("node_modules/ä", "ünïcode/ß.js").gz();
     if ("UTF-8".equalsIgnoreCase(System.getProperty("sun.jnu.encoding"))) {

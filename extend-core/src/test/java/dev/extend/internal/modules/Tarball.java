@@ -96,8 +96,13 @@ final class Tarball {
 
   /** A POSIX ustar header block with a correct checksum; {@code size} in GNU base-256 when large. */
   static byte[] header(String name, char type, long size, String link) {
+    return header(name.getBytes(StandardCharsets.UTF_8), type, size, link);
+  }
+
+  /** The same with the name field's raw bytes. */
+  static byte[] header(byte[] name, char type, long size, String link) {
     byte[] h = new byte[512];
-    put(h, 0, name);
+    System.arraycopy(name, 0, h, 0, name.length);
     put(h, 100, "0000644");
     put(h, 108, "0000000");
     put(h, 116, "0000000");
@@ -124,6 +129,18 @@ final class Tarball {
     put(h, 148, String.format("%06o", sum));
     h[154] = 0;
     return h;
+  }
+
+  /** A pax extended header ('x') with one record, padded to whole blocks. */
+  static byte[] pax(String key, String value) {
+    String rec = " " + key + "=" + value + "\n";
+    int len = rec.getBytes(StandardCharsets.UTF_8).length;
+    len += String.valueOf(len + String.valueOf(len).length()).length();
+    byte[] body = (len + rec).getBytes(StandardCharsets.UTF_8);
+    byte[] out = new byte[512 + (body.length + 511) / 512 * 512];
+    System.arraycopy(header("PaxHeaders/0", 'x', body.length, ""), 0, out, 0, 512);
+    System.arraycopy(body, 0, out, 512, body.length);
+    return out;
   }
 
   /** gzip of the given blocks, then (unless {@code end} is false) the end-of-archive marker. */
