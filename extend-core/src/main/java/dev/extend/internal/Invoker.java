@@ -13,6 +13,7 @@ import dev.extend.ModulesNotReadyException;
 import dev.extend.NotFoundException;
 import dev.extend.UnavailableException;
 import dev.extend.WebhookRef;
+import dev.extend.internal.modules.ArtifactRefusedException;
 import dev.extend.internal.modules.HostModuleStore;
 import dev.extend.internal.modules.ModuleService;
 import dev.extend.internal.sandbox.AgentClient;
@@ -118,6 +119,7 @@ final class Invoker {
    */
   private SandboxManager.Lease place(WebhookRecord webhook) {
     List<ModuleRecord> mods = modules(webhook);
+    provision(webhook, mods); // before a sandbox is taken: a module that cannot be had costs none
     SandboxManager.Lease lease = lease(webhook);
     ManagedSandbox m = lease.sandbox();
     try {
@@ -320,6 +322,29 @@ final class Invoker {
     return mods;
   }
 
+  /**
+   * Unpacks the webhook's modules on this node if they are not yet (a stat each when they are).
+   * A refused artifact answers like a module that is not ready, with that module failed and
+   * the reason; a failing disk is a platform fault (503).
+   */
+  private void provision(WebhookRecord webhook, List<ModuleRecord> mods) {
+    for (ModuleRecord r : mods) {
+      try {
+        hostModules.ensure(r);
+      } catch (ArtifactRefusedException e) {
+        List<ModuleStatus> all = new ArrayList<>();
+        for (ModuleRecord x : mods) {
+          all.add(x == r ? new ModuleStatus(x.module(), ModuleState.FAILED, "refused on this node: " + e.getMessage())
+              : x.status());
+        }
+        throw new ModulesNotReadyException(webhook.ref(), all);
+      } catch (IOException e) {
+        LOG.warn("module {} cannot be unpacked on this node", r.module(), e);
+        throw new UnavailableException("module " + r.module() + " cannot be unpacked on this node; retry later", e);
+      }
+    }
+  }
+
   private SandboxManager.Lease lease(WebhookRecord webhook) {
     CompletableFuture<SandboxManager.Lease> f = sandboxes.acquire(webhook.ref().container());
     try {
@@ -338,9 +363,7 @@ final class Invoker {
         return;
       }
       try {
-        for (ModuleRecord r : mods) {
-          hostModules.ensure(r);
-        }
+        provision(webhook, mods); // again: the store may have collected one since
         Path dir = m.sandbox().spec().codeDir().resolve(name);
         String version = "v" + webhook.version();
         // The agent reads a version's file only when told to load it, so it is written in place.

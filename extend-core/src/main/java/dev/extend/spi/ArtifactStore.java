@@ -16,8 +16,14 @@ import java.util.Optional;
  *   <li>A blob is visible to {@link #open} only once completely stored.
  *   <li>{@link #put} rejects content larger than {@code maxBytes} with
  *       {@link dev.extend.PayloadTooLargeException}, storing nothing.
+ *   <li>A digest that is not 64 lower-case hex digits (or is null) names no blob:
+ *       {@link #open} is empty, {@link #exists} and {@link #delete} are false.
  *   <li>Outages surface as {@link dev.extend.UnavailableException}. Thread-safe.
  * </ol>
+ *
+ * <p>{@link #open} need not re-check the content against its digest: the store is shared by all
+ * nodes and may be tampered with, so whoever acts on the bytes verifies them (the host module
+ * store compares size and sha256 with the module's record before unpacking).
  */
 public interface ArtifactStore extends AutoCloseable {
 

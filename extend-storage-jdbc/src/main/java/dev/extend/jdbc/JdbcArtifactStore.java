@@ -13,7 +13,6 @@ import java.sql.ResultSet;
 import java.util.HexFormat;
 import java.util.Optional;
 import java.util.UUID;
-import java.util.regex.Pattern;
 
 /**
  * Blobs stored as 1 MiB rows of {@code artifact_chunks}. Chunks stream in both directions on
@@ -28,7 +27,6 @@ import java.util.regex.Pattern;
 final class JdbcArtifactStore implements ArtifactStore {
 
   static final int CHUNK_BYTES = 1 << 20;
-  private static final Pattern DIGEST = Pattern.compile("[0-9a-f]{64}");
 
   private final Db db;
   private final long maxArtifactBytes;
@@ -115,7 +113,7 @@ final class JdbcArtifactStore implements ArtifactStore {
 
   @Override
   public Optional<InputStream> open(String digest) throws IOException {
-    if (digest == null || !DIGEST.matcher(digest).matches()) {
+    if (digest == null || !Artifact.isDigest(digest)) {
       return Optional.empty();
     }
     record Row(String uploadId, long size, int chunks) {}
@@ -202,7 +200,7 @@ final class JdbcArtifactStore implements ArtifactStore {
 
   @Override
   public boolean exists(String digest) {
-    if (digest == null || !DIGEST.matcher(digest).matches()) {
+    if (digest == null || !Artifact.isDigest(digest)) {
       return false;
     }
     return db.call(c -> {
@@ -217,7 +215,7 @@ final class JdbcArtifactStore implements ArtifactStore {
 
   @Override
   public boolean delete(String digest) {
-    if (digest == null || !DIGEST.matcher(digest).matches()) {
+    if (digest == null || !Artifact.isDigest(digest)) {
       return false;
     }
     return db.transaction(c -> {

@@ -39,18 +39,18 @@ public final class InMemoryArtifactStore implements ArtifactStore {
 
   @Override
   public Optional<InputStream> open(String digest) {
-    byte[] b = blobs.get(digest);
+    byte[] b = Artifact.isDigest(digest) ? blobs.get(digest) : null;
     return b == null ? Optional.empty() : Optional.of(new ByteArrayInputStream(b));
   }
 
   @Override
   public boolean exists(String digest) {
-    return blobs.containsKey(digest);
+    return Artifact.isDigest(digest) && blobs.containsKey(digest);
   }
 
   @Override
   public boolean delete(String digest) {
-    return blobs.remove(digest) != null;
+    return Artifact.isDigest(digest) && blobs.remove(digest) != null;
   }
 
   static MessageDigest sha256() {

@@ -1,22 +1,32 @@
 package dev.extend.internal.modules;
 
+import com.github.benmanes.caffeine.cache.Cache;
+import com.github.benmanes.caffeine.cache.Caffeine;
 import dev.extend.internal.FileTrees;
 import dev.extend.ModuleRef;
 import dev.extend.ModuleState;
 import dev.extend.UnavailableException;
+import dev.extend.spi.Artifact;
 import dev.extend.spi.ArtifactStore;
 import dev.extend.spi.ModuleRecord;
 import java.io.IOException;
 import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.channels.SeekableByteChannel;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributeView;
 import java.nio.file.attribute.FileTime;
-import java.security.DigestInputStream;
+import java.nio.file.attribute.PosixFileAttributeView;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -34,9 +44,15 @@ import org.slf4j.LoggerFactory;
 
 /**
  * This host's read-only module store: {@code <root>/<name>@<version>/node_modules/...}, each
- * module unpacked once from its artifact (to a temporary directory, then renamed into place,
- * so concurrent needs cause one unpack), and the synthetic {@code node_modules} directories of
+ * module unpacked once from its artifact, and the synthetic {@code node_modules} directories of
  * symlinks that sandboxes resolve through.
+ *
+ * <p>An artifact is hostile until checked: it is copied to a private file and its size and
+ * sha256 compared with those recorded when the module was built, before a byte is parsed;
+ * then {@link TarGz} unpacks that copy into a fresh 0700 directory beside the module's (see its
+ * rules), which is renamed into place only when everything succeeded, so concurrent needs cause
+ * one unpack and a failure leaves nothing behind. A refusal ({@link ArtifactRefusedException})
+ * is logged and remembered for a minute, so a bad artifact is not fetched for every call.
  */
 public final class HostModuleStore {
   private static final Logger LOG = LoggerFactory.getLogger(HostModuleStore.class);
@@ -44,12 +60,22 @@ public final class HostModuleStore {
 
   private final Path root;
   private final ArtifactStore artifacts;
+  private final TarGz.Limits limits;
   private final Map<ModuleRef, CompletableFuture<Path>> unpacking = new ConcurrentHashMap<>();
+  /** Digests refused lately: a bad artifact is not fetched again for every invocation. */
+  private final Cache<String, String> refused =
+      Caffeine.newBuilder().expireAfterWrite(Duration.ofMinutes(1)).maximumSize(1024).build();
 
-  /** A store rooted at {@code root}, filled from {@code artifacts}. */
+  /** A store rooted at {@code root}, filled from {@code artifacts}, within {@link TarGz.Limits#DEFAULT}. */
   public HostModuleStore(Path root, ArtifactStore artifacts) throws IOException {
+    this(root, artifacts, TarGz.Limits.DEFAULT);
+  }
+
+  /** A store rooted at {@code root}, filled from {@code artifacts}, unpacking within {@code limits}. */
+  public HostModuleStore(Path root, ArtifactStore artifacts, TarGz.Limits limits) throws IOException {
     this.root = Files.createDirectories(root);
     this.artifacts = artifacts;
+    this.limits = limits;
     try (Stream<Path> s = Files.list(root)) {
       s.filter(p -> p.getFileName().toString().startsWith(".tmp-")).forEach(FileTrees::deleteTree);
     }
@@ -69,6 +95,9 @@ public final class HostModuleStore {
    * Makes sure a READY module is unpacked here, unpacking it once if needed.
    *
    * @return its directory
+   * @throws ArtifactRefusedException when its artifact fails verification or breaks a rule of
+   *     {@link TarGz}
+   * @throws IOException when this host's file system fails
    */
   public Path ensure(ModuleRecord record) throws IOException {
     ModuleRef m = record.module();
@@ -105,37 +134,99 @@ public final class HostModuleStore {
     if (Files.isDirectory(dir)) {
       return dir;
     }
+    ModuleRef m = record.module();
+    Artifact artifact = record.artifact();
+    String earlier = refused.getIfPresent(artifact.digest());
+    if (earlier != null) {
+      throw new ArtifactRefusedException(earlier + " (refused within the last minute; not fetched again yet)");
+    }
     long t0 = System.nanoTime();
-    Path tmp = root.resolve(".tmp-" + record.module().storeKey() + "-" + UUID.randomUUID());
-    Files.createDirectories(tmp);
+    String base = ".tmp-" + m.storeKey() + "-" + UUID.randomUUID();
+    Path blob = root.resolve(base + ".tgz");
+    Path tmp = root.resolve(base);
+    boolean placed = false;
     try {
-      InputStream raw = artifacts.open(record.artifact().digest())
-          .orElseThrow(() -> new UnavailableException("artifact " + record.artifact().digest() + " of module "
-              + record.module() + " is missing from the artifact store"));
-      MessageDigest sha = sha256();
-      try (InputStream in = new DigestInputStream(raw, sha)) {
-        TarGz.unpack(in, tmp);
-        in.transferTo(java.io.OutputStream.nullOutputStream());
+      fetchVerified(m, artifact, blob);
+      // Only this process can reach the tree while it is unpacked (TarGz relies on it).
+      Files.createDirectory(tmp, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+      try (InputStream in = Files.newInputStream(blob, LinkOption.NOFOLLOW_LINKS)) {
+        TarGz.unpack(in, tmp, limits);
+      } catch (ArtifactRefusedException e) {
+        throw new ArtifactRefusedException("artifact " + artifact.digest() + " of module " + m + " was refused: "
+            + e.getMessage(), e);
       }
-      String digest = HexFormat.of().formatHex(sha.digest());
-      if (!digest.equals(record.artifact().digest())) {
-        throw new IOException("artifact of module " + record.module() + " is corrupt: sha256 " + digest
-            + " != " + record.artifact().digest());
+      try {
+        Files.newByteChannel(tmp.resolve(USED_MARK), Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE,
+            LinkOption.NOFOLLOW_LINKS)).close();
+      } catch (FileAlreadyExistsException e) {
+        throw new ArtifactRefusedException("artifact " + artifact.digest() + " of module " + m
+            + " was refused: it has an entry named " + USED_MARK + ", which the module store keeps for itself");
       }
-      Files.createFile(tmp.resolve(USED_MARK));
+      Files.getFileAttributeView(tmp, PosixFileAttributeView.class, LinkOption.NOFOLLOW_LINKS)
+          .setPermissions(PosixFilePermissions.fromString("rwxr-xr-x"));
       try {
         Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
+        placed = true;
       } catch (FileAlreadyExistsException | java.nio.file.DirectoryNotEmptyException e) {
-        FileTrees.deleteTree(tmp); // another process unpacked it first
+        // another process unpacked it first
       } catch (AtomicMoveNotSupportedException e) {
         throw new IOException("module store " + root + " must be on one file system", e);
       }
-      LOG.info("unpacked module {} ({} bytes) in {} ms", record.module(), record.artifact().size(),
+      LOG.info("unpacked module {} ({} bytes, sha256 verified) in {} ms", m, artifact.size(),
           (System.nanoTime() - t0) / 1_000_000);
       return dir;
-    } catch (IOException | RuntimeException e) {
-      FileTrees.deleteTree(tmp);
+    } catch (ArtifactRefusedException e) {
+      refused.put(artifact.digest(), e.getMessage());
+      LOG.error("{}", e.getMessage()); // names the module and digest
       throw e;
+    } finally {
+      if (!placed) {
+        FileTrees.deleteTree(tmp);
+      }
+      FileTrees.deleteTree(blob);
+    }
+  }
+
+  /**
+   * Copies the artifact to {@code blob} (a new file only this process can read) and checks it
+   * against the size and sha256 recorded when the module was built, before a byte of it is
+   * parsed; what is unpacked is this local copy, which nothing else can change meanwhile.
+   */
+  private void fetchVerified(ModuleRef m, Artifact artifact, Path blob) throws IOException {
+    if (artifact.size() > limits.maxBytes()) {
+      throw new ArtifactRefusedException("artifact " + artifact.digest() + " of module " + m + " is recorded as "
+          + artifact.size() + " bytes, more than the " + limits.maxBytes() + " this host unpacks");
+    }
+    MessageDigest sha = sha256();
+    long size = 0;
+    try (InputStream raw = artifacts.open(artifact.digest())
+        .orElseThrow(() -> new UnavailableException("artifact " + artifact.digest() + " of module " + m
+            + " is missing from the artifact store"));
+        SeekableByteChannel out = Files.newByteChannel(blob, Set.of(StandardOpenOption.CREATE_NEW,
+            StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS),
+            PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")))) {
+      byte[] buf = new byte[64 * 1024];
+      for (int n; (n = raw.read(buf)) >= 0; ) {
+        size += n;
+        if (size > artifact.size()) {
+          break;
+        }
+        sha.update(buf, 0, n);
+        ByteBuffer b = ByteBuffer.wrap(buf, 0, n);
+        while (b.hasRemaining()) {
+          out.write(b);
+        }
+      }
+    }
+    if (size != artifact.size()) {
+      throw new ArtifactRefusedException("artifact " + artifact.digest() + " of module " + m + " does not match"
+          + " its record: " + (size > artifact.size() ? "more than" : "only " + size + " of") + " the "
+          + artifact.size() + " bytes recorded were fetched");
+    }
+    String digest = HexFormat.of().formatHex(sha.digest());
+    if (!digest.equals(artifact.digest())) {
+      throw new ArtifactRefusedException("artifact " + artifact.digest() + " of module " + m + " does not match"
+          + " its record: the bytes fetched have sha256 " + digest);
     }
   }
 
@@ -153,7 +244,8 @@ public final class HostModuleStore {
       Files.createDirectories(link.getParent());
       Files.createSymbolicLink(link, Path.of(storePathInside, m.storeKey(), "node_modules", m.name()));
       try {
-        Files.setLastModifiedTime(root.resolve(m.storeKey()).resolve(USED_MARK), now);
+        Files.getFileAttributeView(root.resolve(m.storeKey()).resolve(USED_MARK), BasicFileAttributeView.class,
+            LinkOption.NOFOLLOW_LINKS).setTimes(now, null, null);
       } catch (IOException e) {
         // only an LRU hint
       }
@@ -201,7 +293,7 @@ public final class HostModuleStore {
 
   private static FileTime lastUsed(Path dir) {
     try {
-      return Files.getLastModifiedTime(dir.resolve(USED_MARK));
+      return Files.getLastModifiedTime(dir.resolve(USED_MARK), LinkOption.NOFOLLOW_LINKS);
     } catch (IOException e) {
       return FileTime.fromMillis(0);
     }

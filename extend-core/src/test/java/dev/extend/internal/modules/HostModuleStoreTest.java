@@ -102,7 +102,7 @@ class HostModuleStoreTest {
     HostModuleStore store = new HostModuleStore(temp.resolve("store"), artifacts);
     ModuleRef evil = ModuleRef.parse("evil@1.0.0");
     ModuleRecord record = ready(artifacts, evil, tarball(evil, "/etc/passwd"));
-    assertThatThrownBy(() -> store.ensure(record)).isInstanceOf(IOException.class).hasMessageContaining("escapes");
+    assertThatThrownBy(() -> store.ensure(record)).isInstanceOf(IOException.class).hasMessageContaining("absolute path");
     assertThat(store.present(evil)).isFalse();
 
     ModuleRef m = ModuleRef.parse("fine@1.0.0");
@@ -111,6 +111,139 @@ class HostModuleStoreTest {
         record.artifact().size()), Instant.now());
     assertThatThrownBy(() -> store.ensure(lying)).isInstanceOf(IOException.class);
     assertThat(store.ensure(good)).isDirectory();
+  }
+
+  /** An artifact store whose blob for one digest was replaced behind its back (a tampered database row). */
+  private static ArtifactStore tampered(ArtifactStore base, String digest, byte[] replacement, AtomicInteger opens) {
+    return new ArtifactStore() {
+      @Override
+      public Artifact put(InputStream content, long maxBytes) throws IOException {
+        return base.put(content, maxBytes);
+      }
+
+      @Override
+      public java.util.Optional<InputStream> open(String d) throws IOException {
+        opens.incrementAndGet();
+        return d.equals(digest) ? java.util.Optional.of(new java.io.ByteArrayInputStream(replacement)) : base.open(d);
+      }
+
+      @Override
+      public boolean exists(String d) {
+        return base.exists(d);
+      }
+
+      @Override
+      public boolean delete(String d) {
+        return base.delete(d);
+      }
+    };
+  }
+
+  /**
+   * The link chain that escaped before: {@code l1 -> .}, so {@code l1/l1/l1/up} is {@code up} in
+   * the staging directory {@code <store>/.tmp-...}, and {@code ../../sentinel} from there is the
+   * sentinel beside the store.
+   */
+  private static byte[] escapingChain() {
+    return new Tarball().symlink("l1", ".").symlink("l1/l1/l1/up", "../../sentinel")
+        .file("up/ESCAPED.txt", "pwned").gz();
+  }
+
+  private void assertNothingLeft(HostModuleStore store, ModuleRef m, Path sentinel) throws IOException {
+    assertThat(store.present(m)).isFalse();
+    try (var s = Files.list(store.root())) {
+      assertThat(s.toList()).as("no staging directory or blob left").isEmpty();
+    }
+    try (var s = Files.list(sentinel)) {
+      assertThat(s.toList()).isEmpty();
+    }
+  }
+
+  @Test
+  void aTamperedBlobIsRefusedBeforeItIsParsed() throws Exception {
+    Path sentinel = Files.createDirectories(temp.resolve("sentinel"));
+    ArtifactStore base = ArtifactStore.inMemory();
+    ModuleRef m = ModuleRef.parse("victim@1.0.0");
+    byte[] genuine = Files.readAllBytes(tarball(m, null));
+    Artifact a = base.put(new java.io.ByteArrayInputStream(genuine), 1 << 30);
+    ModuleRecord record = new ModuleRecord(m, ModuleState.READY, "", a, Instant.now());
+    AtomicInteger opens = new AtomicInteger();
+
+    // same size, one byte changed
+    byte[] flipped = genuine.clone();
+    flipped[flipped.length / 2] ^= 1;
+    HostModuleStore store = new HostModuleStore(temp.resolve("store"), tampered(base, a.digest(), flipped, opens));
+    assertThatThrownBy(() -> store.ensure(record)).isInstanceOf(ArtifactRefusedException.class)
+        .hasMessageContaining("victim@1.0.0").hasMessageContaining("does not match its record")
+        .hasMessageContaining("sha256");
+    assertNothingLeft(store, m, sentinel);
+
+    // another archive altogether, one that would escape if it were parsed
+    HostModuleStore other = new HostModuleStore(temp.resolve("store2"), tampered(base, a.digest(), escapingChain(), opens));
+    assertThatThrownBy(() -> other.ensure(record)).isInstanceOf(ArtifactRefusedException.class)
+        .hasMessageContaining("does not match its record").hasMessageNotContaining("tar entry");
+    assertNothingLeft(other, m, sentinel);
+
+    // a refusal is remembered: the next call does not fetch the blob again
+    int before = opens.get();
+    assertThatThrownBy(() -> other.ensure(record)).isInstanceOf(ArtifactRefusedException.class)
+        .hasMessageContaining("refused within the last minute");
+    assertThat(opens.get()).isEqualTo(before);
+  }
+
+  @Test
+  void aRecordThatVouchesForAMaliciousBlobIsRefusedByTheUnpackRules() throws Exception {
+    // the attacker rewrote the module's record too: the digest matches, the archive does not pass
+    Path sentinel = Files.createDirectories(temp.resolve("sentinel"));
+    ArtifactStore artifacts = ArtifactStore.inMemory();
+    HostModuleStore store = new HostModuleStore(temp.resolve("store"), artifacts);
+    ModuleRef m = ModuleRef.parse("evil@2.0.0");
+    Artifact a = artifacts.put(new java.io.ByteArrayInputStream(escapingChain()), 1 << 30);
+    assertThatThrownBy(() -> store.ensure(new ModuleRecord(m, ModuleState.READY, "", a, Instant.now())))
+        .isInstanceOf(ArtifactRefusedException.class)
+        .hasMessageContaining("evil@2.0.0").hasMessageContaining("'l1/l1/l1/up'").hasMessageContaining("symbolic link");
+    assertNothingLeft(store, m, sentinel);
+    assertThat(temp.resolve("sentinel/ESCAPED.txt")).doesNotExist();
+  }
+
+  @Test
+  void anArtifactCannotPlantTheStoresOwnMark() throws Exception {
+    ArtifactStore artifacts = ArtifactStore.inMemory();
+    HostModuleStore store = new HostModuleStore(temp.resolve("store"), artifacts);
+    ModuleRef m = ModuleRef.parse("marked@1.0.0");
+    Artifact a = artifacts.put(new java.io.ByteArrayInputStream(
+        new Tarball().file("node_modules/marked/index.js", "x").symlink(".extend-used", "node_modules").gz()), 1 << 30);
+    assertThatThrownBy(() -> store.ensure(new ModuleRecord(m, ModuleState.READY, "", a, Instant.now())))
+        .isInstanceOf(ArtifactRefusedException.class).hasMessageContaining(".extend-used");
+    assertThat(store.present(m)).isFalse();
+  }
+
+  @Test
+  void aRecordedSizeAboveTheUnpackLimitIsNotFetched() throws Exception {
+    ArtifactStore artifacts = ArtifactStore.inMemory();
+    ModuleRef m = ModuleRef.parse("big@1.0.0");
+    ModuleRecord record = ready(artifacts, m, tarball(m, null));
+    HostModuleStore store = new HostModuleStore(temp.resolve("store"), artifacts,
+        new TarGz.Limits(record.artifact().size() - 1, 1000, 4096, 64, 65536));
+    assertThatThrownBy(() -> store.ensure(record)).isInstanceOf(ArtifactRefusedException.class)
+        .hasMessageContaining("more than the " + (record.artifact().size() - 1) + " this host unpacks");
+  }
+
+  @Test
+  void anUnpackedModuleIsReadableByAllAndWritableByItsOwnerOnly() throws Exception {
+    ArtifactStore artifacts = ArtifactStore.inMemory();
+    HostModuleStore store = new HostModuleStore(temp.resolve("store"), artifacts);
+    ModuleRef m = ModuleRef.parse("modes@1.0.0");
+    Path dir = store.ensure(ready(artifacts, m, tarball(m, null)));
+    try (var s = Files.walk(dir)) {
+      for (Path p : (Iterable<Path>) s::iterator) {
+        if (Files.isSymbolicLink(p)) {
+          continue;
+        }
+        String mode = java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(p));
+        assertThat(mode).as(dir.relativize(p).toString()).isIn("rwxr-xr-x", "rw-r--r--");
+      }
+    }
   }
 
   @Test

@@ -70,6 +70,18 @@ public abstract class ArtifactStoreContract extends StoreContract<ArtifactStore>
   }
 
   @Test
+  void malformedDigestsNameNoBlob() throws IOException {
+    Artifact a = store.put(new ByteArrayInputStream(bytes("named by its sha256")), 100);
+    for (String bad : new String[] {null, "", a.digest().toUpperCase(java.util.Locale.ROOT), a.digest() + "0",
+        a.digest().substring(1), "../" + a.digest().substring(3), a.digest().substring(0, 63) + "\n"}) {
+      assertThat(store.open(bad)).as("open(%s)", bad).isEmpty();
+      assertThat(store.exists(bad)).as("exists(%s)", bad).isFalse();
+      assertThat(store.delete(bad)).as("delete(%s)", bad).isFalse();
+    }
+    assertThat(read(a.digest())).isEqualTo(bytes("named by its sha256"));
+  }
+
+  @Test
   void sameContentTwiceIsStoredOnce() throws IOException {
     byte[] content = bytes("twice");
     Artifact a = store.put(new ByteArrayInputStream(content), 100);
