@@ -58,6 +58,13 @@ public record WebhookSpec(
     return Collections.unmodifiableMap(out);
   }
 
+  /** Names the secrets, never their values; leaves out the code. */
+  @Override
+  public String toString() {
+    return "WebhookSpec[dependencies=" + dependencies + ", secrets=" + secrets.keySet() + ", meta=" + meta
+        + ", limits=" + limits + ", code=" + code.length() + " chars]";
+  }
+
   /** Starts a spec with the given code. */
   public static Builder builder(String code) {
     return new Builder(code);

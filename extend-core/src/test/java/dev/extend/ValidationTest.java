@@ -102,4 +102,15 @@ class ValidationTest {
       assertThat(p.runtimeName()).isEqualTo("local");
     }
   }
+
+  /** Secrets never show in what a log line or an error message would print of a webhook. */
+  @Test
+  void toStringNamesSecretsButNeverTheirValues() {
+    WebhookSpec spec = WebhookSpec.builder("module.exports = () => 'xoxb-in-code'").secret("SLACK_TOKEN", "xoxb-12345")
+        .build();
+    assertThat(spec.toString()).contains("SLACK_TOKEN").doesNotContain("xoxb-12345").doesNotContain("xoxb-in-code");
+    dev.extend.spi.WebhookRecord r = new dev.extend.spi.WebhookRecord(WebhookRef.of("acme", "hook"), spec.code(),
+        java.util.List.of(), spec.secrets(), Map.of(), new Limits(Duration.ofSeconds(1), 128), 3, null, null);
+    assertThat(r.toString()).contains("SLACK_TOKEN", "version=3").doesNotContain("xoxb-12345");
+  }
 }

@@ -396,7 +396,8 @@ final class Invoker {
           throw new UnavailableException("the sandbox of " + webhook.ref().container()
               + " ended while its code was loading; retry", e);
         }
-        throw new UncheckedIOException("cannot place " + webhook.ref() + " in sandbox " + m.id(), e);
+        LOG.warn("cannot place {} in sandbox {}", webhook.ref(), m.id(), e);
+        throw new UnavailableException("the code of " + webhook.ref() + " could not be placed in its sandbox; retry");
       } catch (TimeoutException e) {
         sandboxes.recycle(m, "load timed out");
         throw new FunctionTimeoutException("webhook " + webhook.ref() + " did not load within 30 s");
@@ -509,8 +510,10 @@ final class Invoker {
           + " ended while serving " + webhook.ref().name() + ": " + exit.reason() + " (it is replaced)");
     } catch (TimeoutException | ExecutionException e) {
       sandboxes.recycle(m, "connection to agent failed: " + error);
+      LOG.info("the connection to sandbox {} of {} failed: {}", m.id(), webhook.ref().container(), error.toString());
+      // Fixed text: the cause may name host paths; the log above has it.
       return new FunctionErrorException("SandboxError", "the connection to the sandbox of "
-          + webhook.ref().container() + " failed: " + error.getMessage() + " (it is replaced)");
+          + webhook.ref().container() + " failed while serving " + webhook.ref().name() + " (it is replaced)");
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       return new UnavailableException("interrupted");

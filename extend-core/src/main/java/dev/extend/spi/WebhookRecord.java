@@ -47,4 +47,12 @@ public record WebhookRecord(
   public WebhookRecord withVersion(long version, Instant createdAt, Instant updatedAt) {
     return new WebhookRecord(ref, code, dependencies, secrets, meta, limits, version, createdAt, updatedAt);
   }
+
+  /** Names the secrets, never their values; leaves out the code. */
+  @Override
+  public String toString() {
+    return "WebhookRecord[ref=" + ref + ", version=" + version + ", dependencies=" + dependencies
+        + ", secrets=" + new java.util.TreeSet<>(secrets.keySet()) + ", meta=" + meta + ", limits=" + limits
+        + ", code=" + code.length() + " chars]";
+  }
 }

@@ -167,7 +167,9 @@ public final class BuildWorker implements AutoCloseable {
       sink.accept("build failed: " + e.getMessage());
       finish(job, ModuleState.FAILED, log, null);
     } catch (IOException | RuntimeException e) {
-      sink.accept("build error: " + e);
+      // The build log is tenant-visible: the cause (paths, host details) goes to the platform's log.
+      LOG.warn("build of {} failed on this node (attempt {})", job.module(), job.attempt(), e);
+      sink.accept("build error on the platform's side (attempt " + job.attempt() + "); the operator's log has the cause");
       if (job.attempt() >= MAX_ATTEMPTS) {
         finish(job, ModuleState.FAILED, log, null);
       } else {
