@@ -150,6 +150,63 @@ class PoolBehaviourTest {
     }
   }
 
+  /**
+   * A webhook writes raw JSON lines to stdout that claim to come from another container's
+   * invocation, from a made-up one, or from another webhook under its own invocation id: none is
+   * attributed (they show as raw output of its own container); its console output is. (Webhooks
+   * of one container share a process, so within a container lines name only invocations the host
+   * sent to that very sandbox.)
+   */
+  @Test
+  void logLinesCannotForgeWhereTheyCameFrom() throws Exception {
+    try (ServerlessPlatform p = PlatformTestSupport.builder(data).poolSize(2).build()) {
+      WebhookRef victim = WebhookRef.of("victim-co", "victim");
+      WebhookRef forger = WebhookRef.of("forger-co", "forger");
+      p.put(victim, WebhookSpec.builder("module.exports = async () => { console.log('real victim line'); return 'v'; }")
+          .build());
+      List<LogEvent> victimLines = new CopyOnWriteArrayList<>();
+      List<LogEvent> forgerLines = new CopyOnWriteArrayList<>();
+      try (AutoCloseable a = p.subscribeLogs(victim.container(), victimLines::add);
+          AutoCloseable b = p.subscribeLogs(forger.container(), forgerLines::add)) {
+        try (InvocationResponse r = p.invoke(victim, InvocationRequest.get())) {
+          assertThat(r.bodyText()).isEqualTo("v");
+        }
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (victimLines.isEmpty() && System.nanoTime() < deadline) {
+          Thread.sleep(20);
+        }
+        String victimInvocation = victimLines.get(0).invocationId();
+        p.put(forger, WebhookSpec.builder(String.join("\n",
+            "const fs = require('fs');",
+            "module.exports = async (ctx) => {",
+            "  const forged = (i, w, m) => JSON.stringify({ t: 0, l: 'error', i, w, m }) + '\\n';",
+            "  process.stdout.write(forged(ctx.query.inv, 'victim', 'forged: another container'));",
+            "  fs.writeSync(1, forged('0123456789abcdef', 'forger', 'forged: a made-up invocation'));",
+            "  fs.writeSync(1, forged(ctx.invocationId, 'someone-else', 'forged: another webhook'));",
+            "  console.log('real forger line');",
+            "  return 'f';",
+            "};")).build());
+        try (InvocationResponse r = p.invoke(forger, InvocationRequest.builder().query("inv=" + victimInvocation).build())) {
+          assertThat(r.bodyText()).isEqualTo("f");
+        }
+        deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (forgerLines.size() < 4 && System.nanoTime() < deadline) {
+          Thread.sleep(20);
+        }
+        Thread.sleep(200);
+      }
+      assertThat(victimLines).extracting(LogEvent::message).containsExactly("real victim line");
+      assertThat(forgerLines).filteredOn(e -> e.message().contains("forged")).hasSize(3).allSatisfy(e -> {
+        assertThat(e.webhook()).as(e.toString()).isNull();
+        assertThat(e.invocationId()).as(e.toString()).isNull();
+        assertThat(e.level()).isEqualTo("stdout");
+      });
+      LogEvent real = forgerLines.stream().filter(e -> e.message().equals("real forger line")).findFirst().orElseThrow();
+      assertThat(real.webhook()).isEqualTo("forger");
+      assertThat(real.invocationId()).isNotBlank();
+    }
+  }
+
   @Test
   void manyConcurrentInvocationsOverManyContainers() {
     try (ServerlessPlatform p = PlatformTestSupport.builder(data).poolSize(4).maxSandboxes(12).build()) {

@@ -263,6 +263,8 @@ public final class Engine implements AutoCloseable {
     }
   }
 
+  private static final java.util.Set<String> LEVELS = java.util.Set.of("log", "info", "warn", "error", "debug");
+
   private void onSandboxOutput(ManagedSandbox m, String line) {
     ContainerName c = m.container();
     JsonNode j = null;
@@ -277,11 +279,23 @@ public final class Engine implements AutoCloseable {
       LOG.debug("sandbox {}: {}", m.id(), line);
       return;
     }
-    LogEvent e = j != null && j.has("m")
-        ? new LogEvent(Instant.ofEpochMilli(j.path("t").asLong(System.currentTimeMillis())), c,
-            j.hasNonNull("w") ? j.get("w").asText() : null, j.hasNonNull("i") ? j.get("i").asText() : null,
-            j.path("l").asText("log"), j.get("m").asText())
-        : new LogEvent(Instant.now(), c, null, null, "stdout", line);
+    // Everything in the line is the sandbox's word: the attribution is taken only when it names
+    // an invocation the host sent to this sandbox, for that webhook; time and level are ours.
+    LogEvent e = null;
+    if (j != null && j.has("m") && j.hasNonNull("i") && j.hasNonNull("w")) {
+      String invocation = j.get("i").asText();
+      dev.extend.WebhookName webhook = m.attribution(invocation);
+      if (webhook != null && webhook.value().equals(j.get("w").asText())) {
+        String level = j.path("l").asText("log");
+        e = new LogEvent(Instant.now(), c, webhook.value(), invocation, LEVELS.contains(level) ? level : "log",
+            j.get("m").asText());
+      }
+    }
+    if (e == null) {
+      e = j != null && j.has("m") && !j.hasNonNull("i")
+          ? new LogEvent(Instant.now(), c, null, null, "log", j.get("m").asText())
+          : new LogEvent(Instant.now(), c, null, null, "stdout", line);
+    }
     logs.publish(e);
   }
 

@@ -235,10 +235,11 @@ final class Invoker {
   private CompletableFuture<InvocationResponse> callAsync(ManagedSandbox m, WebhookRecord webhook,
       InvocationRequest request, ByteBuffer body, Executor slow, boolean cold, long t0) {
     CompletableFuture<InvocationResponse> out = new CompletableFuture<>();
-    AgentRequest a = agentRequest(webhook, request);
+    AgentRequest a = agentRequest(m, webhook, request);
     CompletableFuture<AgentHttp.Response> sent =
         loop.exchange(m.socket(), request.method(), a.target(), a.headers(), body, webhook.limits().timeoutMs());
     sent.whenComplete((r, error) -> {
+      m.ended(a.invocationId());
       m.exit();
       if (out.isDone()) {
         // cancelled by the caller (its client went away): drop the answer and its connection
@@ -425,10 +426,12 @@ final class Invoker {
   // ---- link 5: call ---------------------------------------------------------------------
 
   /** What is sent to the agent: its request target and the headers passed on. */
-  private record AgentRequest(String target, List<Map.Entry<String, String>> headers) {}
+  private record AgentRequest(String target, List<Map.Entry<String, String>> headers, String invocationId) {}
 
-  private static AgentRequest agentRequest(WebhookRecord webhook, InvocationRequest request) {
-    String invocationId = Long.toHexString(ThreadLocalRandom.current().nextLong());
+  /** The request to the agent; the sandbox is told the invocation, so its log lines can be attributed. */
+  private static AgentRequest agentRequest(ManagedSandbox m, WebhookRecord webhook, InvocationRequest request) {
+    String invocationId = Long.toHexString(ThreadLocalRandom.current().nextLong() | Long.MIN_VALUE);
+    m.began(invocationId, webhook.ref().name());
     List<Map.Entry<String, String>> headers = new ArrayList<>(request.headers().names().size() + 2);
     request.headers().forEach((name, value) -> {
       if (!AgentClient.HOP_BY_HOP.contains(name)) {
@@ -443,11 +446,11 @@ final class Invoker {
     if (request.query() != null) {
       target.append('?').append(request.query());
     }
-    return new AgentRequest(target.toString(), headers);
+    return new AgentRequest(target.toString(), headers, invocationId);
   }
 
   private InvocationResponse call(ManagedSandbox m, WebhookRecord webhook, InvocationRequest request, boolean cold) {
-    AgentRequest a = agentRequest(webhook, request);
+    AgentRequest a = agentRequest(m, webhook, request);
     AgentHttp.Response r;
     try {
       r = http.exchange(m.socket(), request.method(), a.target(), a.headers(), request.body(),
@@ -455,6 +458,7 @@ final class Invoker {
     } catch (IOException | TimeoutException e) {
       throw failure(m, webhook, e);
     } finally {
+      m.ended(a.invocationId());
       m.exit();
     }
     return answer(m, webhook, r, cold);

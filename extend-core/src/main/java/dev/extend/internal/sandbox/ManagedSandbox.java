@@ -20,6 +20,16 @@ public final class ManagedSandbox {
   /** Webhook name to the modules its loaded version links. */
   final Map<WebhookName, java.util.List<dev.extend.ModuleRef>> modules = new ConcurrentHashMap<>();
 
+  /** A recent invocation: its webhook, and when its answer came (0 while in flight). */
+  private record Invocation(WebhookName webhook, long endedAt) {}
+
+  /** How long after its answer an invocation's late log lines are still attributed to it. */
+  private static final long LATE_LINES_NANOS = java.util.concurrent.TimeUnit.SECONDS.toNanos(60);
+  private static final int KEEP = 1024;
+
+  /** Invocations sent to this sandbox, in flight or recent: the only ones its log lines may name. */
+  private final Map<String, Invocation> invocations = new ConcurrentHashMap<>();
+
   ManagedSandbox(String id, Sandbox sandbox) {
     this.id = id;
     this.sandbox = sandbox;
@@ -70,6 +80,32 @@ public final class ManagedSandbox {
     java.util.Set<dev.extend.ModuleRef> all = new java.util.HashSet<>();
     modules.values().forEach(all::addAll);
     return all;
+  }
+
+  /** Records an invocation sent to this sandbox. */
+  public void began(String invocationId, WebhookName webhook) {
+    if (invocations.size() >= KEEP) {
+      long now = System.nanoTime();
+      invocations.values().removeIf(i -> i.endedAt() != 0 && now - i.endedAt() > LATE_LINES_NANOS);
+      if (invocations.size() >= KEEP) {
+        invocations.values().removeIf(i -> i.endedAt() != 0);
+      }
+    }
+    invocations.put(invocationId, new Invocation(webhook, 0));
+  }
+
+  /** Records that an invocation's answer came (its late log lines are still attributed for a while). */
+  public void ended(String invocationId) {
+    invocations.computeIfPresent(invocationId, (k, i) -> new Invocation(i.webhook(), System.nanoTime() | 1));
+  }
+
+  /**
+   * The webhook of an invocation this sandbox was sent, in flight or recent, or null: a log
+   * line naming anything else was made up by the code in the sandbox.
+   */
+  public WebhookName attribution(String invocationId) {
+    Invocation i = invocationId == null ? null : invocations.get(invocationId);
+    return i == null ? null : i.webhook();
   }
 
   /** Marks an invocation started. */
