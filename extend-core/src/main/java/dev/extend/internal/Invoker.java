@@ -409,8 +409,15 @@ final class Invoker {
   private void growMemory(ManagedSandbox m, WebhookRecord webhook) {
     int wanted = webhook.limits().memoryMb();
     if (wanted > sandboxLimits.memoryMb()) {
-      m.sandbox().updateLimits(new SandboxLimits(wanted, sandboxLimits.cpuMillis(), sandboxLimits.pids(),
-          sandboxLimits.tmpMb()));
+      try {
+        m.sandbox().updateLimits(new SandboxLimits(wanted, sandboxLimits.cpuMillis(), sandboxLimits.pids(),
+            sandboxLimits.tmpMb()));
+      } catch (UncheckedIOException | IllegalStateException e) {
+        // The runtime is away: no code runs under limits other than its own.
+        LOG.warn("cannot apply the limits of {} to sandbox {}: {}", webhook.ref(), m.id(), e.getMessage());
+        throw new UnavailableException("the sandbox runtime cannot apply the limits of " + webhook.ref()
+            + " right now; retry");
+      }
     }
   }
 

@@ -24,6 +24,8 @@ public final class ContainerdFixture implements AutoCloseable {
   private final Path socket;
   private Process daemon;
   private final Path dir;
+  /** The daemon's binary, for restarts (a stopped process no longer tells it). */
+  private String binary;
 
   private ContainerdFixture(Path socket, Process daemon, Path dir) {
     this.socket = socket;
@@ -86,7 +88,17 @@ public final class ContainerdFixture implements AutoCloseable {
       }
       Thread.sleep(20);
     }
-    return new ContainerdFixture(sock, p, dir);
+    ContainerdFixture f = new ContainerdFixture(sock, p, dir);
+    f.binary = binary.toString();
+    return f;
+  }
+
+  /** Stops a private daemon (running shims stay), keeping its files for {@link #restart()}. */
+  public void stop() throws InterruptedException {
+    if (daemon == null) {
+      throw new IllegalStateException("only a private daemon can be stopped");
+    }
+    stopDaemon();
   }
 
   /** Stops the daemon gracefully (it leaves running shims alone) and restarts it on the same socket. */
@@ -94,7 +106,7 @@ public final class ContainerdFixture implements AutoCloseable {
     if (daemon == null) {
       throw new IllegalStateException("only a private daemon can be restarted");
     }
-    String binary = daemon.info().command().orElseThrow();
+    String binary = this.binary != null ? this.binary : daemon.info().command().orElseThrow();
     stopDaemon();
     Process p = new ProcessBuilder(binary, "--config",
         dir.resolve("config.toml").toString(), "--root", dir.resolve("root").toString(), "--state",
