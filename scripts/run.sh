@@ -7,6 +7,8 @@
 # EXTEND_* variables go to the server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Module files may have non-ASCII names: the JVM must run with a UTF-8 locale to write them.
+case "${LC_ALL:-${LC_CTYPE:-${LANG:-}}}" in *UTF-8*|*utf8*|*UTF8*|*utf-8*) ;; *) export LC_ALL=C.UTF-8 ;; esac
 
 need=()
 command -v java >/dev/null || need+=(openjdk-17-jdk-headless)
