@@ -1,21 +1,20 @@
 package dev.extend.modulebuild;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.extend.ModuleRef;
 import dev.extend.spi.JobRunner;
 import dev.extend.spi.ModuleBuilder;
 import java.io.IOException;
-import java.io.OutputStream;
+import java.io.InputStream;
 import java.net.URI;
 import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.SimpleFileVisitor;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -51,11 +50,15 @@ import java.util.function.Consumer;
  */
 public final class NpmModuleBuilder implements ModuleBuilder {
   private static final ObjectMapper JSON = new ObjectMapper();
+  static final String DRIVER_PATH = ".extend/build-driver.js";
+  static final String JOB_PATH = ".extend/job.json";
+  private static final byte[] DRIVER = driver();
   private static final List<String> DEFAULT_INHERITED = List.of("NODE_EXTRA_CA_CERTS",
       "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "https_proxy", "http_proxy", "no_proxy");
 
   private final JobRunner runner;
   private final List<String> npmCommand;
+  private final String nodeCommand;
   private final URI registry;
   private final Duration timeout;
   private final long maxTarballBytes;
@@ -67,6 +70,7 @@ public final class NpmModuleBuilder implements ModuleBuilder {
   private NpmModuleBuilder(Builder b) {
     this.runner = b.runner != null ? b.runner : JobRunner.localProcesses();
     this.npmCommand = List.copyOf(b.npmCommand);
+    this.nodeCommand = b.nodeCommand;
     this.registry = b.registry;
     this.timeout = b.timeout;
     this.maxTarballBytes = b.maxTarballBytes;
@@ -81,6 +85,17 @@ public final class NpmModuleBuilder implements ModuleBuilder {
     this.inherited = Map.copyOf(env);
     this.environment = Map.copyOf(b.environment);
     this.npmrcText = b.npmrc;
+  }
+
+  private static byte[] driver() {
+    try (InputStream in = NpmModuleBuilder.class.getResourceAsStream("build-driver.js")) {
+      if (in == null) {
+        throw new IllegalStateException("build-driver.js is missing from the class path");
+      }
+      return in.readAllBytes();
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
   }
 
   /** Starts a builder with defaults: local job runner, {@code npm}, npm's public registry, 5 minutes, 256 MiB. */
@@ -98,35 +113,21 @@ public final class NpmModuleBuilder implements ModuleBuilder {
       throws ModuleBuildException, IOException, InterruptedException {
     Objects.requireNonNull(module, "module");
     BoundedLog out = new BoundedLog(Objects.requireNonNull(log, "log"), maxLogBytes);
-    Path prefix = workDir.resolve("prefix");
-    Path cache = workDir.resolve("npm-cache");
-    Path home = workDir.resolve("home");
-    Path tmp = workDir.resolve("tmp");
-    Path npmrc = workDir.resolve("npmrc");
-    Path globalNpmrc = workDir.resolve("npmrc-global");
     long started = System.nanoTime();
     try {
-      Files.createDirectories(prefix);
-      Files.createDirectories(cache);
-      Files.createDirectories(home);
-      Files.createDirectories(tmp);
-      // Only the configured npmrc: the host's user and global npm configs (tokens, registries)
-      // must not reach builds.
-      Files.writeString(npmrc, npmrcText);
-      Files.writeString(globalNpmrc, "");
-      // It may hold registry credentials.
-      Files.setPosixFilePermissions(npmrc, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
-      JobRunner.Job probe = job(module, workDir, List.of(), Map.of(), out);
-      String wp = trimSlash(runner.workPath(probe));
-      List<String> command = new ArrayList<>(npmCommand);
-      command.addAll(List.of("install", "--no-audit", "--no-fund", "--no-package-lock",
-          "--omit=dev", "--legacy-peer-deps", "--foreground-scripts", "--no-update-notifier",
-          "--prefix", wp + "/prefix", "--cache", wp + "/npm-cache"));
+      String wp = trimSlash(runner.workPath(job(module, workDir, List.of(), Map.of(), Map.of(), null, out)));
+      ObjectNode config = JSON.createObjectNode();
+      config.put("work", wp);
+      config.put("name", module.name());
+      config.put("version", module.version());
+      config.putPOJO("npm", npmCommand);
+      config.put("maxTarballBytes", maxTarballBytes);
       if (registry != null) {
-        command.add("--registry");
-        command.add(registry.toString());
+        config.put("registry", registry.toString());
       }
-      command.add(module.name() + "@" + module.version());
+      config.put("npmrc", npmrcText);
+      Map<String, byte[]> inputs = Map.of(DRIVER_PATH, DRIVER, JOB_PATH, JSON.writeValueAsBytes(config));
+      List<String> command = List.of(nodeCommand, wp + "/" + DRIVER_PATH, wp + "/" + JOB_PATH);
       Map<String, String> env = new LinkedHashMap<>();
       boolean onHost = wp.equals(trimSlash(workDir.toAbsolutePath().toString()));
       inherited.forEach((k, v) -> {
@@ -137,88 +138,61 @@ public final class NpmModuleBuilder implements ModuleBuilder {
         }
       });
       env.putAll(environment);
-      env.put("HOME", wp + "/home");
-      env.put("TMPDIR", wp + "/tmp");
-      env.put("npm_config_userconfig", wp + "/npmrc");
-      env.put("npm_config_globalconfig", wp + "/npmrc-global");
-      env.put("npm_config_cache", wp + "/npm-cache");
-      env.put("npm_config_update_notifier", "false");
-      env.put("npm_config_progress", "false");
-      env.put("npm_config_color", "false");
-      env.put("NO_COLOR", "1");
-      out.accept("$ " + String.join(" ", command));
+      BuildOutput result = new BuildOutput(module, output, maxTarballBytes, out);
       int status;
       try {
-        status = runner.run(job(module, workDir, command, env, out));
+        status = runner.run(job(module, workDir, command, env, inputs, result, out));
       } catch (TimeoutException e) {
         out.accept("build timed out after " + timeout.toSeconds() + " s; killed");
-        throw new ModuleBuildException(
-            "npm install " + module + " timed out after " + timeout.toSeconds() + " s", e);
-      }
-      if (status != 0) {
-        out.accept("npm install exited with status " + status);
-        throw new ModuleBuildException(
-            "npm install " + module + " failed with exit status " + status + "; see the build log");
-      }
-      Path nodeModules = prefix.resolve("node_modules");
-      checkInstalled(module, nodeModules, out);
-      long packStart = System.nanoTime();
-      NodeModulesPacker.Summary summary;
-      try (OutputStream os = Files.newOutputStream(output)) {
-        summary = NodeModulesPacker.pack(nodeModules, os, maxTarballBytes, out);
-      } catch (NodeModulesPacker.TooLargeException e) {
+        throw new ModuleBuildException("npm install " + module + " timed out after " + timeout.toSeconds() + " s");
+      } catch (BuildOutput.Unusable e) {
         Files.deleteIfExists(output);
         out.accept(e.getMessage());
-        throw new ModuleBuildException(module + ": " + e.getMessage(), e);
+        throw new ModuleBuildException(module + ": " + e.getMessage());
       }
-      out.accept(String.format(
-          "packed %d files, %d directories, %d symlinks (%d bytes) into a %d-byte tarball in %d ms;"
-              + " build took %d ms",
-          summary.files(), summary.directories(), summary.symlinks(), summary.contentBytes(),
-          Files.size(output), (System.nanoTime() - packStart) / 1_000_000,
+      if (status != 0) {
+        Files.deleteIfExists(output);
+        String why = failure(status, module);
+        throw new ModuleBuildException(why);
+      }
+      out.accept(String.format("a %d-byte tarball; build took %d ms", Files.size(output),
           (System.nanoTime() - started) / 1_000_000));
     } finally {
       out.flush();
-      deleteTree(prefix);
-      deleteTree(cache);
-      deleteTree(home);
-      deleteTree(tmp);
-      Files.deleteIfExists(npmrc);
-      Files.deleteIfExists(globalNpmrc);
+      clear(workDir);
     }
   }
 
+  /** What a driver exit status means; fixed texts, nothing of what the job wrote. */
+  private String failure(int status, ModuleRef module) {
+    return switch (status) {
+      case 10 -> "npm install " + module + " failed; see the build log";
+      case 11 -> "npm install " + module + " produced no usable node_modules/" + module.name() + "/package.json";
+      case 12 -> "npm installed another version of " + module.name() + " than " + module;
+      case 13 -> module + ": module tarball exceeds the maximum size of " + maxTarballBytes + " bytes";
+      case 14 -> module + ": the build's work area is full";
+      default -> "the build of " + module + " failed with exit status " + status + "; see the build log";
+    };
+  }
+
   private JobRunner.Job job(ModuleRef module, Path workDir, List<String> command, Map<String, String> env,
-      Consumer<String> out) {
+      Map<String, byte[]> inputs, JobRunner.Collector collector, Consumer<String> out) {
     String id = "build-" + module.storeKey().replaceAll("[^A-Za-z0-9._-]", "_");
     if (id.length() > 60) {
       id = id.substring(0, 60);
     }
-    return new JobRunner.Job(id, command, env, workDir, timeout, out);
+    return new JobRunner.Job(id, command, env, workDir, timeout, out, inputs, null, collector);
   }
 
-  /** The package must be where npm was told to put it, at exactly the version asked for. */
-  private static void checkInstalled(ModuleRef module, Path nodeModules, Consumer<String> out)
-      throws ModuleBuildException, IOException {
-    Path manifest = nodeModules.resolve(module.name()).resolve("package.json");
-    JsonNode pkg;
-    try {
-      pkg = JSON.readTree(manifest.toFile());
-    } catch (NoSuchFileException | java.io.FileNotFoundException e) {
-      throw new ModuleBuildException("npm install " + module + " produced no node_modules/"
-          + module.name() + "/package.json");
+  /** Empties the work directory without following links (the runner may have removed it all already). */
+  private static void clear(Path workDir) throws IOException {
+    if (!Files.isDirectory(workDir, LinkOption.NOFOLLOW_LINKS)) {
+      return;
     }
-    String version = pkg.path("version").asText("");
-    if (!module.version().equals(version)) {
-      throw new ModuleBuildException("npm installed " + module.name() + "@" + version + " instead of " + module);
-    }
-    JsonNode peers = pkg.path("peerDependencies");
-    if (peers.isObject() && peers.size() > 0) {
-      StringBuilder sb = new StringBuilder();
-      for (Map.Entry<String, JsonNode> e : peers.properties()) {
-        sb.append(sb.length() == 0 ? "" : ", ").append(e.getKey()).append('@').append(e.getValue().asText());
+    try (var children = Files.list(workDir)) {
+      for (Path c : (Iterable<Path>) children::iterator) {
+        deleteTree(c);
       }
-      out.accept("peer dependencies, not bundled (resolved from the webhook's own dependencies at run time): " + sb);
     }
   }
 
@@ -260,6 +234,7 @@ public final class NpmModuleBuilder implements ModuleBuilder {
   public static final class Builder {
     private JobRunner runner;
     private List<String> npmCommand = List.of("npm");
+    private String nodeCommand = "node";
     private URI registry;
     private Duration timeout = Duration.ofMinutes(5);
     private long maxTarballBytes = 256L << 20;
@@ -295,6 +270,18 @@ public final class NpmModuleBuilder implements ModuleBuilder {
         throw new IllegalArgumentException("npmCommand must name a command");
       }
       this.npmCommand = List.copyOf(command);
+      return this;
+    }
+
+    /**
+     * The {@code node} command as seen inside the build environment (default {@code node}, found
+     * on the job's {@code PATH}); it runs the build driver, which runs npm.
+     */
+    public Builder nodeCommand(String command) {
+      if (command == null || command.isBlank()) {
+        throw new IllegalArgumentException("nodeCommand must name a command");
+      }
+      this.nodeCommand = command;
       return this;
     }
 

@@ -9,12 +9,13 @@ import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.nio.file.StandardOpenOption;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicReference;
-import java.util.stream.Stream;
 
 /**
  * Runs module builds as containerd tasks from the sandboxes' root filesystem, as uid 65534,
@@ -52,13 +53,18 @@ final class ContainerdJobRunner implements JobRunner {
   }
 
   @Override
+  public String servicePath(Job job) {
+    return OciSpecs.SERVICES;
+  }
+
+  @Override
   public int run(Job job) throws IOException, InterruptedException, TimeoutException {
     if (!job.id().matches("[A-Za-z0-9][A-Za-z0-9._-]*")) {
       throw new IllegalArgumentException("invalid job id: " + job.id());
     }
     runtime.ensureReady();
     Path workDir = job.workDir().toAbsolutePath();
-    handOver(workDir);
+    writeInputs(workDir, job.inputs());
     String containerId = runtime.containerId("j." + job.id());
     Path rootfs = runtime.rootfs();
     ContainerdTask task = runtime.newTask(containerId);
@@ -81,6 +87,9 @@ final class ContainerdJobRunner implements JobRunner {
             }
           });
       SandboxExit exit = task.exit().get(job.timeout().toMillis(), TimeUnit.MILLISECONDS);
+      // Every process of the job ends with the task: nothing is left to race what is read next.
+      task.release(Duration.ZERO);
+      job.collector().collect(exit.status(), workDir);
       return exit.status();
     } catch (TimeoutException e) {
       task.release(Duration.ZERO);
@@ -154,13 +163,25 @@ final class ContainerdJobRunner implements JobRunner {
     }
   }
 
-  /** The job runs as uid 65534: give it the work directory and what is already in it. */
-  private static void handOver(Path workDir) throws IOException {
-    try (Stream<Path> all = Files.walk(workDir)) {
-      for (Path p : (Iterable<Path>) all::iterator) {
-        Files.setAttribute(p, "unix:uid", OciSpecs.SANDBOX_UID, LinkOption.NOFOLLOW_LINKS);
-        Files.setAttribute(p, "unix:gid", OciSpecs.SANDBOX_UID, LinkOption.NOFOLLOW_LINKS);
+  /** The job's inputs, owned by the job's user (uid 65534), who also gets the work directory. */
+  private static void writeInputs(Path workDir, Map<String, byte[]> inputs) throws IOException {
+    giveToJob(workDir);
+    for (Map.Entry<String, byte[]> in : inputs.entrySet()) {
+      Path file = workDir.resolve(in.getKey());
+      for (Path dir = file.getParent(); !dir.equals(workDir); dir = dir.getParent()) {
+        if (!Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
+          Files.createDirectories(dir);
+        }
+      }
+      Files.write(file, in.getValue(), StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+      for (Path p = file; !p.equals(workDir); p = p.getParent()) {
+        giveToJob(p);
       }
     }
+  }
+
+  private static void giveToJob(Path p) throws IOException {
+    Files.setAttribute(p, "unix:uid", OciSpecs.SANDBOX_UID, LinkOption.NOFOLLOW_LINKS);
+    Files.setAttribute(p, "unix:gid", OciSpecs.SANDBOX_UID, LinkOption.NOFOLLOW_LINKS);
   }
 }

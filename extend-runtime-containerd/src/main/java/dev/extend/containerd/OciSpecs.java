@@ -32,6 +32,8 @@ final class OciSpecs {
   static final String MODULES = "/extend/modules";
   static final String SOCK = "/extend/sock";
   static final String WORK = "/work";
+  /** Where jobs see their service directory (the host's sockets for them), read-only. */
+  static final String SERVICES = "/extend/services";
   static final String CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
 
   /** Mount points the root filesystem must already contain: it is read-only. */
