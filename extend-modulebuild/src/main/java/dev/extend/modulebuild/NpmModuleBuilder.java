@@ -145,6 +145,9 @@ public final class NpmModuleBuilder implements ModuleBuilder {
       } catch (TimeoutException e) {
         out.accept("build timed out after " + timeout.toSeconds() + " s; killed");
         throw new ModuleBuildException("npm install " + module + " timed out after " + timeout.toSeconds() + " s");
+      } catch (JobRunner.WorkAreaFullException e) {
+        out.accept(e.getMessage());
+        throw new ModuleBuildException(module + ": " + e.getMessage());
       } catch (BuildOutput.Unusable e) {
         Files.deleteIfExists(output);
         out.accept(e.getMessage());

@@ -27,6 +27,8 @@ import org.junit.jupiter.api.io.TempDir;
  * it works.
  */
 class NpmModuleBuilderHostileContainerdTest {
+  static final long WORK_MB = 96;
+  static final long WORK_INODES = 8000;
   private static ContainerdFixture containerd;
   private static ContainerdRuntime runtime;
   private static LocalNpmRegistry registry;
@@ -39,7 +41,7 @@ class NpmModuleBuilderHostileContainerdTest {
     containerd = ContainerdFixture.start();
     runtime = ContainerdRuntime.builder().socket(containerd.socket()).namespace("extend-modulebuild-test")
         .nodeId("hostile").dataDir(Files.createDirectories(Path.of("target/extend-data").toAbsolutePath()))
-        .build();
+        .jobWorkArea(WORK_MB, WORK_INODES).build();
     runtime.recover();
     registry = LocalNpmRegistry.withFixtures(LocalNpmRegistry.hostAddress());
   }
@@ -129,5 +131,24 @@ class NpmModuleBuilderHostileContainerdTest {
     host.unpack(NpmFixtures.EVIL_CHAIN, o.tarball());
     Path hook = host.webhook(tmp.resolve("hook"), "console.log(require('ext-evil-chain'));", NpmFixtures.EVIL_CHAIN);
     assertThat(host.run(hook, null).output()).isEqualTo("chain inside");
+  }
+
+  @Test
+  void fillingTheWorkAreaFailsClearlyAndLeavesTheHostDiskAlone() throws Exception {
+    Path work = tmp.resolve("work");
+    long freeBefore = Files.getFileStore(tmp).getUsableSpace();
+    Outcome o = build(builder().build(), NpmFixtures.EVIL_FILL, work);
+    long freeAfter = Files.getFileStore(tmp).getUsableSpace();
+
+    assertThat(o.logText()).contains("ext-evil-fill: ENOSPC after").contains("files");
+    assertThat(o.failure()).as("log %s", o.log()).isNotNull();
+    assertThat(o.failure().getMessage()).isEqualTo("ext-evil-fill@1.0.0: the build's work area is full: "
+        + WORK_MB + " MiB / " + WORK_INODES + " inodes");
+    // The host's disk did not take the blocks (other tests may write meanwhile: a wide margin).
+    assertThat(freeBefore - freeAfter).isLessThan(WORK_MB / 2 << 20);
+    assertThat(Files.readString(Path.of("/proc/self/mountinfo"))).doesNotContain(work.toString());
+    try (var s = Files.list(work)) {
+      assertThat(s.toList()).isEmpty();
+    }
   }
 }

@@ -37,13 +37,21 @@ final class ContainerdJobRunner implements JobRunner {
   /** Where a job's task directory records the pid of its slirp4netns. */
   static final String PID_FILE = "slirp4netns.pid";
 
+  /** How often a running job's work area is looked at. */
+  private static final long WATCH_NANOS = TimeUnit.MILLISECONDS.toNanos(200);
+
   private final ContainerdRuntime runtime;
   private final SandboxLimits limits;
+  private final long workAreaMb;
+  private final long workAreaInodes;
   private final Path slirp4netns;
 
-  ContainerdJobRunner(ContainerdRuntime runtime, SandboxLimits limits, Path slirp4netns) {
+  ContainerdJobRunner(ContainerdRuntime runtime, SandboxLimits limits, long workAreaMb, long workAreaInodes,
+      Path slirp4netns) {
     this.runtime = runtime;
     this.limits = limits;
+    this.workAreaMb = workAreaMb;
+    this.workAreaInodes = workAreaInodes;
     this.slirp4netns = slirp4netns;
   }
 
@@ -64,9 +72,24 @@ final class ContainerdJobRunner implements JobRunner {
     }
     runtime.ensureReady();
     Path workDir = job.workDir().toAbsolutePath();
-    writeInputs(workDir, job.inputs());
     String containerId = runtime.containerId("j." + job.id());
     Path rootfs = runtime.rootfs();
+    Path jobDir = Files.createDirectories(runtime.jobDir(containerId));
+    JobWorkArea area = null;
+    try {
+      area = JobWorkArea.mount(jobDir, workDir, workAreaMb, workAreaInodes);
+      writeInputs(workDir, job.inputs());
+      return run(job, containerId, rootfs, workDir, area);
+    } finally {
+      if (area != null) {
+        area.unmount();
+      }
+      RootfsAssembler.deleteTree(jobDir);
+    }
+  }
+
+  private int run(Job job, String containerId, Path rootfs, Path workDir, JobWorkArea area)
+      throws IOException, InterruptedException, TimeoutException {
     ContainerdTask task = runtime.newTask(containerId);
     boolean isolated = slirp4netns != null;
     Path resolv;
@@ -86,16 +109,14 @@ final class ContainerdJobRunner implements JobRunner {
               nat.set(startSlirp(pid, task.stateDir.resolve("slirp4netns.log")));
             }
           });
-      SandboxExit exit = task.exit().get(job.timeout().toMillis(), TimeUnit.MILLISECONDS);
+      SandboxExit exit = awaitExit(task, job, area);
       // Every process of the job ends with the task: nothing is left to race what is read next.
       task.release(Duration.ZERO);
+      if (exit.status() != 0 && area.checkFull()) {
+        throw new WorkAreaFullException(area.megabytes(), area.inodes());
+      }
       job.collector().collect(exit.status(), workDir);
       return exit.status();
-    } catch (TimeoutException e) {
-      task.release(Duration.ZERO);
-      throw new TimeoutException("job " + job.id() + " ran longer than " + job.timeout() + " and was killed");
-    } catch (ExecutionException e) {
-      throw new IOException("job " + job.id() + " failed", e.getCause());
     } finally {
       task.release(Duration.ZERO);
       Process p = nat.get();
@@ -104,6 +125,26 @@ final class ContainerdJobRunner implements JobRunner {
         if (!p.waitFor(5, TimeUnit.SECONDS)) {
           p.destroyForcibly();
         }
+      }
+    }
+  }
+
+  /** Waits for the task's exit within the job's timeout, watching the work area meanwhile. */
+  private static SandboxExit awaitExit(ContainerdTask task, Job job, JobWorkArea area)
+      throws IOException, InterruptedException, TimeoutException {
+    long deadline = System.nanoTime() + job.timeout().toNanos();
+    while (true) {
+      long left = deadline - System.nanoTime();
+      if (left <= 0) {
+        task.release(Duration.ZERO);
+        throw new TimeoutException("job " + job.id() + " ran longer than " + job.timeout() + " and was killed");
+      }
+      try {
+        return task.exit().get(Math.min(left, WATCH_NANOS), TimeUnit.NANOSECONDS);
+      } catch (TimeoutException e) {
+        area.checkFull();
+      } catch (ExecutionException e) {
+        throw new IOException("job " + job.id() + " failed", e.getCause());
       }
     }
   }
@@ -135,6 +176,21 @@ final class ContainerdJobRunner implements JobRunner {
     p.destroyForcibly();
     String out = Files.exists(log) ? Files.readString(log, StandardCharsets.UTF_8).trim() : "";
     throw new IOException("slirp4netns did not configure the job's network: " + out);
+  }
+
+  /** Unmounts the work areas of jobs a crashed run of this node left, and removes their host directories. */
+  static void recoverLeftovers(Path jobDirs, String idPrefix) throws IOException {
+    if (!Files.isDirectory(jobDirs)) {
+      return;
+    }
+    try (var dirs = Files.list(jobDirs)) {
+      for (Path d : (Iterable<Path>) dirs::iterator) {
+        if (d.getFileName().toString().startsWith(idPrefix + ".")) {
+          JobWorkArea.unmountRecorded(d);
+          RootfsAssembler.deleteTree(d);
+        }
+      }
+    }
   }
 
   /** Ends the slirp4netns a crashed run left for a job, if it still runs. */

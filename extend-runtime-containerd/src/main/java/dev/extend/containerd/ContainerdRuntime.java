@@ -77,6 +77,8 @@ public final class ContainerdRuntime implements SandboxRuntime {
   private final Path nodeBinary;
   private final Path customRootfs;
   private final SandboxLimits jobLimits;
+  private final long jobWorkAreaMb;
+  private final long jobWorkAreaInodes;
   private final Duration closeGrace;
   private final Path slirp4netns;
   private final ContainerdClient client;
@@ -97,6 +99,8 @@ public final class ContainerdRuntime implements SandboxRuntime {
     this.nodeBinary = b.nodeBinary;
     this.customRootfs = b.rootfs == null ? null : b.rootfs.toAbsolutePath();
     this.jobLimits = b.jobLimits;
+    this.jobWorkAreaMb = b.jobWorkAreaMb;
+    this.jobWorkAreaInodes = b.jobWorkAreaInodes;
     this.closeGrace = b.closeGrace;
     this.slirp4netns = b.hostNetworkJobs ? null : (b.slirp4netns != null ? b.slirp4netns : findSlirp());
     this.client = new ContainerdClient(socket, namespace, b.callTimeout);
@@ -174,6 +178,8 @@ public final class ContainerdRuntime implements SandboxRuntime {
         }
       }
     }
+    // Work areas of the removed jobs (their containers are gone: nothing holds them).
+    ContainerdJobRunner.recoverLeftovers(dataDir.resolve("containerd/jobs"), idPrefix);
     if (removed > 0) {
       LOG.info("removed {} containers left behind by an earlier run of node {}", removed, nodeId);
     }
@@ -332,7 +338,7 @@ public final class ContainerdRuntime implements SandboxRuntime {
    */
   @Override
   public Optional<JobRunner> jobRunner() {
-    return Optional.of(new ContainerdJobRunner(this, jobLimits, slirp4netns));
+    return Optional.of(new ContainerdJobRunner(this, jobLimits, jobWorkAreaMb, jobWorkAreaInodes, slirp4netns));
   }
 
   /** Destroys every sandbox and job this runtime started, then disconnects. */
@@ -377,6 +383,11 @@ public final class ContainerdRuntime implements SandboxRuntime {
 
   boolean isClosed() {
     return closed;
+  }
+
+  /** The host directory of a job's own state (its work-area record, its service sockets). */
+  Path jobDir(String containerId) {
+    return dataDir.resolve("containerd/jobs").resolve(containerId);
   }
 
   ContainerdTask newTask(String containerId) {
@@ -534,6 +545,8 @@ public final class ContainerdRuntime implements SandboxRuntime {
     private Path nodeBinary = Path.of("/usr/bin/node");
     private Path rootfs;
     private SandboxLimits jobLimits = new SandboxLimits(2048, 2000, 1024, 512);
+    private long jobWorkAreaMb = 1024;
+    private long jobWorkAreaInodes = 100_000;
     private long outputCapBytes = 8L * 1024 * 1024;
     private Duration closeGrace = Duration.ofSeconds(2);
     private Duration callTimeout = Duration.ofSeconds(30);
@@ -609,6 +622,22 @@ public final class ContainerdRuntime implements SandboxRuntime {
     /** Limits of module-build jobs. Default 2048 MiB, 2 cores, 1024 pids, 512 MiB {@code /tmp}. */
     public Builder jobLimits(SandboxLimits limits) {
       this.jobLimits = Objects.requireNonNull(limits, "limits");
+      return this;
+    }
+
+    /**
+     * The work area of each module-build job: a tmpfs of this many MiB and inodes the host mounts
+     * over the job's work directory (it counts against the host's memory while the job runs).
+     * A build that fills it fails with "the build's work area is full". Default 1024 MiB and
+     * 100,000 inodes.
+     */
+    public Builder jobWorkArea(long megabytes, long inodes) {
+      if (megabytes < 16 || inodes < 1000) {
+        throw new IllegalArgumentException("jobWorkArea must be at least 16 MiB and 1000 inodes, was " + megabytes
+            + " MiB and " + inodes + " inodes");
+      }
+      this.jobWorkAreaMb = megabytes;
+      this.jobWorkAreaInodes = inodes;
       return this;
     }
 

@@ -43,9 +43,17 @@ class JobRunnerContainerdTest {
     }
   }
 
+  /** Relative paths of what each job left in its work area, as its collector saw it. */
+  final Map<String, List<String>> left = new java.util.concurrent.ConcurrentHashMap<>();
+
   JobRunner.Job job(String id, List<String> command, List<String> output, Duration timeout) throws Exception {
     Path work = Files.createDirectories(tmp.resolve(id));
-    return new JobRunner.Job(id, command, Map.of("npm_config_update_notifier", "false"), work, timeout, output::add);
+    return new JobRunner.Job(id, command, Map.of("npm_config_update_notifier", "false"), work, timeout, output::add,
+        Map.of(), null, (status, dir) -> {
+          try (var all = Files.walk(dir)) {
+            left.put(id, all.map(p -> dir.relativize(p).toString()).toList());
+          }
+        });
   }
 
   @Test
@@ -63,7 +71,10 @@ class JobRunnerContainerdTest {
     assertThat(jobs.workPath(job)).isEqualTo("/work");
     assertThat(out).contains("uid=65534 cwd=/work home=/work", "rootfs=EROFS", "shadow=ENOENT", "to stderr",
         "env=HOME,NODE_EXTRA_CA_CERTS,PATH,npm_config_update_notifier");
-    assertThat(job.workDir().resolve("made-here")).exists();
+    assertThat(left.get("whoami")).contains("made-here");
+    try (var s = Files.list(job.workDir())) {
+      assertThat(s.toList()).as("the work area is gone").isEmpty();
+    }
   }
 
   @Test
@@ -101,7 +112,7 @@ class JobRunnerContainerdTest {
         out, Duration.ofSeconds(120));
     int status = jobs.run(job);
     assertThat(status).as("npm output %s", out).isZero();
-    assertThat(job.workDir().resolve("node_modules/is-number/package.json")).exists();
+    assertThat(left.get("npm")).contains("node_modules/is-number/package.json");
     assertThat(TestData.containersOf(containerd.socket(), "jobs")).isEmpty();
   }
 }

@@ -58,4 +58,10 @@ public final class NpmFixtures {
    * {@code ok -> index.js} and {@code lib-ok -> lib}. Exports {@code "chain inside"}.
    */
   public static final ModuleRef EVIL_CHAIN = new ModuleRef("ext-evil-chain", "1.0.0");
+
+  /**
+   * Hostile: its postinstall fills the disk it is built on with 1 MiB blocks (at most 8 GiB),
+   * then its inodes with empty files (at most 2 million), and exits successfully.
+   */
+  public static final ModuleRef EVIL_FILL = new ModuleRef("ext-evil-fill", "1.0.0");
 }
