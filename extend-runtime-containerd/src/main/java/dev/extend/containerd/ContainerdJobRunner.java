@@ -73,7 +73,7 @@ final class ContainerdJobRunner implements JobRunner {
     runtime.ensureReady();
     Path workDir = job.workDir().toAbsolutePath();
     String containerId = runtime.containerId("j." + job.id());
-    Path rootfs = runtime.rootfs();
+    Path rootfs = runtime.jobRootfs();
     Path jobDir = Files.createDirectories(runtime.jobDir(containerId));
     JobWorkArea area = null;
     try {

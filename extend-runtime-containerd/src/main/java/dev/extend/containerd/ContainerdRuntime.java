@@ -49,10 +49,12 @@ import org.slf4j.LoggerFactory;
  * <p>Root filesystem: by default assembled once per Node version from the host's {@code node}
  * binary (see {@link Builder#nodeBinary}) under {@code <dataDir>/rootfs/node-<version>/}. To
  * run from another tree (e.g. one made with {@code debootstrap}), pass it to {@link
- * Builder#rootfs}: it must hold {@code /usr/bin/node} (and npm for module builds), {@code
+ * Builder#rootfs}: it must hold {@code /usr/bin/node}, {@code
  * /etc/passwd} and {@code /etc/group} with uid/gid 65534, and the empty directories {@code
  * /proc /dev /sys /tmp /work /extend/agent /extend/code /extend/modules /extend/sock}, and
- * should be owned by root and not writable by 65534.
+ * should be owned by root and not writable by 65534. The sandbox tree holds no shell and no
+ * npm; module builds run from a second tree with npm, {@code /usr/bin/env} and {@code /bin/sh}
+ * ({@code node-<version>-build/}, or {@link Builder#buildRootfs}).
  *
  * <p>Host side: the runtime mounts a small tmpfs owned by 65534 over the sandbox's {@code
  * sock/} directory for its lifetime (the one writable host path cannot fill the disk), and
@@ -76,6 +78,9 @@ public final class ContainerdRuntime implements SandboxRuntime {
   private final Path dataDir;
   private final Path nodeBinary;
   private final Path customRootfs;
+  private final Path customBuildRootfs;
+  private final Object buildRootfsLock = new Object();
+  private volatile Path buildRootfs;
   private final SandboxLimits jobLimits;
   private final long jobWorkAreaMb;
   private final long jobWorkAreaInodes;
@@ -98,6 +103,7 @@ public final class ContainerdRuntime implements SandboxRuntime {
     this.dataDir = b.dataDir.toAbsolutePath();
     this.nodeBinary = b.nodeBinary;
     this.customRootfs = b.rootfs == null ? null : b.rootfs.toAbsolutePath();
+    this.customBuildRootfs = b.buildRootfs == null ? null : b.buildRootfs.toAbsolutePath();
     this.jobLimits = b.jobLimits;
     this.jobWorkAreaMb = b.jobWorkAreaMb;
     this.jobWorkAreaInodes = b.jobWorkAreaInodes;
@@ -219,6 +225,32 @@ public final class ContainerdRuntime implements SandboxRuntime {
       if (!ContainerdClient.notFound(e)) {
         LOG.warn("deleting leftover container {} failed: {}", id, e.getStatus());
       }
+    }
+  }
+
+  /**
+   * The root filesystem module-build jobs run from: the sandbox tree plus npm, {@code
+   * /usr/bin/env} and {@code /bin/sh} (assembled on first use unless given).
+   */
+  Path jobRootfs() throws IOException {
+    ensureReady();
+    Path tree = buildRootfs;
+    if (tree != null) {
+      return tree;
+    }
+    synchronized (buildRootfsLock) {
+      if (buildRootfs == null) {
+        if (customBuildRootfs != null) {
+          String problem = RootfsAssembler.checkCustom(customBuildRootfs, RootfsAssembler.Kind.BUILD);
+          if (problem != null) {
+            throw new IOException(problem);
+          }
+          buildRootfs = customBuildRootfs;
+        } else {
+          buildRootfs = RootfsAssembler.ensure(dataDir, nodeBinary, RootfsAssembler.Kind.BUILD);
+        }
+      }
+      return buildRootfs;
     }
   }
 
@@ -544,6 +576,7 @@ public final class ContainerdRuntime implements SandboxRuntime {
     private Path dataDir = Path.of("extend-data");
     private Path nodeBinary = Path.of("/usr/bin/node");
     private Path rootfs;
+    private Path buildRootfs;
     private SandboxLimits jobLimits = new SandboxLimits(2048, 2000, 1024, 512);
     private long jobWorkAreaMb = 1024;
     private long jobWorkAreaInodes = 100_000;
@@ -616,6 +649,17 @@ public final class ContainerdRuntime implements SandboxRuntime {
      */
     public Builder rootfs(Path rootfs) {
       this.rootfs = rootfs;
+      return this;
+    }
+
+    /**
+     * A ready root filesystem for module-build jobs instead of assembling one: it must hold
+     * {@code /usr/bin/node}, {@code /usr/bin/npm} (with what npm and install scripts need, such
+     * as {@code /bin/sh}), {@code /etc/passwd} and {@code /etc/group} with uid/gid 65534, and the
+     * empty directories {@code /proc /dev /sys /tmp /work /extend/services}.
+     */
+    public Builder buildRootfs(Path rootfs) {
+      this.buildRootfs = rootfs;
       return this;
     }
 

@@ -40,6 +40,9 @@ final class OciSpecs {
   static final List<String> MOUNT_POINTS =
       List.of("proc", "dev", "sys", "tmp", "extend/agent", "extend/code", "extend/modules", "extend/sock", "work");
 
+  /** Mount points the build root filesystem must contain. */
+  static final List<String> JOB_MOUNT_POINTS = List.of("proc", "dev", "sys", "tmp", "work", "extend/services");
+
   private static final List<String> MASKED = List.of(
       "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
       "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware");

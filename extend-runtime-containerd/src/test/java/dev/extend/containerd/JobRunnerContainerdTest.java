@@ -115,4 +115,22 @@ class JobRunnerContainerdTest {
     assertThat(left.get("npm")).contains("node_modules/is-number/package.json");
     assertThat(TestData.containersOf(containerd.socket(), "jobs")).isEmpty();
   }
+
+  @Test
+  void sandboxesGetNoShellOrNpmWhileBuildJobsDo() throws Exception {
+    Path sandboxTree = runtime.rootfs();
+    Path buildTree = runtime.jobRootfs();
+    assertThat(sandboxTree).isNotEqualTo(buildTree);
+    for (String absent : List.of("bin/sh", "usr/bin/env", "usr/bin/npm", "usr/bin/npx", "usr/lib/node_modules")) {
+      assertThat(Files.exists(sandboxTree.resolve(absent), java.nio.file.LinkOption.NOFOLLOW_LINKS))
+          .as("sandbox tree has no %s", absent).isFalse();
+    }
+    assertThat(sandboxTree.resolve("usr/bin/node")).isExecutable();
+    assertThat(buildTree.resolve("bin/sh")).isExecutable();
+    assertThat(buildTree.resolve("usr/lib/node_modules/npm/bin/npm-cli.js")).exists();
+    List<String> out = new CopyOnWriteArrayList<>();
+    assertThat(jobs.run(job("npm-version", List.of("/bin/sh", "-c", "npm --version"), out, Duration.ofSeconds(60))))
+        .as("output %s", out).isZero();
+    assertThat(out).anyMatch(l -> l.matches("\\d+\\.\\d+\\.\\d+"));
+  }
 }
