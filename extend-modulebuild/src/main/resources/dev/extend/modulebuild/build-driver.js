@@ -37,12 +37,9 @@ function main() {
   }
   // npm reads only these two, both empty: no credentials and no registry settings reach the
   // job; the registry proxy on the host adds them.
-  fs.writeFileSync(path.join(work, 'npmrc'), job.npmrc || '', { mode: 0o600 });
+  fs.writeFileSync(path.join(work, 'npmrc'), '');
   fs.writeFileSync(path.join(work, 'npmrc-global'), '');
-  if (job.registrySocket) {
-    return forward(job.registrySocket).then((port) => install(job, 'http://127.0.0.1:' + port + '/'));
-  }
-  return install(job, job.registry);
+  return forward(job.registrySocket).then((port) => install(job, 'http://127.0.0.1:' + port + '/'));
 }
 
 /** A loopback TCP listener that passes every connection on to the host's registry proxy. */
@@ -79,7 +76,7 @@ function install(job, registry) {
   const spec = job.name + '@' + job.version;
   const args = job.npm.slice(1).concat(['install', '--no-audit', '--no-fund', '--no-package-lock', '--omit=dev',
     '--legacy-peer-deps', '--foreground-scripts', '--no-update-notifier', '--prefix', path.join(work, 'prefix'),
-    '--cache', path.join(work, 'npm-cache')]).concat(registry ? ['--registry', registry] : []).concat([spec]);
+    '--cache', path.join(work, 'npm-cache'), '--registry', registry, spec]);
   process.stdout.write('$ ' + [job.npm[0]].concat(args).join(' ') + '\n');
   return new Promise((resolve) => {
     const child = spawn(job.npm[0], args, { cwd: work, env, stdio: ['ignore', 'inherit', 'inherit'] });
@@ -97,7 +94,7 @@ function install(job, registry) {
       }
     }
     if (r.status !== 0) {
-      throw new Failure(EXIT.npm, 'npm install exited with status ' + (r.signal ? 'signal ' + r.signal : r.status));
+      throw new Failure(EXIT.npm, 'npm install failed with ' + (r.signal ? 'signal ' + r.signal : 'exit status ' + r.status));
     }
     const nodeModules = path.join(work, 'prefix', 'node_modules');
     const manifest = readManifest(nodeModules, job.name);
@@ -204,7 +201,7 @@ function nodeTar(npmCommand) {
 
 /**
  * Packs node_modules as a deterministic tar.gz of node_modules/...: sorted entries, no owners,
- * a fixed time stamp, no hard links. Directories, regular files and symlinks that resolve
+ * a fixed time stamp, no hard links, no hidden lockfile. Directories, regular files and symlinks that resolve
  * inside the tree are packed; links that leave it (also through other links) and anything
  * else are left out.
  */
@@ -220,6 +217,10 @@ function pack(job, nodeModules, file) {
     const names = fs.readdirSync(path.join(cwd, rel)).sort();
     for (const n of names) {
       const child = rel + '/' + n;
+      if (child === 'node_modules/.package-lock.json') {
+        // npm's hidden lockfile: a cache of npm's, naming this build's registry address.
+        continue;
+      }
       const st = fs.lstatSync(path.join(cwd, child));
       if (st.isDirectory()) {
         walk(child);

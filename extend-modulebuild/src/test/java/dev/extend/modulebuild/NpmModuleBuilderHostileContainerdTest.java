@@ -9,10 +9,19 @@ import dev.extend.spi.ModuleBuilder.ModuleBuildException;
 import dev.extend.testing.ContainerdFixture;
 import dev.extend.testing.LocalNpmRegistry;
 import dev.extend.testing.NpmFixtures;
+import java.io.InputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
 import java.util.UUID;
 import java.util.concurrent.CopyOnWriteArrayList;
 import org.junit.jupiter.api.AfterAll;
@@ -43,7 +52,37 @@ class NpmModuleBuilderHostileContainerdTest {
         .nodeId("hostile").dataDir(Files.createDirectories(Path.of("target/extend-data").toAbsolutePath()))
         .jobWorkArea(WORK_MB, WORK_INODES).build();
     runtime.recover();
-    registry = LocalNpmRegistry.withFixtures(LocalNpmRegistry.hostAddress());
+    // On the host's loopback: only the host's registry proxy reaches it, the jobs cannot.
+    registry = LocalNpmRegistry.withFixtures();
+    registry.publish(pkg("@corp/secret-lib", "1.0.0", Map.of(), "module.exports = 'corp secret';"));
+    registry.publish(pkg("@corp/app", "1.0.0", Map.of("@corp/secret-lib", "1.0.0"),
+        "module.exports = require('@corp/secret-lib');"));
+    registry.publish(pkg("ext-public-uses-corp", "1.0.0", Map.of("@corp/secret-lib", "1.0.0"),
+        "module.exports = require('@corp/secret-lib');"));
+  }
+
+  /** A package's files: package.json (with dependencies and an optional postinstall) and index.js. */
+  static Map<String, byte[]> pkg(String name, String version, Map<String, String> deps, String index) {
+    return pkg(name, version, deps, index, null);
+  }
+
+  static Map<String, byte[]> pkg(String name, String version, Map<String, String> deps, String index, String install) {
+    try {
+      var json = new com.fasterxml.jackson.databind.ObjectMapper().createObjectNode();
+      json.put("name", name).put("version", version).put("main", "index.js").put("license", "MIT");
+      var d = json.putObject("dependencies");
+      deps.forEach(d::put);
+      Map<String, byte[]> files = new java.util.HashMap<>();
+      if (install != null) {
+        json.putObject("scripts").put("postinstall", "node install.js");
+        files.put("install.js", install.getBytes(StandardCharsets.UTF_8));
+      }
+      files.put("package.json", json.toString().getBytes(StandardCharsets.UTF_8));
+      files.put("index.js", index.getBytes(StandardCharsets.UTF_8));
+      return files;
+    } catch (RuntimeException e) {
+      throw e;
+    }
   }
 
   @AfterAll
@@ -149,6 +188,220 @@ class NpmModuleBuilderHostileContainerdTest {
     assertThat(Files.readString(Path.of("/proc/self/mountinfo"))).doesNotContain(work.toString());
     try (var s = Files.list(work)) {
       assertThat(s.toList()).isEmpty();
+    }
+  }
+
+  @Test
+  void installScriptsReachNoNetworkWhileNpmReachesTheRegistryThroughTheProxy() throws Exception {
+    InetAddress own = LocalNpmRegistry.hostAddress();
+    try (TestHost testHost = TestHost.start();
+        ServerSocket loopback = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+        ServerSocket hostAddr = own.isLoopbackAddress() ? null : new ServerSocket(0, 50, own)) {
+      // Positive controls: from the host, every target answers.
+      testHost.probeFromHost();
+      try (Socket c = new Socket()) {
+        c.connect(loopback.getLocalSocketAddress(), 2000);
+      }
+      loopback.accept().close();
+      if (hostAddr != null) {
+        try (Socket c = new Socket()) {
+          c.connect(hostAddr.getLocalSocketAddress(), 2000);
+        }
+        hostAddr.accept().close();
+      }
+      List<String> targets = new ArrayList<>(List.of(
+          "['loopback', '127.0.0.1', " + loopback.getLocalPort() + "]",
+          "['registry', '127.0.0.1', " + registry.url().getPort() + "]",
+          "['testhost', '" + TestHost.ADDRESS + "', " + TestHost.PORT + "]",
+          "['testhost-gw', '" + TestHost.HOST_SIDE + "', " + loopback.getLocalPort() + "]"));
+      if (hostAddr != null) {
+        targets.add("['hostaddr', '" + own.getHostAddress() + "', " + hostAddr.getLocalPort() + "]");
+      }
+      String script = String.join("\n",
+          "const net = require('net');",
+          "const targets = [" + String.join(", ", targets) + "];",
+          "const probe = (t) => new Promise((done) => {",
+          "  const c = net.connect({ host: t[1], port: t[2] });",
+          "  const timer = setTimeout(() => { c.destroy(); done(t[0] + '=TIMEOUT'); }, 3000);",
+          "  c.on('connect', () => { clearTimeout(timer); c.destroy(); done(t[0] + '=CONNECTED'); });",
+          "  c.on('error', (e) => { clearTimeout(timer); done(t[0] + '=' + e.code); });",
+          "});",
+          "Promise.all(targets.map(probe)).then((r) => r.forEach((l) => console.log('ext-evil-net: ' + l)));");
+      registry.publish(pkg("ext-evil-net", "1.0.0", Map.of("ext-leaf", "1.0.0"), "module.exports = 1;", script));
+
+      Outcome o = build(builder().build(), new ModuleRef("ext-evil-net", "1.0.0"), tmp.resolve("work"));
+      assertThat(o.failure()).as("the build reaches the registry: %s", o.log()).isNull();
+      assertThat(Tarball.read(o.tarball()).names()).contains("node_modules/ext-leaf/index.js");
+      List<String> probes = o.log().stream().filter(l -> l.startsWith("ext-evil-net: ")).toList();
+      System.out.println("[probes] " + probes);
+      assertThat(probes).hasSize(targets.size()).noneMatch(l -> l.endsWith("=CONNECTED"));
+      loopback.setSoTimeout(200);
+      assertThatThrownBy(loopback::accept).isInstanceOf(java.net.SocketTimeoutException.class);
+      if (hostAddr != null) {
+        hostAddr.setSoTimeout(200);
+        assertThatThrownBy(hostAddr::accept).isInstanceOf(java.net.SocketTimeoutException.class);
+      }
+      assertThat(testHost.accepted()).as("only the host's own probe reached the test host").isEqualTo(1);
+    }
+  }
+
+  @Test
+  void registryCredentialsNeverEnterTheJob() throws Exception {
+    String token = "npm-token-" + UUID.randomUUID();
+    try (LocalNpmRegistry privateRegistry = LocalNpmRegistry.withFixtures()) {
+      privateRegistry.requireToken(token);
+      String snoop = String.join("\n",
+          "const fs = require('fs'); const path = require('path');",
+          "const out = ['ENV ' + JSON.stringify(process.env)];",
+          "for (const f of ['/proc/self/environ', '/proc/1/environ', '/proc/1/cmdline', '/proc/self/cmdline']) {",
+          "  try { out.push('FILE ' + f + ' ' + fs.readFileSync(f, 'latin1')); } catch (e) { out.push('FILE ' + f + ' ' + e.code); }",
+          "}",
+          "const skip = new Set(['/proc', '/sys', '/dev', path.join(__dirname, 'dump.txt')]);",
+          "let files = 0;",
+          "(function walk(d) {",
+          "  let names; try { names = fs.readdirSync(d); } catch (e) { return; }",
+          "  for (const n of names) {",
+          "    const p = path.join(d, n); if (skip.has(p)) continue;",
+          "    let st; try { st = fs.lstatSync(p); } catch (e) { continue; }",
+          "    if (st.isDirectory()) walk(p);",
+          "    else if (st.isFile() && st.size <= 262144) { try { out.push('FILE ' + p + ' ' + fs.readFileSync(p, 'latin1')); files++; } catch (e) {} }",
+          "  }",
+          "})('/');",
+          "fs.writeFileSync(path.join(__dirname, 'dump.txt'), out.join('\\n'));",
+          "console.log('ext-evil-snoop: read ' + files + ' files');");
+      privateRegistry.publish(pkg("ext-evil-snoop", "1.0.0", Map.of("ext-leaf", "1.0.0"), "module.exports = 1;", snoop));
+      ModuleRef snooper = new ModuleRef("ext-evil-snoop", "1.0.0");
+      String npmrc = "//127.0.0.1:" + privateRegistry.url().getPort() + "/:_authToken=" + token + "\n";
+
+      // Control: without the credentials the registry refuses.
+      Outcome refused = build(builder().registry(privateRegistry.url()).build(), snooper, tmp.resolve("w1"));
+      assertThat(refused.failure()).isNotNull();
+      assertThat(refused.logText()).contains("registry: upstream answered 401 for ext-evil-snoop");
+
+      Outcome o = build(builder().registry(privateRegistry.url()).npmrc(npmrc).build(), snooper, tmp.resolve("w2"));
+      assertThat(o.failure()).as("log %s", o.log()).isNull();
+      assertThat(privateRegistry.authorizedRequests()).isGreaterThanOrEqualTo(4);
+      Tarball t = Tarball.read(o.tarball());
+      byte[] dump = t.entries().stream().filter(e -> e.name().equals("node_modules/ext-evil-snoop/dump.txt"))
+          .findFirst().orElseThrow().content();
+      String dumped = new String(dump, StandardCharsets.ISO_8859_1);
+      // It did look: the environment, the job's files, npm's own files.
+      assertThat(dumped).contains("\"PATH\":").contains("nobody:x:65534").contains("npm-cli.js")
+          .contains("FILE /work/.extend/job.json");
+      assertThat(dumped).doesNotContain(token);
+      assertThat(t.contains(token)).isFalse();
+      assertThat(o.logText()).doesNotContain(token);
+    }
+  }
+
+  @Test
+  void privateScopesAreOpenOnlyToBuildsOfTheirOwnScope() throws Exception {
+    NpmModuleBuilder scoped = builder().privateScopes("corp").build();
+    Outcome pub = build(scoped, new ModuleRef("ext-public-uses-corp", "1.0.0"), tmp.resolve("w1"));
+    assertThat(pub.failure()).as("a public module may not pull in @corp packages").isNotNull();
+    assertThat(pub.logText()).contains("registry: refused @corp/secret-lib: the private scope @corp is not open"
+        + " to this build");
+
+    Outcome own = build(scoped, new ModuleRef("@corp/app", "1.0.0"), tmp.resolve("w2"));
+    assertThat(own.failure()).as("log %s", own.log()).isNull();
+    assertThat(Tarball.read(own.tarball()).names()).contains("node_modules/@corp/secret-lib/index.js");
+
+    // Without the setting, @corp is just another scope.
+    Outcome open = build(builder().build(), new ModuleRef("ext-public-uses-corp", "1.0.0"), tmp.resolve("w3"));
+    assertThat(open.failure()).isNull();
+  }
+
+  /**
+   * A test host in a network namespace of this test's own: a veth pair with 198.51.100.1/30 on
+   * the host's side and 198.51.100.2/30 inside (a documentation range, not this machine's
+   * network), and a TCP listener there that prints a line per connection.
+   */
+  static final class TestHost implements AutoCloseable {
+    static final String HOST_SIDE = "198.51.100.1";
+    static final String ADDRESS = "198.51.100.2";
+    static final int PORT = 8080;
+    private final String ns;
+    private final String veth;
+    private Process listener;
+    private final List<String> lines = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+    private TestHost(String ns, String veth) {
+      this.ns = ns;
+      this.veth = veth;
+    }
+
+    static TestHost start() throws Exception {
+      String id = UUID.randomUUID().toString().substring(0, 6);
+      TestHost h = new TestHost("extend-t" + id, "vxe" + id);
+      try {
+        sh("ip", "netns", "add", h.ns);
+        sh("ip", "link", "add", h.veth + "h", "type", "veth", "peer", "name", h.veth + "n");
+        sh("ip", "link", "set", h.veth + "n", "netns", h.ns);
+        sh("ip", "addr", "add", HOST_SIDE + "/30", "dev", h.veth + "h");
+        sh("ip", "link", "set", h.veth + "h", "up");
+        sh("ip", "netns", "exec", h.ns, "ip", "addr", "add", ADDRESS + "/30", "dev", h.veth + "n");
+        sh("ip", "netns", "exec", h.ns, "ip", "link", "set", h.veth + "n", "up");
+        sh("ip", "netns", "exec", h.ns, "ip", "link", "set", "lo", "up");
+        h.listener = new ProcessBuilder("ip", "netns", "exec", h.ns, HostLayout.NODE.toString(), "-e",
+            "require('net').createServer((s) => { console.log('accepted'); s.end('hi\\n'); }).listen(" + PORT + ", '"
+                + ADDRESS + "', () => console.log('listening'));").redirectErrorStream(true).start();
+        Thread reader = new Thread(() -> {
+          try (var r = new java.io.BufferedReader(new java.io.InputStreamReader(h.listener.getInputStream()))) {
+            for (String l; (l = r.readLine()) != null; ) {
+              h.lines.add(l);
+            }
+          } catch (java.io.IOException ignored) {
+            // ended
+          }
+        });
+        reader.setDaemon(true);
+        reader.start();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (!h.lines.contains("listening")) {
+          if (System.nanoTime() > deadline || !h.listener.isAlive()) {
+            throw new IllegalStateException("the test host's listener did not start: " + h.lines);
+          }
+          Thread.sleep(20);
+        }
+        return h;
+      } catch (Exception e) {
+        h.close();
+        throw e;
+      }
+    }
+
+    /** Connects from the host and reads the greeting. */
+    void probeFromHost() throws Exception {
+      try (Socket c = new Socket()) {
+        c.connect(new InetSocketAddress(ADDRESS, PORT), 2000);
+        c.setSoTimeout(2000);
+        InputStream in = c.getInputStream();
+        assertThat(new String(in.readNBytes(2), StandardCharsets.US_ASCII)).isEqualTo("hi");
+      }
+    }
+
+    long accepted() throws InterruptedException {
+      Thread.sleep(200);
+      return lines.stream().filter("accepted"::equals).count();
+    }
+
+    private static void sh(String... cmd) throws Exception {
+      Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+      String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+      if (!p.waitFor(20, TimeUnit.SECONDS) || p.exitValue() != 0) {
+        throw new IllegalStateException(String.join(" ", cmd) + " failed: " + out);
+      }
+    }
+
+    @Override
+    public void close() throws Exception {
+      if (listener != null) {
+        listener.destroyForcibly();
+        listener.waitFor(5, TimeUnit.SECONDS);
+      }
+      // Deleting the namespace destroys the veth pair with it.
+      new ProcessBuilder("ip", "netns", "del", ns).redirectErrorStream(true).start().waitFor(20, TimeUnit.SECONDS);
+      new ProcessBuilder("ip", "link", "del", veth + "h").redirectErrorStream(true).start().waitFor(20, TimeUnit.SECONDS);
     }
   }
 }

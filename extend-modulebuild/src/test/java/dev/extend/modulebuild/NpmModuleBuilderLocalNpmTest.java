@@ -195,7 +195,7 @@ class NpmModuleBuilderLocalNpmTest {
     assertThatThrownBy(() -> build(builder().build(), NpmFixtures.FAILING_INSTALL))
         .isInstanceOfSatisfying(BuildFailed.class, e -> {
           assertThat(e.getMessage()).contains("npm install ext-broken@1.0.0 failed");
-          assertThat(String.join("\n", e.log)).contains("npm install exited with status");
+          assertThat(String.join("\n", e.log)).contains("npm install failed with exit status");
           assertThat(String.join("\n", e.log)).contains("cannot find the native toolchain");
         });
     assertThat(tmp.resolve(NpmFixtures.FAILING_INSTALL.storeKey() + ".tgz")).doesNotExist();

@@ -85,7 +85,6 @@ public final class ContainerdRuntime implements SandboxRuntime {
   private final long jobWorkAreaMb;
   private final long jobWorkAreaInodes;
   private final Duration closeGrace;
-  private final Path slirp4netns;
   private final ContainerdClient client;
   private final OutputTailer tailer;
   private final ScheduledExecutorService scheduler;
@@ -108,7 +107,6 @@ public final class ContainerdRuntime implements SandboxRuntime {
     this.jobWorkAreaMb = b.jobWorkAreaMb;
     this.jobWorkAreaInodes = b.jobWorkAreaInodes;
     this.closeGrace = b.closeGrace;
-    this.slirp4netns = b.hostNetworkJobs ? null : (b.slirp4netns != null ? b.slirp4netns : findSlirp());
     this.client = new ContainerdClient(socket, namespace, b.callTimeout);
     this.tailer = new OutputTailer(b.outputCapBytes, 50);
     this.scheduler = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -166,7 +164,7 @@ public final class ContainerdRuntime implements SandboxRuntime {
       removeLeftover(c.getId());
       removed++;
     }
-    // Output files, socket mounts and job NATs of the removed tasks.
+    // Output files and socket mounts of the removed tasks.
     Path taskDirs = dataDir.resolve("containerd/tasks");
     if (Files.isDirectory(taskDirs)) {
       try (var dirs = Files.list(taskDirs)) {
@@ -174,7 +172,6 @@ public final class ContainerdRuntime implements SandboxRuntime {
           String name = d.getFileName().toString();
           // Only this node's: other nodes may share the data directory.
           if (name.startsWith(idPrefix + ".") && !tasks.containsKey(name)) {
-            ContainerdJobRunner.endLeftover(d);
             Path marker = d.resolve(HostMounts.MARKER);
             if (Files.exists(marker)) {
               HostMounts.unmount(Path.of(Files.readString(marker).trim()));
@@ -254,20 +251,6 @@ public final class ContainerdRuntime implements SandboxRuntime {
     }
   }
 
-  /** Whether module-build jobs get their own network namespace (slirp4netns) rather than the host's. */
-  boolean jobsIsolated() {
-    return slirp4netns != null;
-  }
-
-  private static Path findSlirp() {
-    for (String dir : List.of("/usr/bin", "/usr/local/bin", "/bin")) {
-      Path p = Path.of(dir, "slirp4netns");
-      if (Files.isExecutable(p)) {
-        return p;
-      }
-    }
-    return null;
-  }
 
   /** Connects, prepares the root filesystem and subscribes to events, once. */
   void ensureReady() throws IOException {
@@ -284,10 +267,6 @@ public final class ContainerdRuntime implements SandboxRuntime {
       try {
         String version = client.version(Duration.ofSeconds(5));
         LOG.info("containerd {} at {}, namespace {}, node {}", version, socket, namespace, nodeId);
-        if (slirp4netns == null) {
-          LOG.warn("module-build jobs share the host's network namespace (install slirp4netns to give them"
-              + " their own): install scripts can reach services on the host's loopback");
-        }
       } catch (StatusRuntimeException e) {
         throw new IOException("containerd at " + socket + " does not answer: " + e.getStatus(), e);
       }
@@ -364,13 +343,13 @@ public final class ContainerdRuntime implements SandboxRuntime {
   }
 
   /**
-   * Module builds as containerd tasks from the same root filesystem: with their own network
-   * namespace and outbound access through slirp4netns when it is installed, else on the host's
-   * network.
+   * Module builds as containerd tasks from the build root filesystem, with a network namespace
+   * that holds only loopback (the host serves their registry on a socket) and a capped tmpfs
+   * work area.
    */
   @Override
   public Optional<JobRunner> jobRunner() {
-    return Optional.of(new ContainerdJobRunner(this, jobLimits, jobWorkAreaMb, jobWorkAreaInodes, slirp4netns));
+    return Optional.of(new ContainerdJobRunner(this, jobLimits, jobWorkAreaMb, jobWorkAreaInodes));
   }
 
   /** Destroys every sandbox and job this runtime started, then disconnects. */
@@ -583,29 +562,9 @@ public final class ContainerdRuntime implements SandboxRuntime {
     private long outputCapBytes = 8L * 1024 * 1024;
     private Duration closeGrace = Duration.ofSeconds(2);
     private Duration callTimeout = Duration.ofSeconds(30);
-    private Path slirp4netns;
-    private boolean hostNetworkJobs;
 
     private Builder() {}
 
-    /**
-     * The slirp4netns binary that gives module-build jobs their own network namespace with
-     * outbound access only (no connections to the host's loopback). Default: found in {@code
-     * /usr/bin}, {@code /usr/local/bin} or {@code /bin}.
-     */
-    public Builder slirp4netns(Path binary) {
-      this.slirp4netns = Objects.requireNonNull(binary, "binary");
-      return this;
-    }
-
-    /**
-     * Runs module-build jobs in the host's network namespace even when slirp4netns is available:
-     * their install scripts can then reach everything the host reaches, its loopback included.
-     */
-    public Builder hostNetworkForJobs(boolean enabled) {
-      this.hostNetworkJobs = enabled;
-      return this;
-    }
 
     /** containerd's gRPC socket. Default {@code /run/containerd/containerd.sock}. */
     public Builder socket(Path socket) {

@@ -31,7 +31,7 @@ public final class OrphanMaker {
           line -> {}));
       System.out.println("SANDBOX " + s.id() + " " + s.spec().socket());
     }
-    // A module build still running when the JVM dies, with its work area (and slirp4netns).
+    // A module build still running when the JVM dies, with its work area.
     Path jobWork = Files.createDirectories(work.resolve("job"));
     Thread t = new Thread(() -> {
       try {
@@ -48,13 +48,6 @@ public final class OrphanMaker {
       Thread.sleep(10);
     }
     System.out.println("JOBWORK " + jobWork);
-    if (runtime.jobsIsolated()) {
-      Path pidFile = Path.of(args[2], "containerd/tasks", runtime.containerId("j.orphan-job"), ContainerdJobRunner.PID_FILE);
-      while (!Files.exists(pidFile) || Files.readString(pidFile).isBlank()) {
-        Thread.sleep(10);
-      }
-      System.out.println("SLIRP " + Files.readString(pidFile).trim());
-    }
     System.out.println("READY");
     System.out.flush();
     Thread.sleep(Long.MAX_VALUE);

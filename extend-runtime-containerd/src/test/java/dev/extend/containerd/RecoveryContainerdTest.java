@@ -61,7 +61,6 @@ class RecoveryContainerdTest {
         tmp.toString(), "2")
         .redirectErrorStream(true).start();
     List<Path> sockets = new ArrayList<>();
-    List<Long> slirp = new ArrayList<>();
     List<Path> jobWork = new ArrayList<>();
     try (BufferedReader out = new BufferedReader(new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8))) {
       String line;
@@ -71,9 +70,6 @@ class RecoveryContainerdTest {
         }
         if (line.startsWith("JOBWORK ")) {
           jobWork.add(Path.of(line.substring("JOBWORK ".length())));
-        }
-        if (line.startsWith("SLIRP ")) {
-          slirp.add(Long.parseLong(line.split(" ")[1]));
         }
       }
       assertThat(sockets).hasSize(2);
@@ -87,9 +83,6 @@ class RecoveryContainerdTest {
     assertThat(containersOf(node)).hasSize(3);
     assertThat(jobWork).hasSize(1);
     assertThat(JobWorkArea.isMounted(jobWork.get(0))).as("the job's work area outlives the JVM").isTrue();
-    for (long pid : slirp) {
-      assertThat(ProcessHandle.of(pid)).as("slirp4netns of the running job").isPresent();
-    }
     assertThat(UdsHttp.get(sockets.get(0), "/_extend/health").status()).isEqualTo(200);
 
     try (ContainerdRuntime next = runtime(node)) {
@@ -97,11 +90,6 @@ class RecoveryContainerdTest {
       assertThat(containersOf(node)).isEmpty();
       for (Path s : sockets) {
         assertThat(UdsHttp.awaitOk(s, "/_extend/health", Duration.ofMillis(100))).isFalse();
-      }
-      for (long pid : slirp) {
-        ProcessHandle.of(pid).ifPresent(h -> h.onExit().orTimeout(5, TimeUnit.SECONDS).join());
-        assertThat(ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)).as("slirp4netns %s ended", pid)
-            .isFalse();
       }
       assertThat(JobWorkArea.isMounted(jobWork.get(0))).as("the job's work area is unmounted").isFalse();
       List<String> mounts = Files.readAllLines(Path.of("/proc/self/mountinfo"));
