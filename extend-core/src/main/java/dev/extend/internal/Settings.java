@@ -16,7 +16,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
 import java.util.UUID;
 
 /**
@@ -53,7 +56,8 @@ public record Settings(
     int logReplayLines,
     int maxHostModules,
     List<LogListener> logListeners,
-    PlatformListener listener) {
+    PlatformListener listener,
+    Map<String, Set<String>> privateScopes) {
 
   /** The builder's working copy; {@link #seal()} validates it. */
   public static final class Mutable {
@@ -87,6 +91,8 @@ public record Settings(
     public int maxHostModules = 1000;
     public final List<LogListener> logListeners = new ArrayList<>();
     public PlatformListener listener = PlatformListener.NONE;
+    /** Private scope (without '@') -> the containers granted it. */
+    public final Map<String, Set<String>> privateScopes = new LinkedHashMap<>();
 
     /** Validates every setting and returns the sealed settings. */
     public Settings seal() {
@@ -117,7 +123,14 @@ public record Settings(
           buildQueue, tokenStore, runtime, moduleBuilder, buildWorkers, node_, poolSize,
           maxSandboxes, idleTimeout, sandboxWaitTimeout, sandboxLimits, defaultLimits, maxLimits,
           maxCodeBytes, maxDependencies, maxSecrets, maxSecretBytes, maxMeta, maxMetaBytes,
-          maxRequestBodyBytes, metadataRefresh, logReplayLines, maxHostModules, List.copyOf(logListeners), listener);
+          maxRequestBodyBytes, metadataRefresh, logReplayLines, maxHostModules, List.copyOf(logListeners), listener,
+          copyScopes(privateScopes));
+    }
+
+    private static Map<String, Set<String>> copyScopes(Map<String, Set<String>> scopes) {
+      Map<String, Set<String>> out = new LinkedHashMap<>();
+      scopes.forEach((k, v) -> out.put(k, Set.copyOf(v)));
+      return Map.copyOf(out);
     }
 
     private static void require(boolean ok, String message) {
@@ -129,6 +142,22 @@ public record Settings(
     private static void positive(Duration d, String name) {
       require(d != null && !d.isNegative() && !d.isZero(), name + " must be positive, was " + d);
     }
+  }
+
+  /**
+   * Why a container may not depend on {@code module}, or null: a package of a private scope
+   * needs a grant of that scope to the container.
+   */
+  public String scopeRefusal(String container, String module) {
+    if (!module.startsWith("@") || module.indexOf('/') < 0) {
+      return null;
+    }
+    String scope = module.substring(1, module.indexOf('/')).toLowerCase(java.util.Locale.ROOT);
+    Set<String> granted = privateScopes.get(scope);
+    if (granted == null || granted.contains(container)) {
+      return null;
+    }
+    return "the private scope @" + scope + " is not granted to container " + container;
   }
 
   /** {@code node} from the PATH, else /usr/bin/node. */
