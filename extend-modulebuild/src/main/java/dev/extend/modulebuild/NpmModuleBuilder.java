@@ -429,9 +429,10 @@ public final class NpmModuleBuilder implements ModuleBuilder {
     }
 
     /**
-     * Adds an environment variable for npm, e.g. {@code HTTPS_PROXY}, or {@code PATH} when the
-     * job runner's default does not find {@code node}. Nothing else of this JVM's environment
-     * reaches builds.
+     * Adds an environment variable for the build (the driver, npm and install scripts), e.g.
+     * {@code PATH} when the job runner's default does not find {@code node}. Nothing else of
+     * this JVM's environment reaches builds; never put credentials here (install scripts read
+     * the environment): registry credentials belong in {@link #npmrc}, which only the host reads.
      */
     public Builder environment(String name, String value) {
       environment.put(Objects.requireNonNull(name, "name"), Objects.requireNonNull(value, "value"));

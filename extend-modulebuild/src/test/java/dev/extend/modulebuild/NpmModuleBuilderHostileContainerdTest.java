@@ -311,6 +311,34 @@ class NpmModuleBuilderHostileContainerdTest {
     assertThat(open.failure()).isNull();
   }
 
+  @Test
+  void aProcessLeftRunningCannotSwapFilesWhileTheTreeIsPacked() throws Exception {
+    // The install script leaves a process that waits for the driver's out/ (made right before
+    // packing), says so in the build log (through pid 1's stdout) and keeps replacing racy.js by
+    // a link to /etc/passwd and back, so that a packer following the link packs that content.
+    String install = String.join("\n",
+        "const { spawn } = require('child_process'); const fs = require('fs'); const path = require('path');",
+        "const f = path.join(__dirname, 'racy.js'); fs.writeFileSync(f, 'module.exports = 1;');",
+        "const out = path.resolve(__dirname, '../../../out');",
+        "const loop = 'const fs = require(\"fs\"); const f = ' + JSON.stringify(f) + '; const out = ' + JSON.stringify(out)",
+        "  + '; const end = Date.now() + 120000; let said = false;'",
+        "  + 'while (Date.now() < end) { if (!fs.existsSync(out)) continue;'",
+        "  + ' if (!said) { said = true; try { fs.appendFileSync(\"/proc/1/fd/1\", \"ext-evil-racer: still running while packing\\\\n\"); } catch (e) {} }'",
+        "  + ' try { fs.unlinkSync(f); } catch (e) {} try { fs.symlinkSync(\"/etc/passwd\", f); }'",
+        "  + ' catch (e) {} try { fs.unlinkSync(f); } catch (e) {} try { fs.writeFileSync(f, \"x\"); } catch (e) {} }';",
+        "spawn(process.execPath, ['-e', loop], { detached: true, stdio: 'ignore' }).unref();",
+        "console.log('ext-evil-racer: left a process swapping racy.js');");
+    registry.publish(pkg("ext-evil-racer", "1.0.0", Map.of(), "module.exports = 1;", install));
+    Outcome o = build(builder().build(), new ModuleRef("ext-evil-racer", "1.0.0"), tmp.resolve("work"));
+    assertThat(o.logText()).contains("ext-evil-racer: left a process swapping racy.js")
+        .doesNotContain("ext-evil-racer: still running while packing");
+    assertThat(o.failure()).as("log %s", o.log()).isNull();
+    Tarball t = Tarball.read(o.tarball());
+    assertThat(t.links()).isEmpty();
+    assertThat(t.contains("root:x:0:0")).isFalse();
+    assertThat(o.millis()).isLessThan(60_000);
+  }
+
   /**
    * A test host in a network namespace of this test's own: a veth pair with 198.51.100.1/30 on
    * the host's side and 198.51.100.2/30 inside (a documentation range, not this machine's

@@ -34,7 +34,6 @@ final class OciSpecs {
   static final String WORK = "/work";
   /** Where jobs see their service directory (the host's sockets for them), read-only. */
   static final String SERVICES = "/extend/services";
-  static final String CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
 
   /** Mount points the root filesystem must already contain: it is read-only. */
   static final List<String> MOUNT_POINTS =
