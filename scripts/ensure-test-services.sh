@@ -11,8 +11,6 @@ command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
 command -v containerd >/dev/null || need+=(containerd)
 command -v runc >/dev/null || need+=(runc)
-# build jobs get a network of their own (outbound NAT, no host loopback) through slirp4netns
-command -v slirp4netns >/dev/null || need+=(slirp4netns)
 command -v mariadbd >/dev/null || command -v mysqld >/dev/null || need+=(mariadb-server)
 command -v nginx >/dev/null || need+=(nginx-light)
 command -v curl >/dev/null || need+=(curl)

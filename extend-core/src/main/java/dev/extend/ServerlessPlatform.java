@@ -458,6 +458,30 @@ public final class ServerlessPlatform implements AutoCloseable {
       return this;
     }
 
+    /**
+     * Declares {@code scope} (with or without '@') private: a webhook may depend on a package of
+     * it only when its container is one of {@code containers}; any other container's create or
+     * update fails with 400 naming {@code dependencies.@scope/name}. Call again to grant more
+     * containers. Pair it with the module builder's private scopes, so that builds of public
+     * modules cannot pull the scope's packages in either.
+     */
+    public Builder privateScope(String scope, String... containers) {
+      String bare = scope != null && scope.startsWith("@") ? scope.substring(1) : scope;
+      if (bare == null || !bare.matches("[a-z0-9][a-z0-9._~-]{0,213}")) {
+        throw new IllegalArgumentException("privateScope: not a scope name: " + scope);
+      }
+      java.util.Set<String> granted = s.privateScopes.computeIfAbsent(bare, k -> new java.util.LinkedHashSet<>());
+      for (String c : containers) {
+        try {
+          ContainerName.check("privateScope", c);
+        } catch (ValidationException e) {
+          throw new IllegalArgumentException(e.getMessage());
+        }
+        granted.add(c);
+      }
+      return this;
+    }
+
     /** Adds a listener of webhooks' console output for every container. */
     public Builder logListener(LogListener listener) {
       s.logListeners.add(Objects.requireNonNull(listener, "listener"));

@@ -20,7 +20,7 @@ class ManagementValidationTest {
   @BeforeAll
   static void start() {
     platform = PlatformTestSupport.builder(data).poolSize(0).maxCodeBytes(2048).maxDependencies(2)
-        .maxSecrets(2, 16).maxMeta(2, 16).maxLimits(new Limits(Duration.ofSeconds(60), 512)).build();
+        .maxSecrets(2, 16).maxMeta(2, 16).maxLimits(new Limits(Duration.ofSeconds(60), 512)).privateScope("@corp", "granted").build();
   }
 
   @AfterAll
@@ -31,6 +31,28 @@ class ManagementValidationTest {
   private static void rejected(WebhookSpec spec, Class<? extends ExtendException> type, String field) {
     assertThatThrownBy(() -> platform.put(REF, spec)).isInstanceOf(type).hasMessageStartingWith(field);
     assertThat(platform.get(REF)).as("nothing stored").isEmpty();
+  }
+
+  @Test
+  void privateScopesOnlyForGrantedContainers() {
+    WebhookSpec corp = WebhookSpec.builder("x").dependency("@corp/x", "1.0.0").build();
+    assertThatThrownBy(() -> platform.put(REF, corp)).isInstanceOfSatisfying(ValidationException.class, e -> {
+      assertThat(e.status()).isEqualTo(400);
+      assertThat(e.getMessage()).isEqualTo(
+          "dependencies.@corp/x: the private scope @corp is not granted to container acme");
+    });
+    assertThat(platform.get(REF)).isEmpty();
+    // An update may not add it either.
+    WebhookRef other = WebhookRef.of("acme", "other");
+    platform.put(other, WebhookSpec.builder("x").dependency("@public/y", "1.0.0").build());
+    assertThatThrownBy(() -> platform.put(other, corp)).isInstanceOf(ValidationException.class)
+        .hasMessageStartingWith("dependencies.@corp/x:");
+    assertThat(platform.get(other).orElseThrow().dependencies()).extracting(ModuleRef::name).containsExactly("@public/y");
+    platform.delete(other);
+    // The granted container may.
+    WebhookRef granted = WebhookRef.of("granted", "v");
+    assertThat(platform.put(granted, corp).webhook().dependencies()).extracting(ModuleRef::name).containsExactly("@corp/x");
+    platform.delete(granted);
   }
 
   @Test

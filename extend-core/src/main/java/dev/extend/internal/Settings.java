@@ -16,7 +16,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
 import java.util.UUID;
 
 /**
@@ -57,7 +60,8 @@ public record Settings(
     int maxWebhooksPerContainer,
     int maxQueuedBuildsPerContainer,
     List<LogListener> logListeners,
-    PlatformListener listener) {
+    PlatformListener listener,
+    Map<String, Set<String>> privateScopes) {
 
   /** The builder's working copy; {@link #seal()} validates it. */
   public static final class Mutable {
@@ -95,6 +99,8 @@ public record Settings(
     public int maxQueuedBuildsPerContainer = 64;
     public final List<LogListener> logListeners = new ArrayList<>();
     public PlatformListener listener = PlatformListener.NONE;
+    /** Private scope (without '@') -> the containers granted it. */
+    public final Map<String, Set<String>> privateScopes = new LinkedHashMap<>();
 
     /** Validates every setting and returns the sealed settings. */
     public Settings seal() {
@@ -132,7 +138,13 @@ public record Settings(
           maxCodeBytes, maxDependencies, maxSecrets, maxSecretBytes, maxMeta, maxMetaBytes,
           maxRequestBodyBytes, metadataRefresh, logReplayLines, maxHostModules, maxInFlightPerContainer,
           maxInvocationThreads, maxWebhooksPerContainer, maxQueuedBuildsPerContainer, List.copyOf(logListeners),
-          listener);
+          listener, copyScopes(privateScopes));
+    }
+
+    private static Map<String, Set<String>> copyScopes(Map<String, Set<String>> scopes) {
+      Map<String, Set<String>> out = new LinkedHashMap<>();
+      scopes.forEach((k, v) -> out.put(k, Set.copyOf(v)));
+      return Map.copyOf(out);
     }
 
     private static void require(boolean ok, String message) {
@@ -144,6 +156,22 @@ public record Settings(
     private static void positive(Duration d, String name) {
       require(d != null && !d.isNegative() && !d.isZero(), name + " must be positive, was " + d);
     }
+  }
+
+  /**
+   * Why a container may not depend on {@code module}, or null: a package of a private scope
+   * needs a grant of that scope to the container.
+   */
+  public String scopeRefusal(String container, String module) {
+    if (!module.startsWith("@") || module.indexOf('/') < 0) {
+      return null;
+    }
+    String scope = module.substring(1, module.indexOf('/')).toLowerCase(java.util.Locale.ROOT);
+    Set<String> granted = privateScopes.get(scope);
+    if (granted == null || granted.contains(container)) {
+      return null;
+    }
+    return "the private scope @" + scope + " is not granted to container " + container;
   }
 
   /** {@code node} from the PATH, else /usr/bin/node. */

@@ -96,6 +96,12 @@ public final class WebhookService {
     List<ModuleRef> deps = new ArrayList<>();
     spec.dependencies().forEach((name, version) -> deps.add(new ModuleRef(name, version)));
     deps.sort(null);
+    for (ModuleRef m : deps) {
+      String refusal = settings.scopeRefusal(ref.container().value(), m.name());
+      if (refusal != null) {
+        throw new ValidationException("dependencies." + m.name(), refusal);
+      }
+    }
     return new WebhookRecord(ref, spec.code(), deps, spec.secrets(), spec.meta(), limits, 0, null, null);
   }
 

@@ -1,25 +1,26 @@
 package dev.extend.modulebuild;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.extend.ModuleRef;
 import dev.extend.spi.JobRunner;
 import dev.extend.spi.ModuleBuilder;
 import java.io.IOException;
-import java.io.OutputStream;
+import java.io.InputStream;
 import java.net.URI;
+import java.net.http.HttpClient;
 import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.SimpleFileVisitor;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
 import java.util.concurrent.TimeoutException;
 import java.util.function.Consumer;
 
@@ -27,17 +28,29 @@ import java.util.function.Consumer;
  * Builds a module with {@code npm install} in the sandboxes' environment and packs the
  * resulting {@code node_modules} closure as a tar.gz.
  *
- * <p>The install runs through a {@link JobRunner}: inside a builder sandbox made from the
- * sandboxes' root filesystem under containerd, or as a local process with
- * {@link JobRunner#localProcesses()} (the default, not isolating). It is, in essence:
+ * <p>The build runs through a {@link JobRunner}: inside a build job of the containerd runtime
+ * (the sandboxes' Node, npm, hardening, no network), or as a local process with {@link
+ * JobRunner#localProcesses()} (the default, not isolating). Either way the job runs a small
+ * driver script ({@code build-driver.js}, copied into the work area) that does, in essence:
  *
  * <pre>
  * npm install --no-audit --no-fund --no-package-lock --omit=dev --legacy-peer-deps
- *     --foreground-scripts --prefix WORK/prefix --cache WORK/npm-cache NAME@VERSION
+ *     --foreground-scripts --prefix WORK/prefix --cache WORK/npm-cache
+ *     --registry http://127.0.0.1:PORT/ NAME@VERSION
  * </pre>
  *
- * <p>with {@code HOME}, {@code TMPDIR} and npm's user config inside the work directory, so
- * nothing of the host's npm setup leaks in and nothing is left behind. Peer dependencies are
+ * <p>with {@code HOME}, {@code TMPDIR} and an empty npm configuration inside the work area,
+ * checks {@code node_modules/NAME/package.json} (no links followed) and packs {@code
+ * node_modules} into {@code out/module.tgz} with npm's own tar package, leaving out links that
+ * leave the tree and anything but files, directories and links. The host never reads the tree:
+ * once the job has ended it takes {@code out/module.tgz} and {@code out/result.json} only (see
+ * {@code BuildOutput}).
+ *
+ * <p>npm reaches its registry through the driver's loopback forwarder to a registry proxy the
+ * host runs for each build on a Unix socket in a read-only service directory: the proxy holds
+ * the registries' credentials, answers only for package documents and the tarballs they list,
+ * and refuses packages of {@link Builder#privateScopes private scopes} other than the built
+ * module's own. Peer dependencies are
  * deliberately <em>not</em> installed ({@code --legacy-peer-deps}): at run time they resolve to
  * the webhook's own copy (see {@code peer-resolve.js} in the sandbox agent), so a plugin and
  * the webhook share one instance of the package the plugin plugs into.
@@ -51,11 +64,14 @@ import java.util.function.Consumer;
  */
 public final class NpmModuleBuilder implements ModuleBuilder {
   private static final ObjectMapper JSON = new ObjectMapper();
-  private static final List<String> DEFAULT_INHERITED = List.of("NODE_EXTRA_CA_CERTS",
-      "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "https_proxy", "http_proxy", "no_proxy");
+  static final String DRIVER_PATH = ".extend/build-driver.js";
+  static final String JOB_PATH = ".extend/job.json";
+  private static final byte[] DRIVER = driver();
+  private static final Duration UPSTREAM_TIMEOUT = Duration.ofSeconds(60);
 
   private final JobRunner runner;
   private final List<String> npmCommand;
+  private final String nodeCommand;
   private final URI registry;
   private final Duration timeout;
   private final long maxTarballBytes;
@@ -63,10 +79,14 @@ public final class NpmModuleBuilder implements ModuleBuilder {
   private final Map<String, String> inherited;
   private final Map<String, String> environment;
   private final String npmrcText;
+  private final Set<String> privateScopes;
+  private final HttpClient http;
+  private volatile Upstreams upstreams;
 
   private NpmModuleBuilder(Builder b) {
     this.runner = b.runner != null ? b.runner : JobRunner.localProcesses();
     this.npmCommand = List.copyOf(b.npmCommand);
+    this.nodeCommand = b.nodeCommand;
     this.registry = b.registry;
     this.timeout = b.timeout;
     this.maxTarballBytes = b.maxTarballBytes;
@@ -81,6 +101,25 @@ public final class NpmModuleBuilder implements ModuleBuilder {
     this.inherited = Map.copyOf(env);
     this.environment = Map.copyOf(b.environment);
     this.npmrcText = b.npmrc;
+    this.privateScopes = Set.copyOf(b.privateScopes);
+    HttpClient.Builder hb = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(15))
+        .followRedirects(HttpClient.Redirect.NEVER);
+    java.net.ProxySelector ps = Upstreams.proxySelector(System::getenv);
+    if (ps != null) {
+      hb.proxy(ps);
+    }
+    this.http = hb.build();
+  }
+
+  private static byte[] driver() {
+    try (InputStream in = NpmModuleBuilder.class.getResourceAsStream("build-driver.js")) {
+      if (in == null) {
+        throw new IllegalStateException("build-driver.js is missing from the class path");
+      }
+      return in.readAllBytes();
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
   }
 
   /** Starts a builder with defaults: local job runner, {@code npm}, npm's public registry, 5 minutes, 256 MiB. */
@@ -98,35 +137,25 @@ public final class NpmModuleBuilder implements ModuleBuilder {
       throws ModuleBuildException, IOException, InterruptedException {
     Objects.requireNonNull(module, "module");
     BoundedLog out = new BoundedLog(Objects.requireNonNull(log, "log"), maxLogBytes);
-    Path prefix = workDir.resolve("prefix");
-    Path cache = workDir.resolve("npm-cache");
-    Path home = workDir.resolve("home");
-    Path tmp = workDir.resolve("tmp");
-    Path npmrc = workDir.resolve("npmrc");
-    Path globalNpmrc = workDir.resolve("npmrc-global");
     long started = System.nanoTime();
+    Path serviceDir = null;
+    RegistryProxy proxy = null;
     try {
-      Files.createDirectories(prefix);
-      Files.createDirectories(cache);
-      Files.createDirectories(home);
-      Files.createDirectories(tmp);
-      // Only the configured npmrc: the host's user and global npm configs (tokens, registries)
-      // must not reach builds.
-      Files.writeString(npmrc, npmrcText);
-      Files.writeString(globalNpmrc, "");
-      // It may hold registry credentials.
-      Files.setPosixFilePermissions(npmrc, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
-      JobRunner.Job probe = job(module, workDir, List.of(), Map.of(), out);
+      Upstreams registries = upstreams();
+      serviceDir = Files.createTempDirectory("extend-registry-");
+      proxy = RegistryProxy.start(serviceDir, registries, http,
+          new RegistryProxy.Policy(privateScopes, scopeOf(module.name())), out, maxTarballBytes, UPSTREAM_TIMEOUT);
+      JobRunner.Job probe = job(module, workDir, List.of(), Map.of(), Map.of(), serviceDir, null, out);
       String wp = trimSlash(runner.workPath(probe));
-      List<String> command = new ArrayList<>(npmCommand);
-      command.addAll(List.of("install", "--no-audit", "--no-fund", "--no-package-lock",
-          "--omit=dev", "--legacy-peer-deps", "--foreground-scripts", "--no-update-notifier",
-          "--prefix", wp + "/prefix", "--cache", wp + "/npm-cache"));
-      if (registry != null) {
-        command.add("--registry");
-        command.add(registry.toString());
-      }
-      command.add(module.name() + "@" + module.version());
+      ObjectNode config = JSON.createObjectNode();
+      config.put("work", wp);
+      config.put("name", module.name());
+      config.put("version", module.version());
+      config.putPOJO("npm", npmCommand);
+      config.put("maxTarballBytes", maxTarballBytes);
+      config.put("registrySocket", trimSlash(runner.servicePath(probe)) + "/" + RegistryProxy.SOCKET);
+      Map<String, byte[]> inputs = Map.of(DRIVER_PATH, DRIVER, JOB_PATH, JSON.writeValueAsBytes(config));
+      List<String> command = List.of(nodeCommand, wp + "/" + DRIVER_PATH, wp + "/" + JOB_PATH);
       Map<String, String> env = new LinkedHashMap<>();
       boolean onHost = wp.equals(trimSlash(workDir.toAbsolutePath().toString()));
       inherited.forEach((k, v) -> {
@@ -137,88 +166,135 @@ public final class NpmModuleBuilder implements ModuleBuilder {
         }
       });
       env.putAll(environment);
-      env.put("HOME", wp + "/home");
-      env.put("TMPDIR", wp + "/tmp");
-      env.put("npm_config_userconfig", wp + "/npmrc");
-      env.put("npm_config_globalconfig", wp + "/npmrc-global");
-      env.put("npm_config_cache", wp + "/npm-cache");
-      env.put("npm_config_update_notifier", "false");
-      env.put("npm_config_progress", "false");
-      env.put("npm_config_color", "false");
-      env.put("NO_COLOR", "1");
-      out.accept("$ " + String.join(" ", command));
+      BuildOutput result = new BuildOutput(module, output, maxTarballBytes, out);
       int status;
       try {
-        status = runner.run(job(module, workDir, command, env, out));
+        status = runner.run(job(module, workDir, command, env, inputs, serviceDir, result, out));
       } catch (TimeoutException e) {
         out.accept("build timed out after " + timeout.toSeconds() + " s; killed");
-        throw new ModuleBuildException(
-            "npm install " + module + " timed out after " + timeout.toSeconds() + " s", e);
-      }
-      if (status != 0) {
-        out.accept("npm install exited with status " + status);
-        throw new ModuleBuildException(
-            "npm install " + module + " failed with exit status " + status + "; see the build log");
-      }
-      Path nodeModules = prefix.resolve("node_modules");
-      checkInstalled(module, nodeModules, out);
-      long packStart = System.nanoTime();
-      NodeModulesPacker.Summary summary;
-      try (OutputStream os = Files.newOutputStream(output)) {
-        summary = NodeModulesPacker.pack(nodeModules, os, maxTarballBytes, out);
-      } catch (NodeModulesPacker.TooLargeException e) {
+        throw new ModuleBuildException("npm install " + module + " timed out after " + timeout.toSeconds() + " s");
+      } catch (JobRunner.WorkAreaFullException e) {
+        out.accept(e.getMessage());
+        throw new ModuleBuildException(module + ": " + e.getMessage());
+      } catch (BuildOutput.Unusable e) {
         Files.deleteIfExists(output);
         out.accept(e.getMessage());
-        throw new ModuleBuildException(module + ": " + e.getMessage(), e);
+        throw new ModuleBuildException(module + ": " + e.getMessage());
       }
-      out.accept(String.format(
-          "packed %d files, %d directories, %d symlinks (%d bytes) into a %d-byte tarball in %d ms;"
-              + " build took %d ms",
-          summary.files(), summary.directories(), summary.symlinks(), summary.contentBytes(),
-          Files.size(output), (System.nanoTime() - packStart) / 1_000_000,
+      if (status != 0) {
+        Files.deleteIfExists(output);
+        String why = failure(status, module);
+        throw new ModuleBuildException(why);
+      }
+      out.accept(String.format("a %d-byte tarball; build took %d ms", Files.size(output),
           (System.nanoTime() - started) / 1_000_000));
     } finally {
+      if (proxy != null) {
+        proxy.close();
+      }
+      if (serviceDir != null) {
+        deleteTree(serviceDir);
+      }
       out.flush();
-      deleteTree(prefix);
-      deleteTree(cache);
-      deleteTree(home);
-      deleteTree(tmp);
-      Files.deleteIfExists(npmrc);
-      Files.deleteIfExists(globalNpmrc);
+      clear(workDir);
     }
+  }
+
+  private static String digest(String s) {
+    try {
+      byte[] d = java.security.MessageDigest.getInstance("SHA-256").digest(s.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+      return java.util.HexFormat.of().formatHex(d, 0, 4);
+    } catch (java.security.NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  /** The scope of a package name, without '@', or null. */
+  static String scopeOf(String name) {
+    return name.startsWith("@") && name.indexOf('/') > 0 ? name.substring(1, name.indexOf('/')).toLowerCase(
+        java.util.Locale.ROOT) : null;
+  }
+
+  /** The upstream registries, parsed once; npm's own default registry is asked for only when none is configured. */
+  private Upstreams upstreams() throws ModuleBuildException {
+    Upstreams u = upstreams;
+    if (u == null) {
+      try {
+        u = Upstreams.parse(npmrcText, registry, System::getenv, this::npmDefaultRegistry);
+      } catch (IllegalArgumentException | java.io.UncheckedIOException e) {
+        throw new ModuleBuildException("the module builder's registry configuration is unusable: " + e.getMessage());
+      }
+      upstreams = u;
+    }
+    return u;
+  }
+
+  /** The registry npm installs from when told nothing: asked of the host's npm, without any npm configuration. */
+  private URI npmDefaultRegistry() {
+    try {
+      Path home = Files.createTempDirectory("extend-npm-");
+      try {
+        List<String> cmd = new java.util.ArrayList<>(npmCommand);
+        cmd.addAll(List.of("config", "get", "registry"));
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).directory(home.toFile());
+        Map<String, String> env = pb.environment();
+        String path = env.get("PATH");
+        env.clear();
+        env.put("PATH", path != null ? path : "/usr/local/bin:/usr/bin:/bin");
+        env.put("HOME", home.toString());
+        env.put("npm_config_userconfig", home.resolve("npmrc").toString());
+        env.put("npm_config_globalconfig", home.resolve("npmrc-global").toString());
+        env.put("npm_config_update_notifier", "false");
+        Process p = pb.start();
+        String text = new String(p.getInputStream().readNBytes(4096), java.nio.charset.StandardCharsets.UTF_8).strip();
+        if (!p.waitFor(60, java.util.concurrent.TimeUnit.SECONDS) || p.exitValue() != 0) {
+          p.destroyForcibly();
+          throw new java.io.UncheckedIOException(new IOException("npm config get registry failed"));
+        }
+        return Upstreams.registryUri("npm's default registry", text.lines().reduce((a, b) -> b).orElse(""));
+      } finally {
+        deleteTree(home);
+      }
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException(new IOException("npm config get registry failed"));
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new java.io.UncheckedIOException(new IOException("interrupted"));
+    }
+  }
+
+  /** What a driver exit status means; fixed texts, nothing of what the job wrote. */
+  private String failure(int status, ModuleRef module) {
+    return switch (status) {
+      case 10 -> "npm install " + module + " failed; see the build log";
+      case 11 -> "npm install " + module + " produced no usable node_modules/" + module.name() + "/package.json";
+      case 12 -> "npm installed another version of " + module.name() + " than " + module;
+      case 13 -> module + ": module tarball exceeds the maximum size of " + maxTarballBytes + " bytes";
+      case 14 -> module + ": the build's work area is full";
+      default -> "the build of " + module + " failed with exit status " + status + "; see the build log";
+    };
   }
 
   private JobRunner.Job job(ModuleRef module, Path workDir, List<String> command, Map<String, String> env,
-      Consumer<String> out) {
-    String id = "build-" + module.storeKey().replaceAll("[^A-Za-z0-9._-]", "_");
-    if (id.length() > 60) {
-      id = id.substring(0, 60);
+      Map<String, byte[]> inputs, Path serviceDir, JobRunner.Collector collector, Consumer<String> out) {
+    // Letters and digits joined by single '-' (containerd's id rule), and a digest against collisions.
+    String readable = module.storeKey().replaceAll("[^A-Za-z0-9]+", "-").replaceAll("^-|-$", "");
+    if (readable.length() > 40) {
+      readable = readable.substring(0, 40).replaceAll("-$", "");
     }
-    return new JobRunner.Job(id, command, env, workDir, timeout, out);
+    String id = "build-" + readable + "-" + digest(module.storeKey());
+    return new JobRunner.Job(id, command, env, workDir, timeout, out, inputs, serviceDir, collector);
   }
 
-  /** The package must be where npm was told to put it, at exactly the version asked for. */
-  private static void checkInstalled(ModuleRef module, Path nodeModules, Consumer<String> out)
-      throws ModuleBuildException, IOException {
-    Path manifest = nodeModules.resolve(module.name()).resolve("package.json");
-    JsonNode pkg;
-    try {
-      pkg = JSON.readTree(manifest.toFile());
-    } catch (NoSuchFileException | java.io.FileNotFoundException e) {
-      throw new ModuleBuildException("npm install " + module + " produced no node_modules/"
-          + module.name() + "/package.json");
+  /** Empties the work directory without following links (the runner may have removed it all already). */
+  private static void clear(Path workDir) throws IOException {
+    if (!Files.isDirectory(workDir, LinkOption.NOFOLLOW_LINKS)) {
+      return;
     }
-    String version = pkg.path("version").asText("");
-    if (!module.version().equals(version)) {
-      throw new ModuleBuildException("npm installed " + module.name() + "@" + version + " instead of " + module);
-    }
-    JsonNode peers = pkg.path("peerDependencies");
-    if (peers.isObject() && peers.size() > 0) {
-      StringBuilder sb = new StringBuilder();
-      for (Map.Entry<String, JsonNode> e : peers.properties()) {
-        sb.append(sb.length() == 0 ? "" : ", ").append(e.getKey()).append('@').append(e.getValue().asText());
+    try (var children = Files.list(workDir)) {
+      for (Path c : (Iterable<Path>) children::iterator) {
+        deleteTree(c);
       }
-      out.accept("peer dependencies, not bundled (resolved from the webhook's own dependencies at run time): " + sb);
     }
   }
 
@@ -260,23 +336,24 @@ public final class NpmModuleBuilder implements ModuleBuilder {
   public static final class Builder {
     private JobRunner runner;
     private List<String> npmCommand = List.of("npm");
+    private String nodeCommand = "node";
     private URI registry;
     private Duration timeout = Duration.ofMinutes(5);
     private long maxTarballBytes = 256L << 20;
     private long maxLogBytes = 48L << 10;
     private String npmrc = "";
     private final Map<String, String> environment = new LinkedHashMap<>();
-    private List<String> inherited = DEFAULT_INHERITED;
+    private List<String> inherited = List.of();
+    private final java.util.Set<String> privateScopes = new java.util.LinkedHashSet<>();
 
     private Builder() {}
 
     /**
-     * Names of variables copied from this JVM's environment into builds, when set. Default:
-     * the network settings npm needs behind a proxy or a TLS-inspecting gateway:
-     * {@code NODE_EXTRA_CA_CERTS}, {@code HTTPS_PROXY}, {@code HTTP_PROXY}, {@code NO_PROXY} and
-     * their lower-case forms. {@code NODE_EXTRA_CA_CERTS} names a host file, so it is passed
-     * only to runners that run on the host's file system (those that show the work directory
-     * under its host path). Call with no names to pass nothing.
+     * Names of variables copied from this JVM's environment into builds, when set (default:
+     * none). Builds have no network: the host's registry proxy makes the upstream requests, and
+     * it is the one that honours this JVM's {@code HTTPS_PROXY}, {@code HTTP_PROXY} and {@code
+     * NO_PROXY}. {@code NODE_EXTRA_CA_CERTS} names a host file, so it is passed only to runners
+     * that run on the host's file system.
      */
     public Builder inheritEnvironment(String... names) {
       this.inherited = List.of(names);
@@ -295,6 +372,18 @@ public final class NpmModuleBuilder implements ModuleBuilder {
         throw new IllegalArgumentException("npmCommand must name a command");
       }
       this.npmCommand = List.copyOf(command);
+      return this;
+    }
+
+    /**
+     * The {@code node} command as seen inside the build environment (default {@code node}, found
+     * on the job's {@code PATH}); it runs the build driver, which runs npm.
+     */
+    public Builder nodeCommand(String command) {
+      if (command == null || command.isBlank()) {
+        throw new IllegalArgumentException("nodeCommand must name a command");
+      }
+      this.nodeCommand = command;
       return this;
     }
 
@@ -340,9 +429,10 @@ public final class NpmModuleBuilder implements ModuleBuilder {
     }
 
     /**
-     * Adds an environment variable for npm, e.g. {@code HTTPS_PROXY}, or {@code PATH} when the
-     * job runner's default does not find {@code node}. Nothing else of this JVM's environment
-     * reaches builds.
+     * Adds an environment variable for the build (the driver, npm and install scripts), e.g.
+     * {@code PATH} when the job runner's default does not find {@code node}. Nothing else of
+     * this JVM's environment reaches builds; never put credentials here (install scripts read
+     * the environment): registry credentials belong in {@link #npmrc}, which only the host reads.
      */
     public Builder environment(String name, String value) {
       environment.put(Objects.requireNonNull(name, "name"), Objects.requireNonNull(value, "value"));
@@ -350,12 +440,34 @@ public final class NpmModuleBuilder implements ModuleBuilder {
     }
 
     /**
-     * The npm configuration builds use, in {@code .npmrc} syntax, e.g. a private registry's
-     * credentials: {@code //npm.internal/:_authToken=...}. Default: empty. Neither the host's
-     * user nor its global npm configuration is read.
+     * The registries builds install from and their credentials, in {@code .npmrc} syntax:
+     * {@code registry=}, {@code @scope:registry=}, and per registry path {@code
+     * //host[:port]/path/:_authToken=}, {@code :_auth=} or {@code :username=} with {@code
+     * :_password=} (base64), with {@code ${VAR}} taken from this JVM's environment. Read by the
+     * host's registry proxy only: no line of it reaches a build, whose npm sees an empty
+     * configuration; other settings are ignored. Default: empty. Neither the host's user nor its
+     * global npm configuration is read.
      */
     public Builder npmrc(String text) {
       this.npmrc = Objects.requireNonNull(text, "npmrc");
+      return this;
+    }
+
+    /**
+     * Scopes (without '@') whose packages are private: a build may fetch packages of such a scope
+     * only when the module built belongs to it ({@code @corp/x} may depend on {@code @corp/y};
+     * a public module may not pull in any {@code @corp} package, the registry proxy refuses).
+     * Which containers may depend on them is the platform's setting ({@code
+     * ServerlessPlatform.Builder#privateScope}).
+     */
+    public Builder privateScopes(String... scopes) {
+      for (String sc : scopes) {
+        String bare = sc.startsWith("@") ? sc.substring(1) : sc;
+        if (!bare.matches("[a-z0-9][a-z0-9._~-]{0,213}")) {
+          throw new IllegalArgumentException("privateScopes: not a scope name: " + sc);
+        }
+        privateScopes.add(bare);
+      }
       return this;
     }
 

@@ -41,7 +41,9 @@ import org.slf4j.LoggerFactory;
  * {@code EXTEND_WORKER_ID} (default {@code worker-<host>}), {@code EXTEND_BUILD_WORKERS}
  * (concurrent builds, default 1), {@code EXTEND_BUILD_TIMEOUT_SECONDS} (default 300),
  * {@code EXTEND_MAX_MODULE_BYTES} (largest tarball, default 256 MiB), {@code EXTEND_NPM_REGISTRY}
- * (default npm's public registry), {@code EXTEND_RUNTIME} ({@code auto}: the best sandbox
+ * (default npm's public registry), {@code EXTEND_NPMRC_FILE} (registries and credentials in npmrc
+ * syntax, read by the worker's registry proxy only), {@code EXTEND_PRIVATE_SCOPES} (comma-separated
+ * scopes whose packages only builds of their own scope may fetch), {@code EXTEND_RUNTIME} ({@code auto}: the best sandbox
  * runtime found on the class path that runs jobs, else local processes; {@code containerd};
  * {@code local}), {@code EXTEND_NODE_BINARY} (default {@code /usr/bin/node}). SIGTERM stops it;
  * a build cut short is taken again by another worker once its lease runs out.
@@ -53,7 +55,7 @@ public final class WorkerMain {
 
   /** The worker's settings, read from environment variables. */
   record Config(String workerId, Path dataDir, int workers, Duration timeout, long maxModuleBytes,
-      URI registry, String runtime, Path nodeBinary) {
+      URI registry, String runtime, Path nodeBinary, Path npmrc, List<String> privateScopes) {
 
     static Config from(Map<String, String> env) {
       if (blank(env.get("EXTEND_JDBC_URL"))) {
@@ -82,7 +84,20 @@ public final class WorkerMain {
       }
       Path dataDir = Path.of(blank(env.get("EXTEND_DATA_DIR")) ? "extend-worker-data" : env.get("EXTEND_DATA_DIR"));
       Path node = Path.of(blank(env.get("EXTEND_NODE_BINARY")) ? "/usr/bin/node" : env.get("EXTEND_NODE_BINARY"));
-      return new Config(id, dataDir.toAbsolutePath(), workers, Duration.ofSeconds(timeout), max, registry, runtime, node);
+      Path npmrc = blank(env.get("EXTEND_NPMRC_FILE")) ? null : Path.of(env.get("EXTEND_NPMRC_FILE").strip());
+      List<String> scopes = new java.util.ArrayList<>();
+      if (!blank(env.get("EXTEND_PRIVATE_SCOPES"))) {
+        for (String sc : env.get("EXTEND_PRIVATE_SCOPES").split(",")) {
+          String bare = sc.strip().startsWith("@") ? sc.strip().substring(1) : sc.strip();
+          if (!bare.matches("[a-z0-9][a-z0-9._~-]{0,213}")) {
+            throw new IllegalArgumentException("EXTEND_PRIVATE_SCOPES must be scope names separated by commas, was '"
+                + env.get("EXTEND_PRIVATE_SCOPES") + "'");
+          }
+          scopes.add(bare);
+        }
+      }
+      return new Config(id, dataDir.toAbsolutePath(), workers, Duration.ofSeconds(timeout), max, registry, runtime, node,
+          npmrc, List.copyOf(scopes));
     }
 
     private static int integer(Map<String, String> env, String name, int dflt, int min, int max) {
@@ -167,6 +182,11 @@ public final class WorkerMain {
       if (config.registry() != null) {
         b.registry(config.registry());
       }
+      if (config.npmrc() != null) {
+        // Read here, by the host's registry proxy only: builds never see it.
+        b.npmrc(java.nio.file.Files.readString(config.npmrc()));
+      }
+      b.privateScopes(config.privateScopes().toArray(String[]::new));
       BuildWorker worker = new BuildWorker(storage.buildQueue(), storage.moduleStore(), storage.artifactStore(),
           b.build(), config.workerId(), config.dataDir().resolve("builds"), config.maxModuleBytes())
           .start(config.workers());

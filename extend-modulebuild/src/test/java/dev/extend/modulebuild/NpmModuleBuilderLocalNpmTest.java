@@ -194,7 +194,8 @@ class NpmModuleBuilderLocalNpmTest {
   void failingInstallScriptFailsTheBuildWithNpmsOutputInTheLog() throws Exception {
     assertThatThrownBy(() -> build(builder().build(), NpmFixtures.FAILING_INSTALL))
         .isInstanceOfSatisfying(BuildFailed.class, e -> {
-          assertThat(e.getMessage()).contains("ext-broken@1.0.0").contains("exit status");
+          assertThat(e.getMessage()).contains("npm install ext-broken@1.0.0 failed");
+          assertThat(String.join("\n", e.log)).contains("npm install failed with exit status");
           assertThat(String.join("\n", e.log)).contains("cannot find the native toolchain");
         });
     assertThat(tmp.resolve(NpmFixtures.FAILING_INSTALL.storeKey() + ".tgz")).doesNotExist();
@@ -267,5 +268,28 @@ class NpmModuleBuilderLocalNpmTest {
 
   private static String sha256(Path p) throws Exception {
     return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(p)));
+  }
+
+  @Test
+  void linkChainsLeavingTheTreeAreNotPacked() throws Exception {
+    Built b = build(builder().build(), NpmFixtures.EVIL_CHAIN);
+    Tarball t = Tarball.read(b.tarball());
+    assertThat(t.links()).containsExactlyInAnyOrder("node_modules/ext-evil-chain/ok -> index.js",
+        "node_modules/ext-evil-chain/lib-ok -> lib");
+    assertThat(t.contains(Files.readString(Path.of("/etc/passwd")).lines().findFirst().orElseThrow())).isFalse();
+    assertThat(isEmpty(b.workDir())).isTrue();
+  }
+
+  @Test
+  void manifestReplacedByAFifoFailsTheBuildAtOnce() throws Exception {
+    org.junit.jupiter.api.Assumptions.assumeTrue(System.getProperty("os.arch").matches("amd64|x86_64"),
+        "the fixture's program is x86-64");
+    long t0 = System.nanoTime();
+    assertThatThrownBy(() -> build(builder().timeout(Duration.ofSeconds(60)).build(), NpmFixtures.EVIL_FIFO))
+        .isInstanceOfSatisfying(BuildFailed.class, e -> {
+          assertThat(String.join("\n", e.log)).contains("ext-evil-fifo: package.json is a FIFO: true");
+          assertThat(e.getMessage()).contains("produced no usable node_modules/ext-evil-fifo/package.json");
+        });
+    assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(60));
   }
 }

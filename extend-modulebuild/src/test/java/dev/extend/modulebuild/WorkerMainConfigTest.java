@@ -21,6 +21,18 @@ class WorkerMainConfigTest {
     assertThat(c.runtime()).isEqualTo("auto");
     assertThat(c.workerId()).startsWith("worker-");
     assertThat(c.dataDir().isAbsolute()).isTrue();
+    assertThat(c.npmrc()).isNull();
+    assertThat(c.privateScopes()).isEmpty();
+  }
+
+  @Test
+  void registryCredentialsAndPrivateScopes() {
+    WorkerMain.Config c = WorkerMain.Config.from(Map.of("EXTEND_JDBC_URL", URL, "EXTEND_NPMRC_FILE", "/etc/extend/npmrc",
+        "EXTEND_PRIVATE_SCOPES", "corp, @internal"));
+    assertThat(c.npmrc()).isEqualTo(java.nio.file.Path.of("/etc/extend/npmrc"));
+    assertThat(c.privateScopes()).containsExactly("corp", "internal");
+    assertThatThrownBy(() -> WorkerMain.Config.from(Map.of("EXTEND_JDBC_URL", URL, "EXTEND_PRIVATE_SCOPES", "Not A Scope")))
+        .hasMessageStartingWith("EXTEND_PRIVATE_SCOPES must be scope names");
   }
 
   @Test

@@ -4,51 +4,58 @@ import dev.extend.spi.JobRunner;
 import dev.extend.spi.SandboxExit;
 import dev.extend.spi.SandboxLimits;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
+import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
-import java.util.List;
+import java.util.Map;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.concurrent.atomic.AtomicReference;
-import java.util.stream.Stream;
 
 /**
- * Runs module builds as containerd tasks from the sandboxes' root filesystem, as uid 65534,
- * with the sandbox hardening. npm must reach its registry, so jobs get network access:
+ * Runs module builds as containerd tasks from the build root filesystem (the sandboxes' Node
+ * plus npm and a shell), as uid 65534, with the sandbox hardening, and:
  *
  * <ul>
- *   <li>with slirp4netns (preferred): their own network namespace whose only way out is a
- *       user-mode NAT on the host that refuses connections to the host's loopback, so services
- *       bound to 127.0.0.1 (databases, the platform's own ports) stay out of reach; DNS via
- *       slirp's forwarder;
- *   <li>without it: the host's network namespace, with the host's {@code /etc/resolv.conf}.
+ *   <li>a network namespace of their own that holds only loopback: no address of the host, of
+ *       its networks or beyond is reachable. The one way out is the job's service directory,
+ *       bound read-only at {@code /extend/services}, where the host serves the job on Unix
+ *       sockets (the module builder's registry proxy);
+ *   <li>a work area at {@code /work}: a tmpfs with a size and inode cap that the host mounts
+ *       over the job's work directory (see {@link JobWorkArea}), so install scripts cannot fill
+ *       the host's disk.
  * </ul>
  *
- * <p>Either way the host's CA bundle is bound read-only (a site may add its own CA).
+ * <p>The job's collector runs after the task is deleted, when no process of the job is left.
  */
 final class ContainerdJobRunner implements JobRunner {
-  /** slirp4netns's built-in DNS forwarder inside the namespace. */
-  private static final String SLIRP_DNS = "10.0.2.3";
-  /** Where a job's task directory records the pid of its slirp4netns. */
-  static final String PID_FILE = "slirp4netns.pid";
+  /** How often a running job's work area is looked at. */
+  private static final long WATCH_NANOS = TimeUnit.MILLISECONDS.toNanos(200);
 
   private final ContainerdRuntime runtime;
   private final SandboxLimits limits;
-  private final Path slirp4netns;
+  private final long workAreaMb;
+  private final long workAreaInodes;
 
-  ContainerdJobRunner(ContainerdRuntime runtime, SandboxLimits limits, Path slirp4netns) {
+  ContainerdJobRunner(ContainerdRuntime runtime, SandboxLimits limits, long workAreaMb, long workAreaInodes) {
     this.runtime = runtime;
     this.limits = limits;
-    this.slirp4netns = slirp4netns;
+    this.workAreaMb = workAreaMb;
+    this.workAreaInodes = workAreaInodes;
   }
 
   @Override
   public String workPath(Job job) {
     return OciSpecs.WORK;
+  }
+
+  @Override
+  public String servicePath(Job job) {
+    return OciSpecs.SERVICES;
   }
 
   @Override
@@ -58,106 +65,113 @@ final class ContainerdJobRunner implements JobRunner {
     }
     runtime.ensureReady();
     Path workDir = job.workDir().toAbsolutePath();
-    handOver(workDir);
+    Path serviceDir = job.serviceDir() == null ? null : job.serviceDir().toAbsolutePath();
     String containerId = runtime.containerId("j." + job.id());
-    Path rootfs = runtime.rootfs();
-    ContainerdTask task = runtime.newTask(containerId);
-    boolean isolated = slirp4netns != null;
-    Path resolv;
-    if (isolated) {
-      resolv = Files.createDirectories(task.stateDir).resolve("resolv.conf");
-      Files.writeString(resolv, "nameserver " + SLIRP_DNS + "\n");
-    } else {
-      resolv = hostFile(rootfs, "/etc/resolv.conf");
+    Path rootfs = runtime.jobRootfs();
+    if (serviceDir != null) {
+      openServices(serviceDir);
     }
-    OciSpecs.Input in = OciSpecs.job(rootfs, job.command(), job.env(), workDir, resolv,
-        hostFile(rootfs, OciSpecs.CA_BUNDLE), limits, runtime.cgroupsPath(containerId), isolated);
-    AtomicReference<Process> nat = new AtomicReference<>();
+    Path jobDir = Files.createDirectories(runtime.jobDir(containerId));
+    JobWorkArea area = null;
     try {
-      task.start(OciSpecs.toJson(in), runtime.labels("job", job.id()), job.output(), null,
-          pid -> {
-            if (isolated) {
-              nat.set(startSlirp(pid, task.stateDir.resolve("slirp4netns.log")));
-            }
-          });
-      SandboxExit exit = task.exit().get(job.timeout().toMillis(), TimeUnit.MILLISECONDS);
-      return exit.status();
-    } catch (TimeoutException e) {
+      area = JobWorkArea.mount(jobDir, workDir, workAreaMb, workAreaInodes);
+      writeInputs(workDir, job.inputs());
+      return run(job, containerId, rootfs, workDir, serviceDir, area);
+    } finally {
+      if (area != null) {
+        area.unmount();
+      }
+      RootfsAssembler.deleteTree(jobDir);
+    }
+  }
+
+  private int run(Job job, String containerId, Path rootfs, Path workDir, Path serviceDir, JobWorkArea area)
+      throws IOException, InterruptedException, TimeoutException {
+    ContainerdTask task = runtime.newTask(containerId);
+    OciSpecs.Input in = OciSpecs.job(rootfs, job.command(), job.env(), workDir, serviceDir, limits,
+        runtime.cgroupsPath(containerId));
+    try {
+      task.start(OciSpecs.toJson(in), runtime.labels("job", job.id()), job.output(), null);
+      SandboxExit exit = awaitExit(task, job, area);
+      // Every process of the job ends with the task: nothing is left to race what is read next.
       task.release(Duration.ZERO);
-      throw new TimeoutException("job " + job.id() + " ran longer than " + job.timeout() + " and was killed");
-    } catch (ExecutionException e) {
-      throw new IOException("job " + job.id() + " failed", e.getCause());
+      if (exit.status() != 0 && area.checkFull()) {
+        throw new WorkAreaFullException(area.megabytes(), area.inodes());
+      }
+      job.collector().collect(exit.status(), workDir);
+      return exit.status();
     } finally {
       task.release(Duration.ZERO);
-      Process p = nat.get();
-      if (p != null) {
-        p.destroy();
-        if (!p.waitFor(5, TimeUnit.SECONDS)) {
-          p.destroyForcibly();
+    }
+  }
+
+  /** Waits for the task's exit within the job's timeout, watching the work area meanwhile. */
+  private static SandboxExit awaitExit(ContainerdTask task, Job job, JobWorkArea area)
+      throws IOException, InterruptedException, TimeoutException {
+    long deadline = System.nanoTime() + job.timeout().toNanos();
+    while (true) {
+      long left = deadline - System.nanoTime();
+      if (left <= 0) {
+        task.release(Duration.ZERO);
+        throw new TimeoutException("job " + job.id() + " ran longer than " + job.timeout() + " and was killed");
+      }
+      try {
+        return task.exit().get(Math.min(left, WATCH_NANOS), TimeUnit.NANOSECONDS);
+      } catch (TimeoutException e) {
+        area.checkFull();
+      } catch (ExecutionException e) {
+        throw new IOException("job " + job.id() + " failed", e.getCause());
+      }
+    }
+  }
+
+  /**
+   * The job's user may traverse the service directory and connect to its sockets (connecting
+   * needs write permission on the socket file); it is bound read-only, so it can replace
+   * nothing there. Group 65534 and no access for others: other users of the host stay out.
+   */
+  private static void openServices(Path serviceDir) throws IOException {
+    if (!Files.isDirectory(serviceDir, LinkOption.NOFOLLOW_LINKS)) {
+      throw new IOException("the service directory of a job must be a directory: " + serviceDir);
+    }
+    Files.setAttribute(serviceDir, "unix:gid", OciSpecs.SANDBOX_UID, LinkOption.NOFOLLOW_LINKS);
+    Files.setPosixFilePermissions(serviceDir, PosixFilePermissions.fromString("rwxr-x---"));
+    try (DirectoryStream<Path> entries = Files.newDirectoryStream(serviceDir)) {
+      for (Path p : entries) {
+        if ((Integer) Files.getAttribute(p, "unix:mode", LinkOption.NOFOLLOW_LINKS) >> 12 == 014) {
+          Files.setAttribute(p, "unix:gid", OciSpecs.SANDBOX_UID, LinkOption.NOFOLLOW_LINKS);
+          Files.setPosixFilePermissions(p, PosixFilePermissions.fromString("rw-rw----"));
         }
       }
     }
   }
 
-  /** Attaches a user-mode NAT to the network namespace of {@code pid} and waits until it is configured. */
-  private Process startSlirp(int pid, Path log) throws IOException {
-    Process p = new ProcessBuilder(List.of(slirp4netns.toString(), "--configure", "--mtu=65520",
-        "--disable-host-loopback", String.valueOf(pid), "tap0"))
-        .redirectErrorStream(true)
-        .redirectOutput(log.toFile())
-        .start();
-    // slirp4netns outlives the namespace's processes: recover() ends it after a crash of the JVM.
-    Files.writeString(log.resolveSibling(PID_FILE), String.valueOf(p.pid()));
-    Path routes = Path.of("/proc", String.valueOf(pid), "net", "route");
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-    try {
-      while (System.nanoTime() < deadline) {
-        if (Files.readAllLines(routes).stream().anyMatch(l -> l.startsWith("tap0"))) {
-          return p;
+  /** Unmounts the work areas of jobs a crashed run of this node left, and removes their host directories. */
+  static void recoverLeftovers(Path jobDirs, String idPrefix) throws IOException {
+    if (!Files.isDirectory(jobDirs)) {
+      return;
+    }
+    try (var dirs = Files.list(jobDirs)) {
+      for (Path d : (Iterable<Path>) dirs::iterator) {
+        if (d.getFileName().toString().startsWith(idPrefix + ".")) {
+          JobWorkArea.unmountRecorded(d);
+          RootfsAssembler.deleteTree(d);
         }
-        if (!p.isAlive()) {
-          break;
+      }
+    }
+  }
+
+  /** The job's inputs in its fresh work area, owned by the job's user (uid 65534). */
+  private static void writeInputs(Path workDir, Map<String, byte[]> inputs) throws IOException {
+    for (Map.Entry<String, byte[]> in : inputs.entrySet()) {
+      Path file = workDir.resolve(in.getKey());
+      for (Path dir = file.getParent(); !dir.equals(workDir); dir = dir.getParent()) {
+        if (!Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
+          Files.createDirectories(dir);
         }
-        Thread.sleep(5);
       }
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-    }
-    p.destroyForcibly();
-    String out = Files.exists(log) ? Files.readString(log, StandardCharsets.UTF_8).trim() : "";
-    throw new IOException("slirp4netns did not configure the job's network: " + out);
-  }
-
-  /** Ends the slirp4netns a crashed run left for a job, if it still runs. */
-  static void endLeftover(Path taskDir) {
-    try {
-      Path pidFile = taskDir.resolve(PID_FILE);
-      if (Files.exists(pidFile)) {
-        long pid = Long.parseLong(Files.readString(pidFile).trim());
-        ProcessHandle.of(pid)
-            .filter(h -> h.info().command().map(c -> c.endsWith("/slirp4netns")).orElse(false))
-            .ifPresent(ProcessHandle::destroyForcibly);
-      }
-    } catch (IOException | NumberFormatException e) {
-      // nothing to end
-    }
-  }
-
-  /** A host file to bind into jobs at the same path, resolved (a bind of a symlink would follow it anyway), or null. */
-  private static Path hostFile(Path rootfs, String path) {
-    try {
-      Path p = Path.of(path);
-      // The read-only root must already hold the mount point.
-      return Files.isRegularFile(p) && Files.isRegularFile(rootfs.resolve(path.substring(1))) ? p.toRealPath() : null;
-    } catch (IOException e) {
-      return null;
-    }
-  }
-
-  /** The job runs as uid 65534: give it the work directory and what is already in it. */
-  private static void handOver(Path workDir) throws IOException {
-    try (Stream<Path> all = Files.walk(workDir)) {
-      for (Path p : (Iterable<Path>) all::iterator) {
+      Files.write(file, in.getValue(), StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+      for (Path p = file; !p.equals(workDir); p = p.getParent()) {
         Files.setAttribute(p, "unix:uid", OciSpecs.SANDBOX_UID, LinkOption.NOFOLLOW_LINKS);
         Files.setAttribute(p, "unix:gid", OciSpecs.SANDBOX_UID, LinkOption.NOFOLLOW_LINKS);
       }

@@ -49,10 +49,12 @@ import org.slf4j.LoggerFactory;
  * <p>Root filesystem: by default assembled once per Node version from the host's {@code node}
  * binary (see {@link Builder#nodeBinary}) under {@code <dataDir>/rootfs/node-<version>/}. To
  * run from another tree (e.g. one made with {@code debootstrap}), pass it to {@link
- * Builder#rootfs}: it must hold {@code /usr/bin/node} (and npm for module builds), {@code
+ * Builder#rootfs}: it must hold {@code /usr/bin/node}, {@code
  * /etc/passwd} and {@code /etc/group} with uid/gid 65534, and the empty directories {@code
  * /proc /dev /sys /tmp /work /extend/agent /extend/code /extend/modules /extend/sock}, and
- * should be owned by root and not writable by 65534.
+ * should be owned by root and not writable by 65534. The sandbox tree holds no shell and no
+ * npm; module builds run from a second tree with npm, {@code /usr/bin/env} and {@code /bin/sh}
+ * ({@code node-<version>-build/}, or {@link Builder#buildRootfs}).
  *
  * <p>Host side: the runtime mounts a small tmpfs owned by 65534 over the sandbox's {@code
  * sock/} directory for its lifetime (the one writable host path cannot fill the disk), and
@@ -76,9 +78,13 @@ public final class ContainerdRuntime implements SandboxRuntime {
   private final Path dataDir;
   private final Path nodeBinary;
   private final Path customRootfs;
+  private final Path customBuildRootfs;
+  private final Object buildRootfsLock = new Object();
+  private volatile Path buildRootfs;
   private final SandboxLimits jobLimits;
+  private final long jobWorkAreaMb;
+  private final long jobWorkAreaInodes;
   private final Duration closeGrace;
-  private final Path slirp4netns;
   private final ContainerdClient client;
   private final OutputTailer tailer;
   private final ScheduledExecutorService scheduler;
@@ -98,10 +104,12 @@ public final class ContainerdRuntime implements SandboxRuntime {
     this.dataDir = b.dataDir.toAbsolutePath();
     this.nodeBinary = b.nodeBinary;
     this.customRootfs = b.rootfs == null ? null : b.rootfs.toAbsolutePath();
+    this.customBuildRootfs = b.buildRootfs == null ? null : b.buildRootfs.toAbsolutePath();
     this.jobLimits = b.jobLimits;
+    this.jobWorkAreaMb = b.jobWorkAreaMb;
+    this.jobWorkAreaInodes = b.jobWorkAreaInodes;
     this.closeGrace = b.closeGrace;
     this.reconcileInterval = b.reconcileInterval;
-    this.slirp4netns = b.hostNetworkJobs ? null : (b.slirp4netns != null ? b.slirp4netns : findSlirp());
     this.client = new ContainerdClient(socket, namespace, b.callTimeout);
     this.tailer = new OutputTailer(b.outputCapBytes, 50);
     this.scheduler = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -145,6 +153,8 @@ public final class ContainerdRuntime implements SandboxRuntime {
   public void recover() throws IOException {
     ensureReady();
     int removed = sweep(Duration.ZERO);
+    // Work areas of jobs of an earlier run (their containers are gone: nothing holds them).
+    ContainerdJobRunner.recoverLeftovers(dataDir.resolve("containerd/jobs"), idPrefix);
     if (removed > 0) {
       LOG.info("removed {} containers left behind by an earlier run of node {}", removed, nodeId);
     }
@@ -154,7 +164,7 @@ public final class ContainerdRuntime implements SandboxRuntime {
   /**
    * Removes what this node holds in containerd and on disk that no live sandbox or job of this
    * runtime owns: containers (with their tasks and shims) labelled with this node id, and task
-   * directories (output files, socket mounts, job networks) older than {@code minAge}.
+   * directories (output files, socket mounts) older than {@code minAge}.
    *
    * @return the number of containers removed
    */
@@ -175,7 +185,7 @@ public final class ContainerdRuntime implements SandboxRuntime {
       removeLeftover(c.getId());
       removed++;
     }
-    // Output files, socket mounts and job NATs of tasks that are gone.
+    // Output files and socket mounts of tasks that are gone.
     Path taskDirs = dataDir.resolve("containerd/tasks");
     if (Files.isDirectory(taskDirs)) {
       long now = System.currentTimeMillis();
@@ -194,7 +204,6 @@ public final class ContainerdRuntime implements SandboxRuntime {
           } catch (java.nio.file.NoSuchFileException gone) {
             continue;
           }
-          ContainerdJobRunner.endLeftover(d);
           Path marker = d.resolve(HostMounts.MARKER);
           if (Files.exists(marker, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
             HostMounts.unmount(Path.of(Files.readString(marker).trim()));
@@ -268,20 +277,32 @@ public final class ContainerdRuntime implements SandboxRuntime {
     }
   }
 
-  /** Whether module-build jobs get their own network namespace (slirp4netns) rather than the host's. */
-  boolean jobsIsolated() {
-    return slirp4netns != null;
+  /**
+   * The root filesystem module-build jobs run from: the sandbox tree plus npm, {@code
+   * /usr/bin/env} and {@code /bin/sh} (assembled on first use unless given).
+   */
+  Path jobRootfs() throws IOException {
+    ensureReady();
+    Path tree = buildRootfs;
+    if (tree != null) {
+      return tree;
+    }
+    synchronized (buildRootfsLock) {
+      if (buildRootfs == null) {
+        if (customBuildRootfs != null) {
+          String problem = RootfsAssembler.checkCustom(customBuildRootfs, RootfsAssembler.Kind.BUILD);
+          if (problem != null) {
+            throw new IOException(problem);
+          }
+          buildRootfs = customBuildRootfs;
+        } else {
+          buildRootfs = RootfsAssembler.ensure(dataDir, nodeBinary, RootfsAssembler.Kind.BUILD);
+        }
+      }
+      return buildRootfs;
+    }
   }
 
-  private static Path findSlirp() {
-    for (String dir : List.of("/usr/bin", "/usr/local/bin", "/bin")) {
-      Path p = Path.of(dir, "slirp4netns");
-      if (Files.isExecutable(p)) {
-        return p;
-      }
-    }
-    return null;
-  }
 
   /** Connects, prepares the root filesystem and subscribes to events, once. */
   void ensureReady() throws IOException {
@@ -298,10 +319,6 @@ public final class ContainerdRuntime implements SandboxRuntime {
       try {
         String version = client.version(Duration.ofSeconds(5));
         LOG.info("containerd {} at {}, namespace {}, node {}", version, socket, namespace, nodeId);
-        if (slirp4netns == null) {
-          LOG.warn("module-build jobs share the host's network namespace (install slirp4netns to give them"
-              + " their own): install scripts can reach services on the host's loopback");
-        }
       } catch (StatusRuntimeException e) {
         throw new IOException("containerd at " + socket + " does not answer: " + e.getStatus(), e);
       }
@@ -387,13 +404,13 @@ public final class ContainerdRuntime implements SandboxRuntime {
   }
 
   /**
-   * Module builds as containerd tasks from the same root filesystem: with their own network
-   * namespace and outbound access through slirp4netns when it is installed, else on the host's
-   * network.
+   * Module builds as containerd tasks from the build root filesystem, with a network namespace
+   * that holds only loopback (the host serves their registry on a socket) and a capped tmpfs
+   * work area.
    */
   @Override
   public Optional<JobRunner> jobRunner() {
-    return Optional.of(new ContainerdJobRunner(this, jobLimits, slirp4netns));
+    return Optional.of(new ContainerdJobRunner(this, jobLimits, jobWorkAreaMb, jobWorkAreaInodes));
   }
 
   /** Destroys every sandbox and job this runtime started, then disconnects. */
@@ -438,6 +455,11 @@ public final class ContainerdRuntime implements SandboxRuntime {
 
   boolean isClosed() {
     return closed;
+  }
+
+  /** The host directory of a job's own state (its work-area record, its service sockets). */
+  Path jobDir(String containerId) {
+    return dataDir.resolve("containerd/jobs").resolve(containerId);
   }
 
   ContainerdTask newTask(String containerId) {
@@ -594,34 +616,17 @@ public final class ContainerdRuntime implements SandboxRuntime {
     private Path dataDir = Path.of("extend-data");
     private Path nodeBinary = Path.of("/usr/bin/node");
     private Path rootfs;
+    private Path buildRootfs;
     private SandboxLimits jobLimits = new SandboxLimits(2048, 2000, 1024, 512);
+    private long jobWorkAreaMb = 1024;
+    private long jobWorkAreaInodes = 100_000;
     private long outputCapBytes = 8L * 1024 * 1024;
     private Duration closeGrace = Duration.ofSeconds(2);
     private Duration callTimeout = Duration.ofSeconds(30);
     private Duration reconcileInterval = Duration.ofSeconds(30);
-    private Path slirp4netns;
-    private boolean hostNetworkJobs;
 
     private Builder() {}
 
-    /**
-     * The slirp4netns binary that gives module-build jobs their own network namespace with
-     * outbound access only (no connections to the host's loopback). Default: found in {@code
-     * /usr/bin}, {@code /usr/local/bin} or {@code /bin}.
-     */
-    public Builder slirp4netns(Path binary) {
-      this.slirp4netns = Objects.requireNonNull(binary, "binary");
-      return this;
-    }
-
-    /**
-     * Runs module-build jobs in the host's network namespace even when slirp4netns is available:
-     * their install scripts can then reach everything the host reaches, its loopback included.
-     */
-    public Builder hostNetworkForJobs(boolean enabled) {
-      this.hostNetworkJobs = enabled;
-      return this;
-    }
 
     /** containerd's gRPC socket. Default {@code /run/containerd/containerd.sock}. */
     public Builder socket(Path socket) {
@@ -668,9 +673,36 @@ public final class ContainerdRuntime implements SandboxRuntime {
       return this;
     }
 
+    /**
+     * A ready root filesystem for module-build jobs instead of assembling one: it must hold
+     * {@code /usr/bin/node}, {@code /usr/bin/npm} (with what npm and install scripts need, such
+     * as {@code /bin/sh}), {@code /etc/passwd} and {@code /etc/group} with uid/gid 65534, and the
+     * empty directories {@code /proc /dev /sys /tmp /work /extend/services}.
+     */
+    public Builder buildRootfs(Path rootfs) {
+      this.buildRootfs = rootfs;
+      return this;
+    }
+
     /** Limits of module-build jobs. Default 2048 MiB, 2 cores, 1024 pids, 512 MiB {@code /tmp}. */
     public Builder jobLimits(SandboxLimits limits) {
       this.jobLimits = Objects.requireNonNull(limits, "limits");
+      return this;
+    }
+
+    /**
+     * The work area of each module-build job: a tmpfs of this many MiB and inodes the host mounts
+     * over the job's work directory (it counts against the host's memory while the job runs).
+     * A build that fills it fails with "the build's work area is full". Default 1024 MiB and
+     * 100,000 inodes.
+     */
+    public Builder jobWorkArea(long megabytes, long inodes) {
+      if (megabytes < 16 || inodes < 1000) {
+        throw new IllegalArgumentException("jobWorkArea must be at least 16 MiB and 1000 inodes, was " + megabytes
+            + " MiB and " + inodes + " inodes");
+      }
+      this.jobWorkAreaMb = megabytes;
+      this.jobWorkAreaInodes = inodes;
       return this;
     }
 

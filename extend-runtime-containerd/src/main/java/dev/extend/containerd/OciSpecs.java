@@ -16,9 +16,9 @@ import java.util.Map;
  * <p>What every spec carries: its own pid, ipc, uts, mount and cgroup namespaces; uid/gid 65534; no
  * capabilities in any of the five sets; {@code noNewPrivileges}; the {@link Seccomp} profile; a
  * read-only root; a size-capped tmpfs {@code /tmp}; masked and read-only {@code /proc} paths;
- * cgroup limits (memory = memory+swap, CPU quota, pids) and rlimits. Sandboxes also get their
- * own network namespace (loopback only); jobs get one with outbound access through slirp4netns,
- * or share the host's when that is not installed, so npm reaches its registry.
+ * cgroup limits (memory = memory+swap, CPU quota, pids) and rlimits. Sandboxes and jobs also
+ * get their own network namespace (loopback only); jobs reach their registry through a socket
+ * of the host's in their read-only service directory.
  */
 final class OciSpecs {
   static final ObjectMapper JSON = new ObjectMapper();
@@ -32,11 +32,15 @@ final class OciSpecs {
   static final String MODULES = "/extend/modules";
   static final String SOCK = "/extend/sock";
   static final String WORK = "/work";
-  static final String CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
+  /** Where jobs see their service directory (the host's sockets for them), read-only. */
+  static final String SERVICES = "/extend/services";
 
   /** Mount points the root filesystem must already contain: it is read-only. */
   static final List<String> MOUNT_POINTS =
       List.of("proc", "dev", "sys", "tmp", "extend/agent", "extend/code", "extend/modules", "extend/sock", "work");
+
+  /** Mount points the build root filesystem must contain. */
+  static final List<String> JOB_MOUNT_POINTS = List.of("proc", "dev", "sys", "tmp", "work", "extend/services");
 
   private static final List<String> MASKED = List.of(
       "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
@@ -93,26 +97,23 @@ final class OciSpecs {
   }
 
   /**
-   * The spec of a one-off job: work dir read-write at {@code /work}; its own network namespace
-   * (given outbound access from the host side) or the host's.
+   * The spec of a one-off build job: its work area read-write at {@code /work}, its service
+   * directory (the host's sockets for it, or null) read-only at {@code /extend/services}, and a
+   * network namespace of its own that holds only loopback: whatever it needs from outside the
+   * host serves on a socket there.
    */
-  static Input job(Path rootfs, List<String> command, Map<String, String> jobEnv, Path workDir,
-      Path resolvConf, Path caBundle, SandboxLimits limits, String cgroupsPath, boolean ownNetwork) {
+  static Input job(Path rootfs, List<String> command, Map<String, String> jobEnv, Path workDir, Path serviceDir,
+      SandboxLimits limits, String cgroupsPath) {
     Map<String, String> env = new LinkedHashMap<>();
     env.put("PATH", PATH);
     env.put("HOME", WORK);
     List<Bind> binds = new java.util.ArrayList<>();
     binds.add(new Bind(workDir, WORK, true));
-    if (resolvConf != null) {
-      binds.add(new Bind(resolvConf, "/etc/resolv.conf", false));
-    }
-    if (caBundle != null) {
-      // The host's current CA bundle (it may hold a site's own CA), and Node told to trust it.
-      binds.add(new Bind(caBundle, CA_BUNDLE, false));
-      env.put("NODE_EXTRA_CA_CERTS", CA_BUNDLE);
+    if (serviceDir != null) {
+      binds.add(new Bind(serviceDir, SERVICES, false));
     }
     env.putAll(jobEnv);
-    return new Input(rootfs, command, env, WORK, binds, limits, ownNetwork, true, cgroupsPath, "job");
+    return new Input(rootfs, command, env, WORK, binds, limits, true, true, cgroupsPath, "job");
   }
 
   /** The OCI runtime spec as JSON bytes. */

@@ -21,34 +21,60 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Builds the read-only root filesystem sandboxes and jobs run from, without any image registry:
- * the host's {@code node} binary and the shared libraries {@code ldd} lists for it, npm (its
- * package under {@code /usr/lib/node_modules/npm} and a {@code /usr/bin/npm} launcher),
- * {@code /usr/bin/env} and {@code /bin/sh} for npm's launcher and lifecycle scripts, CA
- * certificates, {@code /etc/passwd} and {@code /etc/group} naming the sandbox user 65534
- * (nobody/nogroup), name-service files, and every mount point the specs use (the root is
- * mounted read-only, so nothing can be created in it at start).
+ * Builds the read-only root filesystems sandboxes and build jobs run from, without any image
+ * registry. Two kinds ({@link Kind}):
  *
- * <p>One tree per Node version under {@code <dataDir>/rootfs/node-<version>/}, assembled in a
- * temporary directory and renamed into place, so a crash never leaves a half tree behind.
+ * <ul>
+ *   <li>the <b>sandbox</b> tree: the host's {@code node} binary and the shared libraries {@code
+ *       ldd} lists for it, CA certificates, {@code /etc/passwd} and {@code /etc/group} naming the
+ *       sandbox user 65534 (nobody/nogroup), name-service files, and every mount point the specs
+ *       use (the root is mounted read-only, so nothing can be created in it at start). No shell
+ *       and no npm: a tenant's code finds nothing to run but node;
+ *   <li>the <b>build</b> tree: the same plus npm (its package under {@code
+ *       /usr/lib/node_modules/npm} and a {@code /usr/bin/npm} launcher), and {@code /usr/bin/env}
+ *       and {@code /bin/sh} for npm's launcher and lifecycle scripts.
+ * </ul>
+ *
+ * <p>One tree per kind and Node version under {@code <dataDir>/rootfs/node-<version>/} (sandbox)
+ * and {@code node-<version>-build/}, assembled in a temporary directory and renamed into place,
+ * so a crash never leaves a half tree behind.
  */
 final class RootfsAssembler {
   private static final Logger LOG = LoggerFactory.getLogger(RootfsAssembler.class);
   /** Bumped when the recipe changes, so old trees are not reused. */
-  static final String RECIPE = "1";
+  static final String RECIPE = "2";
   static final String MARKER = ".extend-rootfs";
   private static final Pattern LDD_PATH = Pattern.compile("(/\\S+)\\s*(\\(0x[0-9a-f]+\\))?$");
 
   private RootfsAssembler() {}
 
-  /** The tree for {@code nodeBinary}, assembled now unless it already exists. */
+  /** What a tree is for. */
+  enum Kind {
+    /** Sandboxes: node and what it needs, nothing to run besides. */
+    SANDBOX(""),
+    /** Build jobs: also npm, {@code /usr/bin/env} and {@code /bin/sh}. */
+    BUILD("-build");
+
+    final String suffix;
+
+    Kind(String suffix) {
+      this.suffix = suffix;
+    }
+  }
+
+  /** The sandbox tree for {@code nodeBinary}, assembled now unless it already exists. */
   static Path ensure(Path dataDir, Path nodeBinary) throws IOException {
+    return ensure(dataDir, nodeBinary, Kind.SANDBOX);
+  }
+
+  /** The tree of {@code kind} for {@code nodeBinary}, assembled now unless it already exists. */
+  static Path ensure(Path dataDir, Path nodeBinary, Kind kind) throws IOException {
     String version = run(List.of(nodeBinary.toString(), "--version")).trim().replaceFirst("^v", "");
     if (!version.matches("[0-9A-Za-z.+-]+")) {
       throw new IOException("unexpected output of " + nodeBinary + " --version: " + version);
     }
     Path parent = dataDir.resolve("rootfs");
-    Path target = parent.resolve("node-" + version);
+    Path target = parent.resolve("node-" + version + kind.suffix);
     if (isComplete(target)) {
       return target;
     }
@@ -56,8 +82,9 @@ final class RootfsAssembler {
     Path tmp = Files.createTempDirectory(parent, ".assembling-");
     try {
       long t0 = System.nanoTime();
-      assemble(tmp, nodeBinary);
-      Files.writeString(tmp.resolve(MARKER), "recipe=" + RECIPE + "\nnode=" + version + "\n");
+      assemble(tmp, nodeBinary, kind);
+      Files.writeString(tmp.resolve(MARKER), "recipe=" + RECIPE + "\nnode=" + version + "\nkind="
+          + kind.name().toLowerCase(java.util.Locale.ROOT) + "\n");
       if (Files.exists(target)) {
         // An older recipe: move it aside first; rename of a non-empty directory onto another fails.
         Path old = parent.resolve(".old-" + target.getFileName() + "-" + System.nanoTime());
@@ -88,11 +115,19 @@ final class RootfsAssembler {
 
   /** Checks that a tree given by the user can run sandboxes; returns what is missing, or null. */
   static String checkCustom(Path tree) {
+    return checkCustom(tree, Kind.SANDBOX);
+  }
+
+  /** Checks that a tree given by the user can serve as {@code kind}; returns what is missing, or null. */
+  static String checkCustom(Path tree, Kind kind) {
     List<String> missing = new ArrayList<>();
     if (!Files.isExecutable(tree.resolve("usr/bin/node"))) {
       missing.add("usr/bin/node");
     }
-    for (String p : OciSpecs.MOUNT_POINTS) {
+    if (kind == Kind.BUILD && !Files.exists(tree.resolve("usr/bin/npm"))) {
+      missing.add("usr/bin/npm");
+    }
+    for (String p : kind == Kind.BUILD ? OciSpecs.JOB_MOUNT_POINTS : OciSpecs.MOUNT_POINTS) {
       if (!Files.isDirectory(tree.resolve(p))) {
         missing.add(p + "/");
       }
@@ -100,11 +135,11 @@ final class RootfsAssembler {
     return missing.isEmpty() ? null : "root filesystem " + tree + " lacks " + String.join(", ", missing);
   }
 
-  private static void assemble(Path root, Path nodeBinary) throws IOException {
+  private static void assemble(Path root, Path nodeBinary, Kind kind) throws IOException {
     Path node = nodeBinary.toRealPath();
     copyFile(node, root.resolve("usr/bin/node"));
     Set<Path> libs = new LinkedHashSet<>(ldd(node));
-    for (String extra : List.of("/usr/bin/env", "/bin/sh")) {
+    for (String extra : kind == Kind.BUILD ? List.of("/usr/bin/env", "/bin/sh") : List.<String>of()) {
       Path p = Path.of(extra);
       if (Files.exists(p)) {
         copyFile(p.toRealPath(), root.resolve(extra.substring(1)));
@@ -117,8 +152,10 @@ final class RootfsAssembler {
     }
 
     // npm: its package, and a launcher at the usual place (its shebang is "/usr/bin/env node").
-    Path npm = findNpm(node);
-    if (npm != null) {
+    Path npm = kind == Kind.BUILD ? findNpm(node) : null;
+    if (kind == Kind.SANDBOX) {
+      // none in sandboxes
+    } else if (npm != null) {
       copyTree(npm, root.resolve("usr/lib/node_modules/npm"));
       Files.createSymbolicLink(root.resolve("usr/bin/npm"), Path.of("../lib/node_modules/npm/bin/npm-cli.js"));
       if (Files.exists(npm.resolve("bin/npx-cli.js"))) {
@@ -140,7 +177,7 @@ final class RootfsAssembler {
     if (Files.exists(certs)) {
       copyFile(certs.toRealPath(), root.resolve("etc/ssl/certs/ca-certificates.crt"));
     }
-    for (String p : OciSpecs.MOUNT_POINTS) {
+    for (String p : kind == Kind.BUILD ? OciSpecs.JOB_MOUNT_POINTS : OciSpecs.MOUNT_POINTS) {
       Files.createDirectories(root.resolve(p));
     }
     Files.setPosixFilePermissions(root.resolve("tmp"), PosixFilePermissions.fromString("rwxrwxrwx"));

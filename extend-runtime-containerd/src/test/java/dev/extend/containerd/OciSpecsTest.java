@@ -95,21 +95,27 @@ class OciSpecsTest {
   }
 
   @Test
-  void jobsOnTheHostNetworkGetNothingElseOfTheHost() throws Exception {
+  void jobsGetLoopbackOnlyAndTheirServiceDirectoryReadOnly() throws Exception {
     JsonNode spec = OciSpecs.JSON.readTree(OciSpecs.toJson(OciSpecs.job(Path.of("/r"), List.of("/usr/bin/npm", "install"),
-        Map.of("A", "1"), Path.of("/w"), Path.of("/etc/resolv.conf"), null, LIMITS, "/extend/ns/j", false)));
+        Map.of("A", "1"), Path.of("/w"), Path.of("/s"), LIMITS, "/extend/ns/j")));
     Set<String> ns = new HashSet<>();
-    spec.get("linux").get("namespaces").forEach(n -> ns.add(n.get("type").asText()));
-    assertThat(ns).containsExactlyInAnyOrder("pid", "ipc", "uts", "mount", "cgroup");
+    spec.get("linux").get("namespaces").forEach(n -> {
+      ns.add(n.get("type").asText());
+      assertThat(n.has("path")).as("a new namespace, not a host's").isFalse();
+    });
+    assertThat(ns).containsExactlyInAnyOrder("pid", "ipc", "uts", "mount", "cgroup", "network");
     assertThat(texts(spec.get("process").get("env"))).containsExactly("PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/work", "A=1");
     assertThat(spec.get("process").get("cwd").asText()).isEqualTo("/work");
     assertThat(spec.get("process").get("user").get("uid").asInt()).isEqualTo(65534);
     assertThat(spec.get("process").get("capabilities").get("bounding")).isEmpty();
-    JsonNode isolated = OciSpecs.JSON.readTree(OciSpecs.toJson(OciSpecs.job(Path.of("/r"), List.of("/usr/bin/npm"),
-        Map.of(), Path.of("/w"), Path.of("/x/resolv.conf"), null, LIMITS, "/extend/ns/j", true)));
-    Set<String> ns2 = new HashSet<>();
-    isolated.get("linux").get("namespaces").forEach(n -> ns2.add(n.get("type").asText()));
-    assertThat(ns2).contains("network");
+    List<String> binds = new java.util.ArrayList<>();
+    for (JsonNode m : spec.get("mounts")) {
+      if (m.get("type").asText().equals("bind")) {
+        binds.add(m.get("source").asText() + ">" + m.get("destination").asText() + " " + texts(m.get("options")));
+      }
+    }
+    assertThat(binds).containsExactlyInAnyOrder("/w>/work [rbind, rw, nosuid, nodev, noexec]",
+        "/s>/extend/services [rbind, ro, nosuid, nodev]");
   }
 
   @Test

@@ -31,26 +31,23 @@ public final class OrphanMaker {
           line -> {}));
       System.out.println("SANDBOX " + s.id() + " " + s.spec().socket());
     }
-    if (runtime.jobsIsolated()) {
-      // A module build still running when the JVM dies, with its slirp4netns.
-      Path jobWork = Files.createDirectories(work.resolve("job"));
-      Thread t = new Thread(() -> {
-        try {
-          runtime.jobRunner().orElseThrow().run(new dev.extend.spi.JobRunner.Job("orphan-job",
-              java.util.List.of("/usr/bin/node", "-e", "setInterval(() => {}, 1000)"), java.util.Map.of(), jobWork,
-              java.time.Duration.ofMinutes(10), line -> {}));
-        } catch (Exception ignored) {
-          // killed with the JVM
-        }
-      });
-      t.setDaemon(true);
-      t.start();
-      Path pidFile = Path.of(args[2], "containerd/tasks", runtime.containerId("j.orphan-job"), ContainerdJobRunner.PID_FILE);
-      while (!Files.exists(pidFile) || Files.readString(pidFile).isBlank()) {
-        Thread.sleep(10);
+    // A module build still running when the JVM dies, with its work area.
+    Path jobWork = Files.createDirectories(work.resolve("job"));
+    Thread t = new Thread(() -> {
+      try {
+        runtime.jobRunner().orElseThrow().run(new dev.extend.spi.JobRunner.Job("orphan-job",
+            java.util.List.of("/usr/bin/node", "-e", "setInterval(() => {}, 1000)"), java.util.Map.of(), jobWork,
+            java.time.Duration.ofMinutes(10), line -> {}));
+      } catch (Exception ignored) {
+        // killed with the JVM
       }
-      System.out.println("SLIRP " + Files.readString(pidFile).trim());
+    });
+    t.setDaemon(true);
+    t.start();
+    while (!JobWorkArea.isMounted(jobWork)) {
+      Thread.sleep(10);
     }
+    System.out.println("JOBWORK " + jobWork);
     System.out.println("READY");
     System.out.flush();
     Thread.sleep(Long.MAX_VALUE);

@@ -61,15 +61,15 @@ class RecoveryContainerdTest {
         tmp.toString(), "2")
         .redirectErrorStream(true).start();
     List<Path> sockets = new ArrayList<>();
-    List<Long> slirp = new ArrayList<>();
+    List<Path> jobWork = new ArrayList<>();
     try (BufferedReader out = new BufferedReader(new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8))) {
       String line;
       while ((line = out.readLine()) != null && !line.equals("READY")) {
         if (line.startsWith("SANDBOX ")) {
           sockets.add(Path.of(line.split(" ")[2]));
         }
-        if (line.startsWith("SLIRP ")) {
-          slirp.add(Long.parseLong(line.split(" ")[1]));
+        if (line.startsWith("JOBWORK ")) {
+          jobWork.add(Path.of(line.substring("JOBWORK ".length())));
         }
       }
       assertThat(sockets).hasSize(2);
@@ -80,10 +80,9 @@ class RecoveryContainerdTest {
       child.waitFor(10, TimeUnit.SECONDS);
     }
     // The sandboxes outlive the JVM (their shims are separate processes).
-    assertThat(containersOf(node)).hasSize(2 + slirp.size());
-    for (long pid : slirp) {
-      assertThat(ProcessHandle.of(pid)).as("slirp4netns of the running job").isPresent();
-    }
+    assertThat(containersOf(node)).hasSize(3);
+    assertThat(jobWork).hasSize(1);
+    assertThat(JobWorkArea.isMounted(jobWork.get(0))).as("the job's work area outlives the JVM").isTrue();
     assertThat(UdsHttp.get(sockets.get(0), "/_extend/health").status()).isEqualTo(200);
 
     try (ContainerdRuntime next = runtime(node)) {
@@ -92,11 +91,7 @@ class RecoveryContainerdTest {
       for (Path s : sockets) {
         assertThat(UdsHttp.awaitOk(s, "/_extend/health", Duration.ofMillis(100))).isFalse();
       }
-      for (long pid : slirp) {
-        ProcessHandle.of(pid).ifPresent(h -> h.onExit().orTimeout(5, TimeUnit.SECONDS).join());
-        assertThat(ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)).as("slirp4netns %s ended", pid)
-            .isFalse();
-      }
+      assertThat(JobWorkArea.isMounted(jobWork.get(0))).as("the job's work area is unmounted").isFalse();
       List<String> mounts = Files.readAllLines(Path.of("/proc/self/mountinfo"));
       for (Path s : sockets) {
         assertThat(mounts).as("socket tmpfs of %s unmounted", s).noneMatch(l -> l.contains(" " + s.getParent() + " "));

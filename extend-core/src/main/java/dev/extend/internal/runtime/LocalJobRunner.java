@@ -2,6 +2,8 @@ package dev.extend.internal.runtime;
 
 import dev.extend.spi.JobRunner;
 import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -14,7 +16,9 @@ import java.util.concurrent.TimeoutException;
  *
  * <p>The child's environment is the job's environment only, plus {@code PATH} from this JVM
  * when the job sets none; its working directory is the job's work directory, which it sees
- * under its host path. On timeout the process and all its descendants are killed.
+ * under its host path, as is its service directory. On timeout the process and all its
+ * descendants are killed. The work area is the work directory itself, uncapped; the collector
+ * runs once the process has ended (descendants it left behind are not waited for).
  */
 public final class LocalJobRunner implements JobRunner {
   /** Creates a runner; use {@link JobRunner#localProcesses()}. */
@@ -26,7 +30,18 @@ public final class LocalJobRunner implements JobRunner {
   }
 
   @Override
+  public String servicePath(Job job) {
+    return job.serviceDir() == null ? "" : job.serviceDir().toAbsolutePath().toString();
+  }
+
+  @Override
   public int run(Job job) throws IOException, InterruptedException, TimeoutException {
+    Path work = job.workDir().toAbsolutePath();
+    for (Map.Entry<String, byte[]> in : job.inputs().entrySet()) {
+      Path file = work.resolve(in.getKey());
+      Files.createDirectories(file.getParent());
+      Files.write(file, in.getValue());
+    }
     ProcessBuilder pb = new ProcessBuilder(job.command())
         .directory(job.workDir().toFile())
         .redirectErrorStream(true)
@@ -48,7 +63,9 @@ public final class LocalJobRunner implements JobRunner {
       }
       // A daemonized descendant may keep the pipe open; don't wait for it forever.
       reader.join(5000);
-      return process.exitValue();
+      int status = process.exitValue();
+      job.collector().collect(status, work);
+      return status;
     } catch (InterruptedException e) {
       kill(process);
       throw e;

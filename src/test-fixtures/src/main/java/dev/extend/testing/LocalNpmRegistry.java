@@ -51,6 +51,8 @@ public final class LocalNpmRegistry implements AutoCloseable {
   private final Map<String, byte[]> tarballs = new ConcurrentHashMap<>();
   private final Map<String, AtomicInteger> tarballDownloads = new ConcurrentHashMap<>();
   private final AtomicInteger requests = new AtomicInteger();
+  private final AtomicInteger authorized = new AtomicInteger();
+  private volatile String token;
 
   private record Published(ObjectNode manifest, String tarballFile) {}
 
@@ -155,6 +157,19 @@ public final class LocalNpmRegistry implements AutoCloseable {
     return n == null ? 0 : n.get();
   }
 
+  /**
+   * From now on answers 401 to every request without {@code Authorization: Bearer <token>},
+   * like a private registry.
+   */
+  public void requireToken(String token) {
+    this.token = token;
+  }
+
+  /** Requests that carried the required token. */
+  public int authorizedRequests() {
+    return authorized.get();
+  }
+
   /** Requests served so far. */
   public int requests() {
     return requests.get();
@@ -204,6 +219,14 @@ public final class LocalNpmRegistry implements AutoCloseable {
     requests.incrementAndGet();
     try (ex) {
       String raw = ex.getRequestURI().getRawPath();
+      String required = token;
+      if (required != null) {
+        if (!("Bearer " + required).equals(ex.getRequestHeaders().getFirst("Authorization"))) {
+          send(ex, 401, "application/json", "{\"error\":\"authentication required\"}".getBytes(StandardCharsets.UTF_8));
+          return;
+        }
+        authorized.incrementAndGet();
+      }
       if (!"GET".equals(ex.getRequestMethod()) && !"HEAD".equals(ex.getRequestMethod())) {
         send(ex, 405, "application/json", "{\"error\":\"method not allowed\"}".getBytes(StandardCharsets.UTF_8));
         return;

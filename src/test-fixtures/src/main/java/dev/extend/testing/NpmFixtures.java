@@ -41,4 +41,27 @@ public final class NpmFixtures {
 
   /** Has a file path over 100 characters and a non-ASCII file name; exports {@code "deep accents"}. */
   public static final ModuleRef LONG_PATHS = new ModuleRef("ext-deep", "1.0.0");
+
+  /**
+   * Hostile: its postinstall replaces its package.json (and adds {@code token}) with a symlink
+   * to {@code ../../../../admin-token}, i.e. {@code admin-token} beside the build's work directory.
+   */
+  public static final ModuleRef EVIL_LINK = new ModuleRef("ext-evil-link", "1.0.0");
+
+  /** Hostile: its postinstall replaces its package.json with a FIFO (with a tiny x86-64 program). */
+  public static final ModuleRef EVIL_FIFO = new ModuleRef("ext-evil-fifo", "1.0.0");
+
+  /**
+   * Hostile: its postinstall plants symlinks leaving node_modules, by their text and through
+   * chains of links that look inside ({@code passwd -> etc/passwd}, {@code etc -> ../../..../etc},
+   * {@code hop1 -> lib/hop2 -> ../passwd}, {@code up -> ..}, ...), plus two that stay inside:
+   * {@code ok -> index.js} and {@code lib-ok -> lib}. Exports {@code "chain inside"}.
+   */
+  public static final ModuleRef EVIL_CHAIN = new ModuleRef("ext-evil-chain", "1.0.0");
+
+  /**
+   * Hostile: its postinstall fills the disk it is built on with 1 MiB blocks (at most 8 GiB),
+   * then its inodes with empty files (at most 2 million), and exits successfully.
+   */
+  public static final ModuleRef EVIL_FILL = new ModuleRef("ext-evil-fill", "1.0.0");
 }
