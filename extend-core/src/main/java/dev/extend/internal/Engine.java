@@ -20,6 +20,7 @@ import dev.extend.internal.sandbox.SandboxManager;
 import dev.extend.spi.ArtifactStore;
 import dev.extend.spi.BuildQueue;
 import dev.extend.spi.FunctionStore;
+import dev.extend.spi.ModuleBuilder;
 import dev.extend.spi.ModuleStore;
 import dev.extend.spi.SandboxRuntime;
 import dev.extend.spi.SandboxRuntimeProvider;
@@ -91,6 +92,14 @@ public final class Engine implements AutoCloseable {
     this.queue = pick("build queue", s.buildQueue(), BuildQueue::inMemory);
     this.tokenStore = pick("token store", s.tokenStore(), TokenStore::inMemory);
     this.runtime = chooseRuntime(s);
+    ModuleBuilder builder = s.moduleBuilder() == null ? null : s.moduleBuilder().forRuntime(runtime);
+    if (builder != null && s.buildWorkers() > 0 && runtime.isolating() && !builder.isolating()) {
+      // Install scripts are tenants' code as much as webhooks are.
+      throw new IllegalStateException("the sandbox runtime '" + runtime.name() + "' isolates tenants, but the module"
+          + " builder " + builder.getClass().getSimpleName() + " would run install scripts without isolation:"
+          + " leave its job runner unset (builds then run in the runtime's build sandboxes) or give it an"
+          + " isolating one; JobRunner.localProcesses() goes only with the development runtime");
+    }
     AtomicLong n = new AtomicLong();
     this.executor = Executors.newCachedThreadPool(r -> {
       Thread t = new Thread(r, "extend-worker-" + n.incrementAndGet());
@@ -124,11 +133,11 @@ public final class Engine implements AutoCloseable {
           loop.forget(socket);
         });
     this.sandboxes.start();
-    if (s.moduleBuilder() != null && s.buildWorkers() > 0) {
-      this.buildWorker = new BuildWorker(queue, moduleRecords, artifacts, s.moduleBuilder(), s.nodeId(),
+    if (builder != null && s.buildWorkers() > 0) {
+      this.buildWorker = new BuildWorker(queue, moduleRecords, artifacts, builder, s.nodeId(),
           s.dataDir().resolve("builds"), 512L << 20).start(s.buildWorkers());
-      LOG.info("module builds: {} in-process worker(s) with {}", s.buildWorkers(),
-          s.moduleBuilder().getClass().getSimpleName());
+      LOG.info("module builds: {} in-process worker(s) with {}{}", s.buildWorkers(),
+          builder.getClass().getSimpleName(), builder.isolating() ? "" : " (install scripts NOT ISOLATED)");
     } else {
       this.buildWorker = null;
       LOG.info("module builds: no in-process worker; builds wait for a standalone worker on the shared queue");

@@ -106,6 +106,14 @@ public interface JobRunner {
   int run(Job job) throws IOException, InterruptedException, TimeoutException;
 
   /**
+   * Whether jobs are isolated from the host as sandboxes are (own namespaces, unprivileged
+   * user, no host network). Default false: a runner is taken for isolating only when it says so.
+   */
+  default boolean isolating() {
+    return false;
+  }
+
+  /**
    * Runs jobs as plain child processes of this JVM: for development and the local runtime.
    * It does <b>not</b> isolate: install scripts run with this JVM's user and see the host.
    */

@@ -35,6 +35,23 @@ public interface ModuleBuilder {
   void build(ModuleRef module, Path workDir, Path output, Consumer<String> log)
       throws ModuleBuildException, IOException, InterruptedException;
 
+  /**
+   * Whether install scripts run isolated from the host. The platform refuses a builder that
+   * does not isolate next to a sandbox runtime that does. Default false.
+   */
+  default boolean isolating() {
+    return false;
+  }
+
+  /**
+   * This builder as a platform whose sandboxes run in {@code runtime} uses it: a builder that was
+   * not given a place to run its jobs takes the runtime's ({@link SandboxRuntime#jobRunner()}).
+   * Default: this builder as it is.
+   */
+  default ModuleBuilder forRuntime(SandboxRuntime runtime) {
+    return this;
+  }
+
   /** A build that failed for a reason the log explains. */
   final class ModuleBuildException extends Exception {
     private static final long serialVersionUID = 1L;

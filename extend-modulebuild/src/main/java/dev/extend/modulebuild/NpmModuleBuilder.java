@@ -30,7 +30,9 @@ import java.util.function.Consumer;
  *
  * <p>The build runs through a {@link JobRunner}: inside a build job of the containerd runtime
  * (the sandboxes' Node, npm, hardening, no network), or as a local process with {@link
- * JobRunner#localProcesses()} (the default, not isolating). Either way the job runs a small
+ * JobRunner#localProcesses()} (development only, not isolating). Without a job runner of its own
+ * it takes the one of the platform's sandbox runtime ({@link #forRuntime}); it never falls back
+ * to local processes by itself. Either way the job runs a small
  * driver script ({@code build-driver.js}, copied into the work area) that does, in essence:
  *
  * <pre>
@@ -69,6 +71,7 @@ public final class NpmModuleBuilder implements ModuleBuilder {
   private static final byte[] DRIVER = driver();
   private static final Duration UPSTREAM_TIMEOUT = Duration.ofSeconds(60);
 
+  /** Where jobs run; null until given or taken from the platform's runtime. */
   private final JobRunner runner;
   private final List<String> npmCommand;
   private final String nodeCommand;
@@ -84,7 +87,7 @@ public final class NpmModuleBuilder implements ModuleBuilder {
   private volatile Upstreams upstreams;
 
   private NpmModuleBuilder(Builder b) {
-    this.runner = b.runner != null ? b.runner : JobRunner.localProcesses();
+    this.runner = b.runner;
     this.npmCommand = List.copyOf(b.npmCommand);
     this.nodeCommand = b.nodeCommand;
     this.registry = b.registry;
@@ -122,12 +125,50 @@ public final class NpmModuleBuilder implements ModuleBuilder {
     }
   }
 
-  /** Starts a builder with defaults: local job runner, {@code npm}, npm's public registry, 5 minutes, 256 MiB. */
+  /** The same builder running its jobs in {@code runner}. */
+  private NpmModuleBuilder(NpmModuleBuilder o, JobRunner runner) {
+    this.runner = runner;
+    this.npmCommand = o.npmCommand;
+    this.nodeCommand = o.nodeCommand;
+    this.registry = o.registry;
+    this.timeout = o.timeout;
+    this.maxTarballBytes = o.maxTarballBytes;
+    this.maxLogBytes = o.maxLogBytes;
+    this.inherited = o.inherited;
+    this.environment = o.environment;
+    this.npmrcText = o.npmrcText;
+    this.privateScopes = o.privateScopes;
+    this.http = o.http;
+  }
+
+  /**
+   * Without a job runner of its own, this builder with the runtime's: its build sandboxes, or
+   * local processes when the runtime is the (not isolating) development runtime.
+   */
+  @Override
+  public ModuleBuilder forRuntime(dev.extend.spi.SandboxRuntime runtime) {
+    if (runner != null) {
+      return this;
+    }
+    JobRunner theirs = runtime.jobRunner().orElse(null);
+    if (theirs == null && !runtime.isolating()) {
+      theirs = JobRunner.localProcesses();
+    }
+    return theirs == null ? this : new NpmModuleBuilder(this, theirs);
+  }
+
+  /** Whether its jobs run isolated from the host. */
+  @Override
+  public boolean isolating() {
+    return runner != null && runner.isolating();
+  }
+
+  /** Starts a builder with defaults: no job runner yet (see {@link #forRuntime}), {@code npm}, npm's public registry, 5 minutes, 256 MiB. */
   public static Builder builder() {
     return new Builder();
   }
 
-  /** The job runner builds run in. */
+  /** The job runner builds run in, or null when it is to be the platform runtime's. */
   public JobRunner jobRunner() {
     return runner;
   }
@@ -137,6 +178,11 @@ public final class NpmModuleBuilder implements ModuleBuilder {
       throws ModuleBuildException, IOException, InterruptedException {
     Objects.requireNonNull(module, "module");
     BoundedLog out = new BoundedLog(Objects.requireNonNull(log, "log"), maxLogBytes);
+    if (runner == null) {
+      // Fail closed: never run install scripts on the host unless told to.
+      throw new ModuleBuildException("no job runner: give the builder one (jobRunner(...)) or use it in a platform"
+          + " whose sandbox runtime runs jobs; JobRunner.localProcesses() for development (NOT ISOLATING)");
+    }
     long started = System.nanoTime();
     Path serviceDir = null;
     RegistryProxy proxy = null;
@@ -360,7 +406,11 @@ public final class NpmModuleBuilder implements ModuleBuilder {
       return this;
     }
 
-    /** Where npm runs (default: {@link JobRunner#localProcesses()}, a plain local process). */
+    /**
+     * Where npm runs. Default: the job runner of the platform's sandbox runtime (see {@link
+     * NpmModuleBuilder#forRuntime}); {@link JobRunner#localProcesses()} runs install scripts as
+     * plain local processes (development only).
+     */
     public Builder jobRunner(JobRunner runner) {
       this.runner = Objects.requireNonNull(runner, "jobRunner");
       return this;

@@ -44,8 +44,8 @@ import org.slf4j.LoggerFactory;
  * (default npm's public registry), {@code EXTEND_NPMRC_FILE} (registries and credentials in npmrc
  * syntax, read by the worker's registry proxy only), {@code EXTEND_PRIVATE_SCOPES} (comma-separated
  * scopes whose packages only builds of their own scope may fetch), {@code EXTEND_RUNTIME} ({@code auto}: the best sandbox
- * runtime found on the class path that runs jobs, else local processes; {@code containerd};
- * {@code local}), {@code EXTEND_NODE_BINARY} (default {@code /usr/bin/node}). SIGTERM stops it;
+ * runtime found on the class path that runs jobs, else the worker refuses to start; {@code containerd};
+ * {@code local}: local processes, not isolating), {@code EXTEND_NODE_BINARY} (default {@code /usr/bin/node}). SIGTERM stops it;
  * a build cut short is taken again by another worker once its lease runs out.
  */
 public final class WorkerMain {
@@ -169,13 +169,17 @@ public final class WorkerMain {
         runtime.recover();
         runner = runtime.jobRunner().orElseThrow();
         LOG.info("builds run in the {} runtime's build sandboxes", runtime.name());
-      } else if (config.runtime().equals("containerd")) {
-        throw new IllegalStateException("EXTEND_RUNTIME=containerd, but no containerd runtime that runs jobs is"
-            + " usable here (is extend-runtime-containerd on the class path and containerd reachable?)");
+      } else if (!config.runtime().equals("local")) {
+        // Fail closed: install scripts are tenants' code; they run unisolated only when asked by name.
+        throw new IllegalStateException("EXTEND_RUNTIME=" + config.runtime() + " needs a sandbox runtime that runs"
+            + " build jobs, and none is usable here: install and start containerd (Debian: apt-get install"
+            + " containerd runc, then run containerd; set EXTEND_CONTAINERD_SOCKET when its socket is elsewhere)"
+            + " with extend-runtime-containerd on the class path; EXTEND_RUNTIME=local builds as local processes"
+            + " (NOT ISOLATING)");
       } else {
         runner = JobRunner.localProcesses();
-        LOG.warn("builds run as plain local processes: install scripts of the packages built are NOT isolated"
-            + " from this host (set EXTEND_RUNTIME=containerd to build in sandboxes)");
+        LOG.warn("EXTEND_RUNTIME=local: builds run as plain local processes, NOT ISOLATING: install scripts of the"
+            + " packages built can reach this host");
       }
       NpmModuleBuilder.Builder b = NpmModuleBuilder.builder().jobRunner(runner).timeout(config.timeout())
           .maxTarballBytes(config.maxModuleBytes());

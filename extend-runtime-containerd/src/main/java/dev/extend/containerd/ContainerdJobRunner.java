@@ -48,6 +48,12 @@ final class ContainerdJobRunner implements JobRunner {
     this.workAreaInodes = workAreaInodes;
   }
 
+  /** Jobs are containerd tasks with the sandboxes' hardening and a loopback-only network. */
+  @Override
+  public boolean isolating() {
+    return true;
+  }
+
   @Override
   public String workPath(Job job) {
     return OciSpecs.WORK;
