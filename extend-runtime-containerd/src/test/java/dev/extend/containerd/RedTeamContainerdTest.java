@@ -10,6 +10,7 @@ import dev.extend.Limits;
 import dev.extend.ServerlessPlatform;
 import dev.extend.WebhookRef;
 import dev.extend.WebhookSpec;
+import dev.extend.spi.JobRunner;
 import dev.extend.testing.ContainerdFixture;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -360,5 +361,89 @@ class RedTeamContainerdTest {
     assertThat(cc.waitFor(60, TimeUnit.SECONDS) && cc.exitValue() == 0).as("gcc: " + out).isTrue();
     Files.setPosixFilePermissions(binary, PosixFilePermissions.fromString("rwxr-xr-x"));
     return "/extend/modules/" + name + "@1.0.0/" + name;
+  }
+
+  // ---- 7. module-build jobs and the networks behind the host ------------------------------------
+
+  /**
+   * Build jobs run install scripts of packages a tenant names (and may have published), and
+   * should reach the npm registry only. slirp4netns keeps them off the host's loopback, but
+   * their traffic leaves from the host's network stack: a private address behind the host (here
+   * a test host in a network namespace of this test, on a veth pair) and the host's own
+   * non-loopback addresses are reachable.
+   */
+  @Test
+  @Disabled("attack works: build jobs reach private addresses behind the host and the host's own addresses")
+  void aBuildJobReachesNeitherPrivateNetworksNorTheHostsOwnAddresses() throws Exception {
+    org.junit.jupiter.api.Assumptions.assumeTrue(runtime.jobsIsolated(), "slirp4netns is not installed");
+    String ns = "rt" + Long.toHexString(System.nanoTime() & 0xffffff);
+    String hostSide = ns + "h";
+    String nsSide = ns + "n";
+    Process target = null;
+    try (java.net.ServerSocket onHost = new java.net.ServerSocket()) {
+      sh("ip", "netns", "add", ns);
+      sh("ip", "link", "add", hostSide, "type", "veth", "peer", "name", nsSide);
+      sh("ip", "link", "set", nsSide, "netns", ns);
+      sh("ip", "addr", "add", "10.213.77.1/30", "dev", hostSide);
+      sh("ip", "link", "set", hostSide, "up");
+      sh("ip", "netns", "exec", ns, "ip", "addr", "add", "10.213.77.2/30", "dev", nsSide);
+      sh("ip", "netns", "exec", ns, "ip", "link", "set", nsSide, "up");
+      sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up");
+      target = new ProcessBuilder("ip", "netns", "exec", ns, "/usr/bin/node", "-e",
+          "require('net').createServer((s) => s.end('private-host\\n')).listen(8099, '10.213.77.2',"
+              + " () => console.log('listening'))").redirectErrorStream(true).start();
+      assertThat(new java.io.BufferedReader(new java.io.InputStreamReader(target.getInputStream())).readLine())
+          .isEqualTo("listening");
+      onHost.bind(new java.net.InetSocketAddress("10.213.77.1", 8098));
+      Thread acceptor = new Thread(() -> {
+        while (!onHost.isClosed()) {
+          try (java.net.Socket s = onHost.accept()) {
+            s.getOutputStream().write("host-service\n".getBytes(StandardCharsets.UTF_8));
+          } catch (java.io.IOException e) {
+            return;
+          }
+        }
+      });
+      acceptor.setDaemon(true);
+      acceptor.start();
+
+      List<String> out = new java.util.concurrent.CopyOnWriteArrayList<>();
+      Path work = Files.createDirectories(scratch.resolve("job-" + ns));
+      String probe = String.join("\n",
+          "const net = require('net');",
+          "const one = (name, host, port) => new Promise((resolve) => {",
+          "  const c = net.connect(port, host); let got = '';",
+          "  c.setTimeout(4000, () => { c.destroy(); resolve(name + '=TIMEOUT'); });",
+          "  c.on('data', (d) => { got += d; }); c.on('end', () => resolve(name + '=' + got.trim()));",
+          "  c.on('error', (e) => resolve(name + '=' + e.code));",
+          "});",
+          "Promise.all([one('private', '10.213.77.2', 8099), one('hostaddr', '10.213.77.1', 8098),",
+          "  one('slirphost', '10.0.2.2', 8098)]).then((r) => { r.forEach((l) => console.log(l)); });");
+      JobRunner.Job job = new JobRunner.Job("rt-" + ns, List.of("/usr/bin/node", "-e", probe), java.util.Map.of(), work,
+          Duration.ofSeconds(60), out::add);
+      assertThat(runtime.jobRunner().orElseThrow().run(job)).as("%s", out).isZero();
+      assertThat(out).as("what the job reached").doesNotContain("private=private-host", "hostaddr=host-service",
+          "slirphost=host-service");
+    } finally {
+      if (target != null) {
+        target.destroyForcibly();
+      }
+      shQuietly("ip", "link", "del", hostSide);
+      shQuietly("ip", "netns", "del", ns);
+    }
+  }
+
+  static void sh(String... command) throws Exception {
+    Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertThat(p.waitFor(30, TimeUnit.SECONDS) && p.exitValue() == 0).as(String.join(" ", command) + ": " + out).isTrue();
+  }
+
+  static void shQuietly(String... command) {
+    try {
+      new ProcessBuilder(command).redirectErrorStream(true).start().waitFor(30, TimeUnit.SECONDS);
+    } catch (Exception e) {
+      // best effort
+    }
   }
 }
