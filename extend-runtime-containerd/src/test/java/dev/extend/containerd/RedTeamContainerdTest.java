@@ -446,4 +446,58 @@ class RedTeamContainerdTest {
       // best effort
     }
   }
+
+  // ---- 8. stdout on the host's disk -------------------------------------------------------------
+
+  /**
+   * The shim appends a sandbox's stdout to a file on the host's disk, which the tailer cuts back
+   * once past the output cap (8 MiB). A tenant writing as fast as it can must not grow that file
+   * far beyond the cap between two polls.
+   */
+  @Test
+  @Disabled("attack works: between two polls the shim appends at full speed to a file on the host's disk (seen: 156 MiB)")
+  void aStdoutFloodDoesNotGrowTheHostFileFarBeyondTheCap() throws Exception {
+    WebhookRef n = neighbour();
+    WebhookRef flood = put("stdoutflood", "spew", String.join("\n",
+        "const fs = require('fs');",
+        "module.exports = async (ctx) => {",
+        "  if (!ctx.query.go) return 'ready';",
+        "  const b = Buffer.alloc(1 << 20, 0x61); b[b.length - 1] = 10;",
+        "  let left = 512 << 20;",
+        "  while (left > 0) {",
+        "    try { left -= fs.writeSync(1, b, 0, Math.min(b.length, left)); } catch (e) { if (e.code !== 'EAGAIN') throw e; }",
+        "  }",
+        "  return 'spewed';",
+        "};"));
+    assertThat(call(flood, "")).isEqualTo("ready");
+    String id = sandboxOf("spew").getFileName().toString();
+    Path out = TestData.dataDir().resolve("containerd/tasks").resolve(runtime.containerId(id)).resolve("output.log");
+    assertThat(out).exists();
+    java.util.concurrent.atomic.AtomicLong max = new java.util.concurrent.atomic.AtomicLong();
+    java.util.concurrent.atomic.AtomicBoolean running = new java.util.concurrent.atomic.AtomicBoolean(true);
+    Thread watch = new Thread(() -> {
+      while (running.get()) {
+        try {
+          max.accumulateAndGet(Files.size(out), Math::max);
+        } catch (java.io.IOException e) {
+          // between polls
+        }
+      }
+    });
+    watch.start();
+    try {
+      assertThat(call(flood, "go=1")).isEqualTo("spewed");
+    } finally {
+      running.set(false);
+      watch.join();
+    }
+    assertThat(max.get()).as("largest size of the host's output file during 512 MiB of stdout").isLessThan(64L << 20);
+    assertThat(call(n, "")).isEqualTo("neighbour");
+  }
+
+  static Path sandboxOf(String name) throws java.io.IOException {
+    try (Stream<Path> s = Files.list(data.resolve("sandboxes"))) {
+      return s.filter(d -> Files.isDirectory(d.resolve("code").resolve(name))).findFirst().orElseThrow();
+    }
+  }
 }
