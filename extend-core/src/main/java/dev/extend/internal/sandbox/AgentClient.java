@@ -22,6 +22,11 @@ public final class AgentClient {
       "x-extend-version", "x-extend-invocation-id", "x-extend-error");
 
   private static final ObjectMapper JSON = new ObjectMapper();
+  /**
+   * The most of a control answer (health, load) the host reads: the tenant's code shares the
+   * agent's process and may answer with a body without end.
+   */
+  static final int MAX_CONTROL_ANSWER = 64 * 1024;
   private static final List<Map.Entry<String, String>> JSON_HEADERS = List.of(Map.entry("content-type", "application/json"));
   private final AgentHttp http;
 
@@ -42,7 +47,7 @@ public final class AgentClient {
         try {
           AgentHttp.Response r = http.exchange(socket, "GET", "/_extend/health", List.of(), InputStream.nullInputStream(),
               0, 2000);
-          r.body().readAllBytes();
+          readCapped(r);
           if (r.status() == 200) {
             return true;
           }
@@ -65,11 +70,16 @@ public final class AgentClient {
     byte[] body = JSON.writeValueAsBytes(command);
     AgentHttp.Response r = http.exchange(socket, "PUT", "/_extend/webhooks/" + webhook, JSON_HEADERS,
         new ByteArrayInputStream(body), body.length, timeoutMs);
-    byte[] answer = r.body().readAllBytes();
+    byte[] answer = readCapped(r);
     if (r.status() == 200) {
       return new LoadResult(true, null, null);
     }
-    JsonNode err = JSON.readTree(answer).path("error");
+    JsonNode err;
+    try {
+      err = JSON.readTree(answer).path("error");
+    } catch (IOException notJson) {
+      err = JSON.createObjectNode(); // cut at the cap, or not JSON: the raw text is the message
+    }
     return new LoadResult(false, err.path("name").asText("Error"),
         err.path("message").asText(new String(answer, StandardCharsets.UTF_8)));
   }
@@ -90,11 +100,18 @@ public final class AgentClient {
       byte[] body = "{\"ok\":true}".getBytes(StandardCharsets.UTF_8);
       AgentHttp.Response r = http.exchange(socket, "POST", "/_extend/run/.warmup", JSON_HEADERS,
           new ByteArrayInputStream(body), body.length, 10_000);
-      r.body().readAllBytes();
-      http.exchange(socket, "DELETE", "/_extend/webhooks/.warmup", List.of(), InputStream.nullInputStream(), 0, 10_000)
-          .body().readAllBytes();
+      readCapped(r);
+      readCapped(http.exchange(socket, "DELETE", "/_extend/webhooks/.warmup", List.of(), InputStream.nullInputStream(),
+          0, 10_000));
     } finally {
       dev.extend.internal.FileTrees.deleteTree(dir);
+    }
+  }
+
+  /** At most {@link #MAX_CONTROL_ANSWER} bytes of an answer; a longer one's connection is dropped. */
+  private static byte[] readCapped(AgentHttp.Response r) throws IOException {
+    try (InputStream in = r.body()) {
+      return in.readNBytes(MAX_CONTROL_ANSWER);
     }
   }
 

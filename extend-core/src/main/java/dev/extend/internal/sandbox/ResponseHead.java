@@ -101,15 +101,25 @@ final class ResponseHead {
     }
     switch (name) {
       case "content-length" -> {
+        long length;
         try {
-          contentLength = Long.parseLong(value);
+          length = Long.parseLong(value);
         } catch (NumberFormatException e) {
           throw new AgentProtocolException("malformed content-length");
         }
-        if (contentLength < 0) {
+        if (length < 0) {
           throw new AgentProtocolException("malformed content-length");
         }
-        headers.add(name, value);
+        // Two lengths that disagree frame the body two ways (RFC 9112 6.3): refused. The one
+        // passed on is the one the body was read by.
+        if (contentLength >= 0) {
+          if (length != contentLength) {
+            throw new AgentProtocolException("two content-lengths that disagree");
+          }
+        } else {
+          contentLength = length;
+          headers.add(name, Long.toString(length));
+        }
       }
       case "transfer-encoding" -> chunked = value.toLowerCase(Locale.ROOT).contains("chunked");
       case "connection" -> close = value.equalsIgnoreCase("close");
@@ -136,8 +146,14 @@ final class ResponseHead {
     return size;
   }
 
-  /** The headers passed on to the caller. */
+  /**
+   * The headers passed on to the caller. A chunked body was not framed by its Content-Length
+   * (RFC 9112 6.3: chunked wins), so that length is not passed on.
+   */
   Headers headers() {
+    if (chunked && contentLength >= 0) {
+      headers.remove("content-length");
+    }
     return headers.build();
   }
 
@@ -148,6 +164,6 @@ final class ResponseHead {
 
   /** Whether the answer to {@code method} has no body, whatever its headers say. */
   boolean bodyless(String method) {
-    return method.equals("HEAD") || status == 204 || status == 304 || contentLength == 0;
+    return method.equals("HEAD") || status == 204 || status == 304 || (contentLength == 0 && !chunked);
   }
 }

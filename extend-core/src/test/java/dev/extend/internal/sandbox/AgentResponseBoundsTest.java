@@ -163,4 +163,45 @@ class AgentResponseBoundsTest {
       throw new AssertionError(e.getCause());
     }
   }
+
+  @Test
+  void twoContentLengthsThatDisagreeAreRefused() throws Exception {
+    Path socket = agent(i -> i == 0 ? "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 10\r\n\r\n0123456789"
+        : null);
+    bothRefuse(socket, "two content-lengths that disagree");
+  }
+
+  @Test
+  void aChunkedAnswerDoesNotHandOnItsContentLength() throws Exception {
+    Path socket = agent(i -> i == 0
+        ? "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\na\r\n0123456789\r\n0\r\n\r\n"
+        : null);
+    AgentHttp.Response r = blocking.exchange(socket, "GET", "/_extend/run/x", List.of(), InputStream.nullInputStream(),
+        0, 10_000);
+    assertThat(new String(r.body().readAllBytes(), ISO_8859_1)).isEqualTo("0123456789");
+    assertThat(r.headers().all("content-length")).isEmpty();
+    AgentHttp.Response r2 = loop.exchange(socket, "GET", "/_extend/run/x", List.of(), ByteBuffer.allocate(0), 10_000)
+        .get(10, TimeUnit.SECONDS);
+    assertThat(new String(r2.body().readAllBytes(), ISO_8859_1)).isEqualTo("0123456789");
+    assertThat(r2.headers().all("content-length")).isEmpty();
+  }
+
+  @Test
+  void aLoadAnswerIsReadOnlyUpToTheControlCap() throws Exception {
+    // 200 with a body the agent would write forever
+    Path socket = agent(i -> i == 0 ? "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" : " ".repeat(64 * 1024));
+    AgentClient.LoadResult r = new AgentClient(blocking).load(socket, "victim", java.util.Map.of("file", "x"), 10_000);
+    assertThat(r.ok()).isTrue();
+    Thread.sleep(200);
+    assertThat(written.get()).isLessThan(8L << 20);
+  }
+
+  @Test
+  void aLoadErrorCutAtTheCapStillAnswersAFailure() throws Exception {
+    Path socket = agent(i -> i == 0 ? "HTTP/1.1 422 Unprocessable\r\nConnection: close\r\n\r\n{\"error\":{\"message\":\""
+        : "x".repeat(64 * 1024));
+    AgentClient.LoadResult r = new AgentClient(blocking).load(socket, "victim", java.util.Map.of("file", "x"), 10_000);
+    assertThat(r.ok()).isFalse();
+    assertThat(r.message().length()).isLessThanOrEqualTo(AgentClient.MAX_CONTROL_ANSWER);
+  }
 }
