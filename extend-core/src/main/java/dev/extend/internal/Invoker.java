@@ -93,13 +93,15 @@ final class Invoker {
     long t0 = System.nanoTime();
     boolean cold = false;
     boolean admitted = false;
+    boolean handedOver = false;
     try {
       WebhookRecord webhook = resolve(ref);
       admission.enter(ref.container());
       admitted = true;
       SandboxManager.Lease lease = place(webhook);
       cold = lease.cold();
-      InvocationResponse response = call(lease.sandbox(), webhook, request, cold);
+      handedOver = true; // from here the call releases lease and admission, at the end of the answer
+      InvocationResponse response = call(lease.sandbox(), webhook, request, cold, done(lease.sandbox(), ref));
       listener.invocationEnded(ref, response.status(), System.nanoTime() - t0, cold);
       return response;
     } catch (RuntimeException e) {
@@ -107,10 +109,25 @@ final class Invoker {
       listener.invocationEnded(ref, x.status(), System.nanoTime() - t0, cold);
       throw x;
     } finally {
-      if (admitted) {
+      if (admitted && !handedOver) {
         admission.exit(ref.container());
       }
     }
+  }
+
+  /**
+   * What ends an invocation once, whichever way it ends: the sandbox lease (so it is not taken
+   * for idle) and the container's in-flight count. For an answer that streams, that is when its
+   * body ends or is closed, not when its head arrived.
+   */
+  private Runnable done(ManagedSandbox m, WebhookRef ref) {
+    java.util.concurrent.atomic.AtomicBoolean ran = new java.util.concurrent.atomic.AtomicBoolean();
+    return () -> {
+      if (ran.compareAndSet(false, true)) {
+        m.exit();
+        admission.exit(ref.container());
+      }
+    };
   }
 
   /**
@@ -179,9 +196,9 @@ final class Invoker {
       admission.exit(ref.container());
       return;
     }
-    CompletableFuture<InvocationResponse> f = callAsync(lease.sandbox(), webhook, request, body, slow, lease.cold(), t0);
+    CompletableFuture<InvocationResponse> f = callAsync(lease.sandbox(), webhook, request, body, slow, lease.cold(), t0,
+        done(lease.sandbox(), ref));
     f.whenComplete((r, e) -> {
-      admission.exit(ref.container());
       if (e != null) {
         out.completeExceptionally(e);
       } else if (!out.complete(r)) {
@@ -216,9 +233,7 @@ final class Invoker {
           listener.invocationEnded(ref, 429, 0, false);
           return CompletableFuture.failedFuture(refused);
         }
-        CompletableFuture<InvocationResponse> f = callAsync(m, webhook, request, body, slow, false, System.nanoTime());
-        f.whenComplete((r, e) -> admission.exit(ref.container()));
-        return f;
+        return callAsync(m, webhook, request, body, slow, false, System.nanoTime(), done(m, ref));
       }
       m.exit();
     }
@@ -233,30 +248,33 @@ final class Invoker {
   }
 
   private CompletableFuture<InvocationResponse> callAsync(ManagedSandbox m, WebhookRecord webhook,
-      InvocationRequest request, ByteBuffer body, Executor slow, boolean cold, long t0) {
+      InvocationRequest request, ByteBuffer body, Executor slow, boolean cold, long t0, Runnable done) {
     CompletableFuture<InvocationResponse> out = new CompletableFuture<>();
     AgentRequest a = agentRequest(m, webhook, request);
     CompletableFuture<AgentHttp.Response> sent =
         loop.exchange(m.socket(), request.method(), a.target(), a.headers(), body, webhook.limits().timeoutMs());
     sent.whenComplete((r, error) -> {
       m.ended(a.invocationId());
-      m.exit();
       if (out.isDone()) {
         // cancelled by the caller (its client went away): drop the answer and its connection
         if (r != null) {
           closeQuietly(r);
         }
+        done.run();
         return;
       }
       if (error == null && (r.errorCode() == null || r.whole() != null)) {
-        settle(out, webhook.ref(), t0, cold, () -> answer(m, webhook, r, cold));
+        settle(out, webhook.ref(), t0, cold, () -> answer(m, webhook, r, cold, done));
       } else {
+        if (error != null) {
+          done.run();
+        }
         // a failure may wait for the sandbox's exit to say why: not on the loop's thread
         Runnable later = () -> settle(out, webhook.ref(), t0, cold, () -> {
           if (error != null) {
             throw failure(m, webhook, unwrap(error));
           }
-          return answer(m, webhook, r, cold);
+          return answer(m, webhook, r, cold, done);
         });
         try {
           slow.execute(later);
@@ -456,27 +474,90 @@ final class Invoker {
     return new AgentRequest(target.toString(), headers, invocationId);
   }
 
-  private InvocationResponse call(ManagedSandbox m, WebhookRecord webhook, InvocationRequest request, boolean cold) {
+  private InvocationResponse call(ManagedSandbox m, WebhookRecord webhook, InvocationRequest request, boolean cold,
+      Runnable done) {
     AgentRequest a = agentRequest(m, webhook, request);
     AgentHttp.Response r;
     try {
       r = http.exchange(m.socket(), request.method(), a.target(), a.headers(), request.body(),
           request.contentLength(), webhook.limits().timeoutMs());
     } catch (IOException | TimeoutException e) {
+      done.run();
       throw failure(m, webhook, e);
+    } catch (RuntimeException e) {
+      done.run();
+      throw e;
     } finally {
       m.ended(a.invocationId());
-      m.exit();
     }
-    return answer(m, webhook, r, cold);
+    return answer(m, webhook, r, cold, done);
   }
 
-  /** The agent's answer as the caller sees it: an error it reported becomes an exception. */
-  private InvocationResponse answer(ManagedSandbox m, WebhookRecord webhook, AgentHttp.Response r, boolean cold) {
+  /**
+   * The agent's answer as the caller sees it: an error it reported becomes an exception. An
+   * answer received whole ends the invocation now; one that streams ends it with its body.
+   */
+  private InvocationResponse answer(ManagedSandbox m, WebhookRecord webhook, AgentHttp.Response r, boolean cold,
+      Runnable done) {
     if (r.errorCode() != null) {
-      throw agentError(m, webhook, r.errorCode(), AgentClient.readError(r.body()));
+      try {
+        throw agentError(m, webhook, r.errorCode(), AgentClient.readError(r.body()));
+      } finally {
+        done.run();
+      }
     }
-    return new InvocationResponse(r.status(), r.headers(), r.body(), cold, r.whole());
+    if (r.whole() != null) {
+      done.run();
+      return new InvocationResponse(r.status(), r.headers(), r.body(), cold, r.whole());
+    }
+    return new InvocationResponse(r.status(), r.headers(), new EndingBody(r.body(), done), cold, null);
+  }
+
+  /** A streamed body that ends its invocation when it is read to the end, fails or is closed. */
+  private static final class EndingBody extends java.io.FilterInputStream {
+    private final Runnable done;
+
+    EndingBody(java.io.InputStream in, Runnable done) {
+      super(in);
+      this.done = done;
+    }
+
+    @Override
+    public int read() throws IOException {
+      try {
+        int b = super.read();
+        if (b < 0) {
+          done.run();
+        }
+        return b;
+      } catch (IOException | RuntimeException e) {
+        done.run();
+        throw e;
+      }
+    }
+
+    @Override
+    public int read(byte[] b, int off, int len) throws IOException {
+      try {
+        int n = in.read(b, off, len);
+        if (n < 0) {
+          done.run();
+        }
+        return n;
+      } catch (IOException | RuntimeException e) {
+        done.run();
+        throw e;
+      }
+    }
+
+    @Override
+    public void close() throws IOException {
+      try {
+        super.close();
+      } finally {
+        done.run();
+      }
+    }
   }
 
   private ExtendException agentError(ManagedSandbox m, WebhookRecord webhook, String code, JsonNode err) {

@@ -196,7 +196,6 @@ class RedTeamContainerdTest {
    * timeout is counted out when the head arrives, so one container holds any number of them.
    */
   @Test
-  @Disabled("attack works: the in-flight count ends at the answer's head; open streaming bodies are not counted")
   void answersWhoseBodyStaysOpenCountAgainstTheInFlightLimit() throws Exception {
     WebhookRef n = neighbour();
     WebhookRef slow = put("streamer", "drip", String.join("\n",
@@ -367,15 +366,12 @@ class RedTeamContainerdTest {
 
   /**
    * Build jobs run install scripts of packages a tenant names (and may have published), and
-   * should reach the npm registry only. slirp4netns keeps them off the host's loopback, but
-   * their traffic leaves from the host's network stack: a private address behind the host (here
-   * a test host in a network namespace of this test, on a veth pair) and the host's own
-   * non-loopback addresses are reachable.
+   * reach the npm registry only (through the host's registry proxy): neither a private address
+   * behind the host (here a test host in a network namespace of this test, on a veth pair) nor
+   * the host's own addresses.
    */
   @Test
-  @Disabled("attack works: build jobs reach private addresses behind the host and the host's own addresses")
   void aBuildJobReachesNeitherPrivateNetworksNorTheHostsOwnAddresses() throws Exception {
-    org.junit.jupiter.api.Assumptions.assumeTrue(runtime.jobsIsolated(), "slirp4netns is not installed");
     String ns = "rt" + Long.toHexString(System.nanoTime() & 0xffffff);
     String hostSide = ns + "h";
     String nsSide = ns + "n";
