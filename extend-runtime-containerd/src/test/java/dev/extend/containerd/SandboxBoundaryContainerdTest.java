@@ -152,7 +152,7 @@ class SandboxBoundaryContainerdTest {
   }
 
   @Test
-  void nothingInsideASandboxNamesAnotherSandboxOrTheDataDirectory() throws Exception {
+  void nothingInsideASandboxNamesAnotherSandbox() throws Exception {
     WebhookRef neighbour = put("quiet", "neighbour", "module.exports = async () => 'quiet'");
     assertThat(call(neighbour, "")).isEqualTo("quiet");
     WebhookRef spy = put("spy", "names", String.join("\n",
