@@ -54,6 +54,16 @@ import org.eclipse.jetty.util.thread.QueuedThreadPool;
 final class RegistryProxy implements AutoCloseable {
   static final String SOCKET = "registry.sock";
   static final long MAX_PACKUMENT_BYTES = 64L << 20;
+  /**
+   * Answers (package documents, tarballs) served at once, from the upstream fetch until the
+   * write to the job completed: what one build can make the host hold is bounded by this
+   * times {@link #MAX_PACKUMENT_BYTES}, however many connections its scripts open or stall.
+   */
+  static final int MAX_SERVING = 4;
+  /** Connections open at once to one build's proxy. */
+  static final int MAX_CONNECTIONS = 32;
+  /** How long a connection may stay without progress (a reader that stopped reading). */
+  static final long IDLE_TIMEOUT_MS = 15_000;
   private static final int MAX_TARBALLS = 500_000;
   private static final String ABBREVIATED = "application/vnd.npm.install-v1+json";
   private static final Pattern LOOPBACK_HOST = Pattern.compile("(127\\.0\\.0\\.1|localhost):[0-9]{1,5}");
@@ -82,6 +92,7 @@ final class RegistryProxy implements AutoCloseable {
   private final Map<URI, Integer> ids = new ConcurrentHashMap<>();
   private final AtomicInteger nextId = new AtomicInteger();
   private final Set<String> refusedLogged = ConcurrentHashMap.newKeySet();
+  private final java.util.concurrent.Semaphore serving = new java.util.concurrent.Semaphore(MAX_SERVING);
 
   private RegistryProxy(Upstreams upstreams, HttpClient client, Policy policy, Consumer<String> log,
       long maxTarballBytes, Duration timeout) {
@@ -109,8 +120,9 @@ final class RegistryProxy implements AutoCloseable {
     http.setUriCompliance(UriCompliance.DEFAULT.with("npm", UriCompliance.Violation.AMBIGUOUS_PATH_SEPARATOR));
     UnixDomainServerConnector connector = new UnixDomainServerConnector(p.server, new HttpConnectionFactory(http));
     connector.setUnixDomainPath(dir.resolve(SOCKET));
-    connector.setIdleTimeout(60_000);
+    connector.setIdleTimeout(IDLE_TIMEOUT_MS);
     p.server.addConnector(connector);
+    p.server.addBean(new org.eclipse.jetty.server.NetworkConnectionLimit(MAX_CONNECTIONS, connector));
     p.server.setHandler(new Handler.Abstract() {
       @Override
       public boolean handle(Request request, Response response, Callback callback) {
@@ -154,16 +166,52 @@ final class RegistryProxy implements AutoCloseable {
         error(response, callback, 404, "not found");
         return;
       }
-      Matcher t = TARBALL.matcher(raw);
-      if (t.matches()) {
-        tarball(Integer.parseInt(t.group(1)), head, response, callback);
+      // Held from the fetch until the answer was written (or failed): bounds what the host holds.
+      if (!serving.tryAcquire(30, java.util.concurrent.TimeUnit.SECONDS)) {
+        error(response, callback, 503, "busy");
         return;
       }
-      String accept = request.getHeaders().get(HttpHeader.ACCEPT);
-      packument(raw, host, accept != null && accept.contains(ABBREVIATED), head, response, callback);
+      Callback done = releasing(callback);
+      try {
+        Matcher t = TARBALL.matcher(raw);
+        if (t.matches()) {
+          tarball(Integer.parseInt(t.group(1)), head, response, done);
+          return;
+        }
+        String accept = request.getHeaders().get(HttpHeader.ACCEPT);
+        packument(raw, host, accept != null && accept.contains(ABBREVIATED), head, response, done);
+      } catch (RuntimeException e) {
+        error(response, done, 500, "proxy error");
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      error(response, callback, 503, "interrupted");
     } catch (RuntimeException e) {
       error(response, callback, 500, "proxy error");
     }
+  }
+
+  /** The callback, returning the serving permit once when it completes either way. */
+  private Callback releasing(Callback callback) {
+    java.util.concurrent.atomic.AtomicBoolean released = new java.util.concurrent.atomic.AtomicBoolean();
+    Runnable release = () -> {
+      if (released.compareAndSet(false, true)) {
+        serving.release();
+      }
+    };
+    return new Callback() {
+      @Override
+      public void succeeded() {
+        release.run();
+        callback.succeeded();
+      }
+
+      @Override
+      public void failed(Throwable x) {
+        release.run();
+        callback.failed(x);
+      }
+    };
   }
 
   private void packument(String raw, String host, boolean abbreviated, boolean head, Response response,
@@ -329,7 +377,9 @@ final class RegistryProxy implements AutoCloseable {
         if ((status == 301 || status == 302 || status == 303 || status == 307 || status == 308) && redirects < 3) {
           up.body().close();
           URI next = up.headers().firstValue("Location").map(url::resolve).orElse(null);
-          if (next == null || !"https".equals(next.getScheme()) && !sameOrigin(next, t.url())) {
+          // Only to https, and never to a loopback, private or link-local address of ours: a
+          // registry's redirect must not point the host at its own network.
+          if (next == null || !"https".equals(next.getScheme()) && !sameOrigin(next, t.url()) || internal(next)) {
             break;
           }
           url = next;
@@ -378,6 +428,21 @@ final class RegistryProxy implements AutoCloseable {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       callback.failed(e);
+    }
+  }
+
+  /** Whether a URL names a host that resolves to a loopback, private, link-local or wildcard address. */
+  private static boolean internal(URI url) {
+    try {
+      for (java.net.InetAddress a : java.net.InetAddress.getAllByName(url.getHost())) {
+        if (a.isLoopbackAddress() || a.isSiteLocalAddress() || a.isLinkLocalAddress() || a.isAnyLocalAddress()
+            || a.isMulticastAddress() || (a.getAddress().length == 16 && (a.getAddress()[0] & 0xfe) == 0xfc)) {
+          return true;
+        }
+      }
+      return false;
+    } catch (java.net.UnknownHostException | RuntimeException e) {
+      return true;
     }
   }
 
