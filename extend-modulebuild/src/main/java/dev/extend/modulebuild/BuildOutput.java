@@ -76,6 +76,96 @@ final class BuildOutput implements JobRunner.Collector {
     }
     logPeers(result.path("peerDependencies"));
     copyTarball(out.resolve("module.tgz"));
+    checkUnpackedSize(heldBytes(workDir));
+  }
+
+  /** Slack over what the work area held: the tarball's own headers, npm's rounding. */
+  static final long UNPACKED_SLACK = 16L << 20;
+  /** Most bytes a module may unpack to, whatever its work area held. */
+  static final long MAX_UNPACKED_BYTES = 1L << 30;
+
+  /**
+   * What the work area holds now (its file system's used bytes), when it is a file system of
+   * its own, else -1. A sparse file takes no block there, but unpacks to its full size on every
+   * node: a module may not unpack to more than its build really held.
+   */
+  static long heldBytes(Path workDir) {
+    try {
+      java.nio.file.FileStore own = Files.getFileStore(workDir);
+      java.nio.file.FileStore parent = Files.getFileStore(workDir.toAbsolutePath().getParent());
+      if (own.equals(parent)) {
+        return -1;
+      }
+      return own.getTotalSpace() - own.getUnallocatedSpace();
+    } catch (IOException | RuntimeException e) {
+      return -1;
+    }
+  }
+
+  /**
+   * Adds up the sizes of the tarball's file entries (headers only, never the data kept) and
+   * refuses one that unpacks to more than its work area held, or than {@link #MAX_UNPACKED_BYTES}.
+   */
+  private void checkUnpackedSize(long held) throws IOException {
+    long limit = held < 0 ? MAX_UNPACKED_BYTES : Math.min(MAX_UNPACKED_BYTES, held + UNPACKED_SLACK);
+    long total = 0;
+    try (InputStream in = new java.util.zip.GZIPInputStream(Files.newInputStream(output), 1 << 16)) {
+      byte[] h = new byte[512];
+      while (in.readNBytes(h, 0, 512) == 512) {
+        boolean zero = true;
+        for (byte b : h) {
+          if (b != 0) {
+            zero = false;
+            break;
+          }
+        }
+        if (zero) {
+          break;
+        }
+        long size = octal(h, 124, 12);
+        if (size < 0) {
+          throw new Unusable("module tarball has a malformed entry");
+        }
+        byte type = h[156];
+        if (type == '0' || type == 0 || type == '7') {
+          total += size;
+          if (total > limit) {
+            Files.deleteIfExists(output);
+            throw new Unusable("the module would unpack to more than its build held (" + (limit >> 20) + " MiB)");
+          }
+        }
+        in.skipNBytes((size + 511) / 512 * 512);
+      }
+    } catch (Unusable e) {
+      throw e;
+    } catch (IOException e) {
+      Files.deleteIfExists(output);
+      throw new Unusable("module.tgz unreadable");
+    }
+  }
+
+  /** An octal header number, or -1 when malformed (base-256 sizes are not used by npm's tar). */
+  private static long octal(byte[] h, int off, int len) {
+    long v = 0;
+    boolean any = false;
+    for (int i = off; i < off + len; i++) {
+      byte b = h[i];
+      if (b == 0 || b == ' ') {
+        if (any) {
+          break;
+        }
+        continue;
+      }
+      if (b < '0' || b > '7') {
+        return -1;
+      }
+      any = true;
+      v = v * 8 + (b - '0');
+      if (v > (1L << 40)) {
+        return -1;
+      }
+    }
+    return v;
   }
 
   private void logPeers(JsonNode peers) {

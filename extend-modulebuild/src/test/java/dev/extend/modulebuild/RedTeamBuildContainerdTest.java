@@ -150,7 +150,6 @@ class RedTeamBuildContainerdTest {
    * JVM (the platform's server, when builds run in-process) holds connections x document bytes.
    */
   @Test
-  @Disabled("attack works: a build's stalled proxy clients make the host JVM hold ~2 GiB (120 x 8 MiB documents), unbounded")
   void stalledProxyClientsCannotMakeTheHostHoldGigabytes() throws Exception {
     int docBytes = 8 << 20;
     int connections = 120;
@@ -236,7 +235,6 @@ class RedTeamBuildContainerdTest {
    * a node, and the compressed cap bounds it only ~1000x over.
    */
   @Test
-  @Disabled("attack works: a sparse file packs a module that unpacks to more than its whole work area (300 MiB from a 96 MiB area)")
   void aModuleUnpacksToNoMoreThanItsWorkAreaHeld() throws Exception {
     String install = String.join("\n",
         "const fs = require('fs'); const path = require('path');",
