@@ -633,11 +633,16 @@ public final class Bench {
     if (removeFromHost) {
       // Drop the unpacked copies so this call fetches each artifact from the store and unpacks
       // it, as on a host that never ran these modules.
-      for (ModuleRef m : MODULES) {
-        Path dir = platformDir.resolve("modules").resolve(m.storeKey());
-        Environment.deleteTree(dir);
-        if (Files.exists(dir)) {
-          throw new IllegalStateException("could not remove " + dir);
+      // (Module directories are named by a keyed hash: the bench's platform holds only these.)
+      try (java.util.stream.Stream<Path> dirs = Files.list(platformDir.resolve("modules"))) {
+        for (Path dir : (Iterable<Path>) dirs::iterator) {
+          if (dir.getFileName().toString().startsWith(".") || !Files.isDirectory(dir)) {
+            continue;
+          }
+          Environment.deleteTree(dir);
+          if (Files.exists(dir)) {
+            throw new IllegalStateException("could not remove " + dir);
+          }
         }
       }
     }

@@ -8,6 +8,6 @@ import java.time.Duration;
 class NpmModuleBuilderContractTest extends ModuleBuilderContract {
   @Override
   protected ModuleBuilder builder() {
-    return NpmModuleBuilder.builder().registry(registry.url()).timeout(Duration.ofMinutes(2)).build();
+    return NpmModuleBuilder.builder().jobRunner(dev.extend.spi.JobRunner.localProcesses()).registry(registry.url()).timeout(Duration.ofMinutes(2)).build();
   }
 }

@@ -48,7 +48,7 @@ class NpmModuleBuilderLocalNpmTest {
   }
 
   private static NpmModuleBuilder.Builder builder() {
-    return NpmModuleBuilder.builder().registry(registry.url()).timeout(Duration.ofMinutes(2));
+    return NpmModuleBuilder.builder().jobRunner(dev.extend.spi.JobRunner.localProcesses()).registry(registry.url()).timeout(Duration.ofMinutes(2));
   }
 
   /** One build's result. */
@@ -244,7 +244,7 @@ class NpmModuleBuilderLocalNpmTest {
   @Test
   void npmrcConfiguresTheBuild() throws Exception {
     // The registry named only in the npmrc: builds read it (and nothing of the host's npm config).
-    NpmModuleBuilder npm = NpmModuleBuilder.builder().npmrc("registry=" + registry.url() + "\n")
+    NpmModuleBuilder npm = NpmModuleBuilder.builder().jobRunner(dev.extend.spi.JobRunner.localProcesses()).npmrc("registry=" + registry.url() + "\n")
         .timeout(Duration.ofMinutes(2)).build();
     Built b = build(npm, NpmFixtures.LEAF);
     assertThat(entryNames(b.tarball())).contains("node_modules/ext-leaf/index.js");

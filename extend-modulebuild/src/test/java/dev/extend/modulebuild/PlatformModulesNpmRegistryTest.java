@@ -35,7 +35,7 @@ class PlatformModulesNpmRegistryTest {
 
   @Test
   void twoContainersShareOneBuildAndRunOnlyOnceItIsReady() throws Exception {
-    GatedBuilder builder = new GatedBuilder(NpmModuleBuilder.builder().timeout(Duration.ofMinutes(3)).build());
+    GatedBuilder builder = new GatedBuilder(NpmModuleBuilder.builder().jobRunner(dev.extend.spi.JobRunner.localProcesses()).timeout(Duration.ofMinutes(3)).build());
     try (ServerlessPlatform platform = ServerlessPlatform.builder()
         .dataDir(data)
         .nodeId("modulebuild-test")

@@ -43,9 +43,15 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * This host's read-only module store: {@code <root>/<name>@<version>/node_modules/...}, each
- * module unpacked once from its artifact, and the synthetic {@code node_modules} directories of
+ * This host's read-only module store: {@code <root>/<dir>/node_modules/...}, each module
+ * unpacked once from its artifact, and the synthetic {@code node_modules} directories of
  * symlinks that sandboxes resolve through.
+ *
+ * <p>A module's directory is named by a keyed hash of {@code name@version} (the key lives
+ * beside the store, 0600, never inside it): the store's root is traversable but not listable
+ * by sandboxes, so a sandbox reaches exactly the modules whose names it finds in its own code
+ * directory's links, and cannot probe for what other tenants use (or read a private scope's
+ * module by guessing its name).
  *
  * <p>An artifact is hostile until checked: it is copied to a private file and its size and
  * sha256 compared with those recorded when the module was built, before a byte is parsed;
@@ -59,6 +65,8 @@ public final class HostModuleStore {
   private static final String USED_MARK = ".extend-used";
 
   private final Path root;
+  private final byte[] nameKey;
+  private final Map<String, String> dirNames = new ConcurrentHashMap<>();
   private final ArtifactStore artifacts;
   private final TarGz.Limits limits;
   private final Map<ModuleRef, CompletableFuture<Path>> unpacking = new ConcurrentHashMap<>();
@@ -74,11 +82,70 @@ public final class HostModuleStore {
   /** A store rooted at {@code root}, filled from {@code artifacts}, unpacking within {@code limits}. */
   public HostModuleStore(Path root, ArtifactStore artifacts, TarGz.Limits limits) throws IOException {
     this.root = Files.createDirectories(root);
+    this.nameKey = nameKey(this.root.toAbsolutePath().getParent().resolve("module-names.key"));
     this.artifacts = artifacts;
     this.limits = limits;
     try (Stream<Path> s = Files.list(root)) {
       s.filter(p -> p.getFileName().toString().startsWith(".tmp-")).forEach(FileTrees::deleteTree);
     }
+  }
+
+  /** The key naming module directories: created once (0600), shared by nodes that share the data dir. */
+  private static byte[] nameKey(Path file) throws IOException {
+    if (!Files.exists(file, LinkOption.NOFOLLOW_LINKS)) {
+      byte[] key = new byte[32];
+      new java.security.SecureRandom().nextBytes(key);
+      Path tmp = file.resolveSibling(file.getFileName() + ".tmp-" + UUID.randomUUID());
+      Files.write(tmp, HexFormat.of().formatHex(key).getBytes(java.nio.charset.StandardCharsets.US_ASCII),
+          StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+      Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("rw-------"));
+      try {
+        Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE);
+      } catch (FileAlreadyExistsException raced) {
+        Files.deleteIfExists(tmp);
+      } catch (IOException e) {
+        Files.deleteIfExists(tmp);
+        if (!Files.exists(file, LinkOption.NOFOLLOW_LINKS)) {
+          throw e;
+        }
+      }
+    }
+    if (!Files.isRegularFile(file, LinkOption.NOFOLLOW_LINKS) || Files.size(file) > 1024) {
+      throw new IOException("the module store's name key is not a small regular file: " + file);
+    }
+    String hex = Files.readString(file, java.nio.charset.StandardCharsets.US_ASCII).strip();
+    try {
+      byte[] key = HexFormat.of().parseHex(hex);
+      if (key.length < 16) {
+        throw new IOException("the module store's name key is too short: " + file);
+      }
+      return key;
+    } catch (IllegalArgumentException e) {
+      throw new IOException("the module store's name key is not hex: " + file);
+    }
+  }
+
+  /** The directory name of a module in this store: a keyed hash of its {@code name@version}. */
+  public String dirName(ModuleRef module) {
+    return dirName(module.storeKey());
+  }
+
+  private String dirName(String storeKey) {
+    return dirNames.computeIfAbsent(storeKey, k -> {
+      try {
+        javax.crypto.Mac mac = javax.crypto.Mac.getInstance("HmacSHA256");
+        mac.init(new javax.crypto.spec.SecretKeySpec(nameKey, "HmacSHA256"));
+        byte[] h = mac.doFinal(k.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        return "m" + HexFormat.of().formatHex(h, 0, 16);
+      } catch (java.security.GeneralSecurityException e) {
+        throw new IllegalStateException(e);
+      }
+    });
+  }
+
+  /** The host directory of a module (whether or not it is unpacked here). */
+  public Path dir(ModuleRef module) {
+    return root.resolve(dirName(module));
   }
 
   /** The store's root directory. */
@@ -88,7 +155,7 @@ public final class HostModuleStore {
 
   /** Whether a module is unpacked on this host. */
   public boolean present(ModuleRef module) {
-    return Files.isDirectory(root.resolve(module.storeKey()));
+    return Files.isDirectory(dir(module));
   }
 
   /**
@@ -101,7 +168,7 @@ public final class HostModuleStore {
    */
   public Path ensure(ModuleRecord record) throws IOException {
     ModuleRef m = record.module();
-    Path dir = root.resolve(m.storeKey());
+    Path dir = dir(m);
     if (Files.isDirectory(dir)) {
       return dir;
     }
@@ -141,7 +208,7 @@ public final class HostModuleStore {
       throw new ArtifactRefusedException(earlier + " (refused within the last minute; not fetched again yet)");
     }
     long t0 = System.nanoTime();
-    String base = ".tmp-" + m.storeKey() + "-" + UUID.randomUUID();
+    String base = ".tmp-" + dirName(m) + "-" + UUID.randomUUID();
     Path blob = root.resolve(base + ".tgz");
     Path tmp = root.resolve(base);
     boolean placed = false;
@@ -242,9 +309,9 @@ public final class HostModuleStore {
     for (ModuleRef m : deps) {
       Path link = tmp.resolve(m.name()); // "@scope/pkg" lands in a scope directory
       Files.createDirectories(link.getParent());
-      Files.createSymbolicLink(link, Path.of(storePathInside, m.storeKey(), "node_modules", m.name()));
+      Files.createSymbolicLink(link, Path.of(storePathInside, dirName(m), "node_modules", m.name()));
       try {
-        Files.getFileAttributeView(root.resolve(m.storeKey()).resolve(USED_MARK), BasicFileAttributeView.class,
+        Files.getFileAttributeView(dir(m).resolve(USED_MARK), BasicFileAttributeView.class,
             LinkOption.NOFOLLOW_LINKS).setTimes(now, null, null);
       } catch (IOException e) {
         // only an LRU hint
@@ -261,9 +328,14 @@ public final class HostModuleStore {
   /**
    * Removes least-recently-used modules not in {@code inUse} until at most {@code keep} remain.
    *
-   * @return the modules removed (store keys)
+   * @param inUse store keys ({@code name@version}) of the modules that must stay
+   * @return the directories removed
    */
   public List<String> collect(Set<String> inUse, int keep) throws IOException {
+    Set<String> keepDirs = new java.util.HashSet<>();
+    for (String key : inUse) {
+      keepDirs.add(dirName(key));
+    }
     List<Path> dirs = new ArrayList<>();
     try (Stream<Path> s = Files.list(root)) {
       s.filter(p -> !p.getFileName().toString().startsWith(".") && Files.isDirectory(p)).forEach(dirs::add);
@@ -280,7 +352,7 @@ public final class HostModuleStore {
       }
       String key = d.getFileName().toString();
       // a module linked in the last minute may be on its way into a sandbox
-      if (inUse.contains(key) || lastUsed(d).toMillis() > System.currentTimeMillis() - 60_000) {
+      if (keepDirs.contains(key) || lastUsed(d).toMillis() > System.currentTimeMillis() - 60_000) {
         continue;
       }
       Path trash = root.resolve(".tmp-gc-" + UUID.randomUUID());

@@ -90,7 +90,7 @@ class HostModuleStoreTest {
     }
     all.forEach(CompletableFuture::join);
     assertThat(opens.get()).isEqualTo(1);
-    Path dir = store.root().resolve("@scope+pkg@1.2.3");
+    Path dir = store.dir(ModuleRef.parse("@scope/pkg@1.2.3"));
     assertThat(dir.resolve("node_modules/@scope/pkg/index.js")).hasContent("module.exports = '@scope/pkg@1.2.3';");
     assertThat(Files.isSymbolicLink(dir.resolve("node_modules/.bin/tool"))).isTrue();
     assertThat(store.root()).isDirectoryNotContaining(p -> p.getFileName().toString().startsWith(".tmp-"));
@@ -251,10 +251,29 @@ class HostModuleStoreTest {
     HostModuleStore store = new HostModuleStore(temp.resolve("store"), ArtifactStore.inMemory());
     Path nm = Files.createDirectories(temp.resolve("code/hook/v1")).resolve("node_modules");
     store.link(nm, List.of(ModuleRef.parse("lodash@4.17.21"), ModuleRef.parse("@types/node@20.0.0")), "/extend/modules");
-    assertThat(Files.readSymbolicLink(nm.resolve("lodash")))
-        .isEqualTo(Path.of("/extend/modules/lodash@4.17.21/node_modules/lodash"));
-    assertThat(Files.readSymbolicLink(nm.resolve("@types/node")))
-        .isEqualTo(Path.of("/extend/modules/@types+node@20.0.0/node_modules/@types/node"));
+    assertThat(Files.readSymbolicLink(nm.resolve("lodash"))).isEqualTo(Path.of("/extend/modules",
+        store.dirName(ModuleRef.parse("lodash@4.17.21")), "node_modules/lodash"));
+    assertThat(Files.readSymbolicLink(nm.resolve("@types/node"))).isEqualTo(Path.of("/extend/modules",
+        store.dirName(ModuleRef.parse("@types/node@20.0.0")), "node_modules/@types/node"));
+  }
+
+  /**
+   * Module directories are named by a keyed hash: nothing in a name tells which module it holds,
+   * and a sandbox that cannot list the store cannot probe for one by name. The key stays outside
+   * the store, 0600, and the same on every start.
+   */
+  @Test
+  void directoryNamesAreKeyedHashesWithTheKeyOutsideTheStore() throws Exception {
+    HostModuleStore store = new HostModuleStore(temp.resolve("data/modules"), ArtifactStore.inMemory());
+    ModuleRef m = ModuleRef.parse("@corp/secret-lib@1.0.0");
+    String name = store.dirName(m);
+    assertThat(name).matches("m[0-9a-f]{32}").doesNotContain("corp").doesNotContain("secret");
+    assertThat(store.dirName(ModuleRef.parse("@corp/secret-lib@1.0.1"))).isNotEqualTo(name);
+    Path key = temp.resolve("data/module-names.key");
+    assertThat(key).isRegularFile();
+    assertThat(Files.getPosixFilePermissions(key)).isEqualTo(java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
+    assertThat(new HostModuleStore(temp.resolve("data/modules"), ArtifactStore.inMemory()).dirName(m)).isEqualTo(name);
+    assertThat(new HostModuleStore(temp.resolve("other/modules"), ArtifactStore.inMemory()).dirName(m)).isNotEqualTo(name);
   }
 
   @Test
@@ -266,13 +285,14 @@ class HostModuleStoreTest {
       ModuleRef m = ModuleRef.parse("m" + i + "@1.0.0");
       store.ensure(ready(artifacts, m, tarball(m, null)));
       // m0 used longest ago ... m4 most recently, all more than a minute ago
-      Files.setLastModifiedTime(store.root().resolve(m.storeKey()).resolve(".extend-used"),
+      Files.setLastModifiedTime(store.dir(m).resolve(".extend-used"),
           FileTime.from(Instant.now().minusSeconds(3600 - i * 60L)));
       mods.add(m);
     }
     List<String> removed = store.collect(Set.of("m0@1.0.0"), 2);
     // m0 is in use: kept although oldest; m1, m2, m3 go; m4 stays within the budget with m0
-    assertThat(removed).containsExactly("m1@1.0.0", "m2@1.0.0", "m3@1.0.0");
+    assertThat(removed).containsExactly(store.dirName(mods.get(1)), store.dirName(mods.get(2)),
+        store.dirName(mods.get(3)));
     assertThat(store.present(mods.get(0))).isTrue();
     assertThat(store.present(mods.get(4))).isTrue();
     assertThat(store.present(mods.get(1))).isFalse();
