@@ -277,7 +277,9 @@ class HostileTenantContainerdTest {
     assertThat(status).containsPattern("(?m)^CapAmb:\\s+0000000000000000$");
     assertThat(status).containsPattern("(?m)^Seccomp:\\s+2$");
     assertThat(status).containsPattern("(?m)^NoNewPrivs:\\s+1$");
-    assertThat(status).containsPattern("(?m)^Uid:\\s+65534\\s+65534\\s+65534\\s+65534$");
+    // A uid (and gid) of the runtime's range: unprivileged, and the sandbox's own.
+    assertThat(status).containsPattern("(?m)^Uid:\\s+(2\\d{9})\\s+\\1\\s+\\1\\s+\\1$");
+    assertThat(status).containsPattern("(?m)^Gid:\\s+(2\\d{9})\\s+\\1\\s+\\1\\s+\\1$");
     assertThat(eval(s, attempt("process.setuid(0)")).asText()).isEqualTo("EPERM");
     // Masked kernel interfaces (where this kernel has them) read as empty.
     for (String masked : List.of("/proc/timer_list", "/proc/keys", "/proc/kcore", "/proc/sched_debug")) {
