@@ -261,7 +261,7 @@ class HostileTenantContainerdTest {
     assertThat(output).anyMatch(l -> l.startsWith("[extend] output exceeded"));
     assertThat(output.size()).isLessThan(100);
     Thread.sleep(200);
-    Path file = TestData.dataDir().resolve("containerd/tasks").resolve(runtime.containerId(s.id())).resolve("output.log");
+    Path file = TestData.dataDir().resolve("containerd/tasks").resolve(runtime.containerId(s.id())).resolve("output/output.log");
     assertThat(Files.size(file)).isLessThan(20L << 20);
     // And it keeps serving.
     assertThat(UdsHttp.get(s.spec().socket(), "/_extend/health").status()).isEqualTo(200);
