@@ -18,7 +18,9 @@ import java.util.concurrent.TimeoutException;
 
 /**
  * Runs module builds as containerd tasks from the build root filesystem (the sandboxes' Node
- * plus npm and a shell), as uid 65534, with the sandbox hardening, and:
+ * plus npm and a shell), each as a uid of its own from the runtime's range (builds may run
+ * concurrently, and install scripts are tenant-chosen code: one must not take the per-user
+ * kernel limits of the others), with the sandbox hardening, and:
  *
  * <ul>
  *   <li>a network namespace of their own that holds only loopback: no address of the host, of
@@ -74,30 +76,35 @@ final class ContainerdJobRunner implements JobRunner {
     Path serviceDir = job.serviceDir() == null ? null : job.serviceDir().toAbsolutePath();
     String containerId = runtime.containerId("j." + job.id());
     Path rootfs = runtime.jobRootfs();
-    if (serviceDir != null) {
-      openServices(serviceDir);
-    }
-    Path jobDir = Files.createDirectories(runtime.jobDir(containerId));
+    ContainerdTask task = runtime.newTask(containerId);
+    Path jobDir = null;
     JobWorkArea area = null;
     try {
-      area = JobWorkArea.mount(jobDir, workDir, workAreaMb, workAreaInodes);
-      writeInputs(workDir, job.inputs());
-      return run(job, containerId, rootfs, workDir, serviceDir, area);
+      if (serviceDir != null) {
+        openServices(serviceDir, task.uid);
+      }
+      jobDir = Files.createDirectories(runtime.jobDir(containerId));
+      area = JobWorkArea.mount(jobDir, workDir, workAreaMb, workAreaInodes, task.uid);
+      writeInputs(workDir, job.inputs(), task.uid);
+      return run(job, task, containerId, rootfs, workDir, serviceDir, area);
     } finally {
       if (area != null) {
         area.unmount();
       }
-      RootfsAssembler.deleteTree(jobDir);
+      if (jobDir != null) {
+        RootfsAssembler.deleteTree(jobDir);
+      }
+      // Released by run() when it started (the uid is back already); otherwise never used.
+      runtime.forget(task);
     }
   }
 
-  private int run(Job job, String containerId, Path rootfs, Path workDir, Path serviceDir, JobWorkArea area)
-      throws IOException, InterruptedException, TimeoutException {
-    ContainerdTask task = runtime.newTask(containerId);
-    OciSpecs.Input in = OciSpecs.job(rootfs, job.command(), job.env(), workDir, serviceDir, limits,
+  private int run(Job job, ContainerdTask task, String containerId, Path rootfs, Path workDir, Path serviceDir,
+      JobWorkArea area) throws IOException, InterruptedException, TimeoutException {
+    OciSpecs.Input in = OciSpecs.job(task.identity(), rootfs, job.command(), job.env(), workDir, serviceDir, limits,
         runtime.cgroupsPath(containerId));
     try {
-      task.start(OciSpecs.toJson(in), runtime.labels("job", job.id()), job.output(), null);
+      task.start(in, runtime.labels("job", job.id()), job.output(), null);
       SandboxExit exit = awaitExit(task, job, area);
       // Every process of the job ends with the task: nothing is left to race what is read next.
       task.release(Duration.ZERO);
@@ -134,18 +141,18 @@ final class ContainerdJobRunner implements JobRunner {
   /**
    * The job's user may traverse the service directory and connect to its sockets (connecting
    * needs write permission on the socket file); it is bound read-only, so it can replace
-   * nothing there. Group 65534 and no access for others: other users of the host stay out.
+   * nothing there. The job's own group and no access for others: other users of the host stay out.
    */
-  private static void openServices(Path serviceDir) throws IOException {
+  private static void openServices(Path serviceDir, int gid) throws IOException {
     if (!Files.isDirectory(serviceDir, LinkOption.NOFOLLOW_LINKS)) {
       throw new IOException("the service directory of a job must be a directory: " + serviceDir);
     }
-    Files.setAttribute(serviceDir, "unix:gid", OciSpecs.SANDBOX_UID, LinkOption.NOFOLLOW_LINKS);
+    Files.setAttribute(serviceDir, "unix:gid", gid, LinkOption.NOFOLLOW_LINKS);
     Files.setPosixFilePermissions(serviceDir, PosixFilePermissions.fromString("rwxr-x---"));
     try (DirectoryStream<Path> entries = Files.newDirectoryStream(serviceDir)) {
       for (Path p : entries) {
         if ((Integer) Files.getAttribute(p, "unix:mode", LinkOption.NOFOLLOW_LINKS) >> 12 == 014) {
-          Files.setAttribute(p, "unix:gid", OciSpecs.SANDBOX_UID, LinkOption.NOFOLLOW_LINKS);
+          Files.setAttribute(p, "unix:gid", gid, LinkOption.NOFOLLOW_LINKS);
           Files.setPosixFilePermissions(p, PosixFilePermissions.fromString("rw-rw----"));
         }
       }
@@ -167,8 +174,8 @@ final class ContainerdJobRunner implements JobRunner {
     }
   }
 
-  /** The job's inputs in its fresh work area, owned by the job's user (uid 65534). */
-  private static void writeInputs(Path workDir, Map<String, byte[]> inputs) throws IOException {
+  /** The job's inputs in its fresh work area, owned by the job's user. */
+  private static void writeInputs(Path workDir, Map<String, byte[]> inputs, int uid) throws IOException {
     for (Map.Entry<String, byte[]> in : inputs.entrySet()) {
       Path file = workDir.resolve(in.getKey());
       for (Path dir = file.getParent(); !dir.equals(workDir); dir = dir.getParent()) {
@@ -178,8 +185,8 @@ final class ContainerdJobRunner implements JobRunner {
       }
       Files.write(file, in.getValue(), StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
       for (Path p = file; !p.equals(workDir); p = p.getParent()) {
-        Files.setAttribute(p, "unix:uid", OciSpecs.SANDBOX_UID, LinkOption.NOFOLLOW_LINKS);
-        Files.setAttribute(p, "unix:gid", OciSpecs.SANDBOX_UID, LinkOption.NOFOLLOW_LINKS);
+        Files.setAttribute(p, "unix:uid", uid, LinkOption.NOFOLLOW_LINKS);
+        Files.setAttribute(p, "unix:gid", uid, LinkOption.NOFOLLOW_LINKS);
       }
     }
   }

@@ -40,7 +40,7 @@ import org.slf4j.LoggerFactory;
  * <p>Each sandbox is one container in the runtime's own containerd namespace (default {@code
  * extend}), labelled {@code dev.extend.node=<nodeId>} and {@code dev.extend.role=sandbox} (or
  * {@code job}), running the sandbox agent from a read-only root filesystem. Inside, the process
- * is uid/gid 65534 with no capabilities, {@code noNewPrivileges}, a seccomp allow-list, its
+ * runs as a uid/gid of its own (see {@link Builder#sandboxUids}) with no capabilities, {@code noNewPrivileges}, a seccomp allow-list, its
  * own pid, ipc, uts, mount and network namespaces (loopback only), cgroup limits on memory,
  * CPU and pids, a size-capped tmpfs {@code /tmp}, and sees of the host only the agent ({@code
  * /extend/agent}), its code directory ({@code /extend/code}) and the module store ({@code
@@ -49,15 +49,17 @@ import org.slf4j.LoggerFactory;
  * <p>Root filesystem: by default assembled once per Node version from the host's {@code node}
  * binary (see {@link Builder#nodeBinary}) under {@code <dataDir>/rootfs/node-<version>/}. To
  * run from another tree (e.g. one made with {@code debootstrap}), pass it to {@link
- * Builder#rootfs}: it must hold {@code /usr/bin/node}, {@code
- * /etc/passwd} and {@code /etc/group} with uid/gid 65534, and the empty directories {@code
- * /proc /dev /sys /tmp /work /extend/agent /extend/code /extend/modules /extend/sock}, and
- * should be owned by root and not writable by 65534. The sandbox tree holds no shell and no
+ * Builder#rootfs}: it must hold {@code /usr/bin/node}, the files {@code /etc/passwd} and {@code
+ * /etc/group} (each task sees its own over them, naming its uid), and the empty directories
+ * {@code /proc /dev /sys /tmp /work /extend/agent /extend/code /extend/modules /extend/sock}, and
+ * should be owned by root and not writable by others. The sandbox tree holds no shell and no
  * npm; module builds run from a second tree with npm, {@code /usr/bin/env} and {@code /bin/sh}
  * ({@code node-<version>-build/}, or {@link Builder#buildRootfs}).
  *
- * <p>Host side: the runtime mounts a small tmpfs owned by 65534 over the sandbox's {@code
- * sock/} directory for its lifetime (the one writable host path cannot fill the disk), and
+ * <p>Host side: the runtime mounts a small tmpfs owned by the sandbox's uid over the sandbox's
+ * {@code sock/} directory for its lifetime (the one writable host path cannot fill the disk), a
+ * tmpfs of twice the output cap over each task's output directory (a stdout flood stops there,
+ * not on the host's disk), and
  * makes the code directory, agent directory and module store traversable by others; their
  * files must be world-readable (the default umask gives that).
  *
@@ -85,6 +87,8 @@ public final class ContainerdRuntime implements SandboxRuntime {
   private final long jobWorkAreaMb;
   private final long jobWorkAreaInodes;
   private final Duration closeGrace;
+  private final SandboxUids uids;
+  private final long outputDirBytes;
   private final ContainerdClient client;
   private final OutputTailer tailer;
   private final ScheduledExecutorService scheduler;
@@ -110,6 +114,10 @@ public final class ContainerdRuntime implements SandboxRuntime {
     this.jobWorkAreaInodes = b.jobWorkAreaInodes;
     this.closeGrace = b.closeGrace;
     this.reconcileInterval = b.reconcileInterval;
+    this.uids = new SandboxUids(b.uidBase, b.uidCount);
+    // The tailer cuts the file back once past the cap: twice the cap leaves a poll's worth of
+    // room for output below it, and bounds what a flood can write between two polls.
+    this.outputDirBytes = 2 * b.outputCapBytes + (1 << 20);
     this.client = new ContainerdClient(socket, namespace, b.callTimeout);
     this.tailer = new OutputTailer(b.outputCapBytes, 50);
     this.scheduler = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -208,6 +216,7 @@ public final class ContainerdRuntime implements SandboxRuntime {
           if (Files.exists(marker, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
             HostMounts.unmount(Path.of(Files.readString(marker).trim()));
           }
+          HostMounts.unmountOutputDir(d.resolve("output"));
           RootfsAssembler.deleteTree(d);
         }
       }
@@ -332,6 +341,11 @@ public final class ContainerdRuntime implements SandboxRuntime {
       } else {
         tree = RootfsAssembler.ensure(dataDir, nodeBinary);
       }
+      String overlap = uids.hostOverlap(Path.of("/etc"));
+      if (overlap != null) {
+        throw new IOException("the sandbox uid range " + uids.base() + ".." + (uids.base() + uids.count() - 1L)
+            + " overlaps the host's users: " + overlap + "; choose another sandboxUids base");
+      }
       Files.createDirectories(dataDir.resolve("containerd/tasks"));
       subscribe(0);
       rootfs = tree;
@@ -349,8 +363,8 @@ public final class ContainerdRuntime implements SandboxRuntime {
     Path socketDir = spec.socketDir();
     Files.createDirectories(socketDir);
     Files.createDirectories(spec.codeDir());
-    // The agent runs as 65534 and creates its socket on the small tmpfs the task mounts over
-    // the socket directory (owned by 65534); the rest it only reads.
+    // The agent runs as the sandbox's own uid and creates its socket on the small tmpfs the task
+    // mounts over the socket directory (owned by that uid); the rest it only reads.
     Files.deleteIfExists(spec.socket());
     for (Path readable : List.of(spec.codeDir(), spec.agentDir())) {
       openForOthers(readable, true);
@@ -358,11 +372,17 @@ public final class ContainerdRuntime implements SandboxRuntime {
     // Traversable, not listable: a sandbox resolves the exact module names its code links,
     // and cannot list what other tenants depend on.
     openForOthers(spec.moduleStore(), false);
-    OciSpecs.Input in = OciSpecs.sandbox(rootfs, spec.agentDir(), spec.codeDir(), spec.moduleStore(), socketDir,
-        spec.limits(), cgroupsPath(containerId));
     ContainerdTask task = newTask(containerId);
+    OciSpecs.Input in;
+    try {
+      in = OciSpecs.sandbox(task.identity(), rootfs, spec.agentDir(), spec.codeDir(), spec.moduleStore(), socketDir,
+          spec.limits(), cgroupsPath(containerId));
+    } catch (RuntimeException e) {
+      task.returnUid();
+      throw e;
+    }
     ContainerdSandbox sandbox = new ContainerdSandbox(spec, task);
-    task.start(OciSpecs.toJson(in), labels("sandbox", spec.id()), spec.output(), socketDir);
+    task.start(in, labels("sandbox", spec.id()), spec.output(), socketDir);
     if (closed) {
       // close() ran meanwhile and could not see this one.
       sandbox.destroy(Duration.ZERO);
@@ -462,9 +482,19 @@ public final class ContainerdRuntime implements SandboxRuntime {
     return dataDir.resolve("containerd/jobs").resolve(containerId);
   }
 
-  ContainerdTask newTask(String containerId) {
+  /** A task with a uid of its own from the range; it gives the uid back when it is gone. */
+  ContainerdTask newTask(String containerId) throws IOException {
     return new ContainerdTask(this, containerId, cgroupsPath(containerId),
-        dataDir.resolve("containerd/tasks").resolve(containerId));
+        dataDir.resolve("containerd/tasks").resolve(containerId), uids.acquire());
+  }
+
+  SandboxUids uids() {
+    return uids;
+  }
+
+  /** The size of each task's output tmpfs. */
+  long outputDirBytes() {
+    return outputDirBytes;
   }
 
   void register(ContainerdTask task) {
@@ -473,8 +503,10 @@ public final class ContainerdRuntime implements SandboxRuntime {
     }
   }
 
+  /** The task is gone (or never started): it leaves the table and gives its uid back. */
   void forget(ContainerdTask task) {
     tasks.remove(task.containerId, task);
+    task.returnUid();
   }
 
   Map<String, String> labels(String role, String id) {
@@ -624,8 +656,32 @@ public final class ContainerdRuntime implements SandboxRuntime {
     private Duration closeGrace = Duration.ofSeconds(2);
     private Duration callTimeout = Duration.ofSeconds(30);
     private Duration reconcileInterval = Duration.ofSeconds(30);
+    private int uidBase = SandboxUids.DEFAULT_BASE;
+    private int uidCount = SandboxUids.DEFAULT_COUNT;
 
     private Builder() {}
+
+    /**
+     * The host uids the runtime owns: each sandbox and each build job runs as one of {@code
+     * count} uids from {@code base} (with the gid of the same number), its own for as long as it
+     * runs, so the kernel's per-user limits (inotify instances and watches, pending signals,
+     * message queues) are not shared between tenants. The range must belong to this runtime
+     * alone: no user or group of the host, no subordinate range of {@code /etc/subuid} or {@code
+     * /etc/subgid} (checked on first use against those files), and no other runtime on the host.
+     * {@code count} bounds how many sandboxes and jobs run at once. Default 65,536 uids from
+     * 2,000,000,000: above the host's users, the subordinate ranges {@code useradd} hands out
+     * (up to 600,100,000) and systemd-nspawn's container ranges (up to 1,879,048,191), and below
+     * 2^31.
+     */
+    public Builder sandboxUids(int base, int count) {
+      String problem = SandboxUids.problem(base, count);
+      if (problem != null) {
+        throw new IllegalArgumentException(problem);
+      }
+      this.uidBase = base;
+      this.uidCount = count;
+      return this;
+    }
 
 
     /** containerd's gRPC socket. Default {@code /run/containerd/containerd.sock}. */
@@ -676,7 +732,7 @@ public final class ContainerdRuntime implements SandboxRuntime {
     /**
      * A ready root filesystem for module-build jobs instead of assembling one: it must hold
      * {@code /usr/bin/node}, {@code /usr/bin/npm} (with what npm and install scripts need, such
-     * as {@code /bin/sh}), {@code /etc/passwd} and {@code /etc/group} with uid/gid 65534, and the
+     * as {@code /bin/sh}), {@code /etc/passwd} and {@code /etc/group} (each job sees its own over them), and the
      * empty directories {@code /proc /dev /sys /tmp /work /extend/services}.
      */
     public Builder buildRootfs(Path rootfs) {
@@ -706,7 +762,11 @@ public final class ContainerdRuntime implements SandboxRuntime {
       return this;
     }
 
-    /** Output a sandbox may write before the rest is dropped. Default 8 MiB. */
+    /**
+     * Output a sandbox may write before the rest is dropped. Default 8 MiB. Each task's output
+     * file lives on a tmpfs of twice this plus 1 MiB (host memory while it is written): a task
+     * that writes that much between two polls of its output stalls on its own stdout.
+     */
     public Builder outputCapBytes(long bytes) {
       if (bytes < 1024) {
         throw new IllegalArgumentException("outputCapBytes must be at least 1024, was " + bytes);

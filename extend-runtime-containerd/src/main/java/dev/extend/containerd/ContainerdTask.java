@@ -24,7 +24,13 @@ import org.slf4j.LoggerFactory;
 
 /**
  * One containerd container with its task: created, started, watched until it exits, and
- * released (task and container deleted, output file removed). Shared by sandboxes and jobs.
+ * released (task and container deleted, output file and mounts removed, uid given back).
+ * Shared by sandboxes and jobs.
+ *
+ * <p>Host state of a task, under its state directory: {@code passwd} and {@code group} naming
+ * its uid (bound read-only into it), {@code output/} (a small tmpfs of the task's own, holding
+ * {@code output.log}, which the shim appends stdout and stderr to), and the record of its
+ * socket-directory mount.
  */
 final class ContainerdTask {
   private static final Logger LOG = LoggerFactory.getLogger(ContainerdTask.class);
@@ -38,7 +44,10 @@ final class ContainerdTask {
   final String containerId;
   final String cgroupsPath;
   final Path stateDir;
+  final Path outputDir;
   final Path outputFile;
+  /** The task's own uid (and gid), from the runtime's range. */
+  final int uid;
   private final CompletableFuture<SandboxExit> exit = new CompletableFuture<>();
   private final CompletableFuture<Void> released = new CompletableFuture<>();
   private final AtomicBoolean releasing = new AtomicBoolean();
@@ -47,13 +56,39 @@ final class ContainerdTask {
   private volatile long endedAt;
   /** A host directory given its own small tmpfs for the task's lifetime, or null. */
   private volatile Path tmpfsMount;
+  private volatile boolean outputMounted;
+  /** Set when containerd could not confirm that the task is gone: its uid is not given back. */
+  private volatile boolean processesMayRemain;
+  private final AtomicBoolean uidReturned = new AtomicBoolean();
 
-  ContainerdTask(ContainerdRuntime runtime, String containerId, String cgroupsPath, Path stateDir) {
+  ContainerdTask(ContainerdRuntime runtime, String containerId, String cgroupsPath, Path stateDir, int uid) {
     this.runtime = runtime;
     this.containerId = containerId;
     this.cgroupsPath = cgroupsPath;
     this.stateDir = stateDir;
-    this.outputFile = stateDir.resolve("output.log");
+    this.outputDir = stateDir.resolve("output");
+    this.outputFile = outputDir.resolve("output.log");
+    this.uid = uid;
+  }
+
+  /** Who the task runs as; its passwd and group files are written to the state directory at start. */
+  OciSpecs.Identity identity() {
+    return new OciSpecs.Identity(uid, stateDir);
+  }
+
+  /**
+   * Gives the task's uid back to the runtime, once: when the task never started, or when it was
+   * released and containerd confirmed it gone.
+   */
+  void returnUid() {
+    if (processesMayRemain) {
+      LOG.warn("uid {} of {} stays taken: containerd did not confirm that its processes are gone", uid,
+          containerId);
+      return;
+    }
+    if (uidReturned.compareAndSet(false, true)) {
+      runtime.uids().release(uid);
+    }
   }
 
   CompletableFuture<SandboxExit> exit() {
@@ -71,9 +106,9 @@ final class ContainerdTask {
    *
    * @param socketDir when not null, a host directory to cover with a small tmpfs first
    */
-  void start(byte[] specJson, Map<String, String> labels, Consumer<String> output, Path socketDir)
+  void start(OciSpecs.Input spec, Map<String, String> labels, Consumer<String> output, Path socketDir)
       throws IOException {
-    start(specJson, labels, output, socketDir, pid -> {});
+    start(spec, labels, output, socketDir, pid -> {});
   }
 
   /** Host-side preparation between task creation and start, given the task's pid (e.g. its network). */
@@ -81,29 +116,35 @@ final class ContainerdTask {
     void prepare(int pid) throws IOException;
   }
 
-  /** As {@link #start(byte[], Map, Consumer, Path)}, running {@code beforeStart} once the task exists. */
-  void start(byte[] specJson, Map<String, String> labels, Consumer<String> output, Path socketDir,
+  /** As {@link #start(OciSpecs.Input, Map, Consumer, Path)}, running {@code beforeStart} once the task exists. */
+  void start(OciSpecs.Input spec, Map<String, String> labels, Consumer<String> output, Path socketDir,
       BeforeStart beforeStart) throws IOException {
+    if (spec.identity().uid() != uid) {
+      throw new IllegalArgumentException("the spec of " + containerId + " names uid " + spec.identity().uid()
+          + ", the task holds " + uid);
+    }
+    byte[] specJson = OciSpecs.toJson(spec);
     ContainerdClient client = runtime.client();
     // Registered before anything exists, so that reconciliation never takes it for a leftover.
     runtime.register(this);
     try {
       Files.createDirectories(stateDir);
-    } catch (IOException e) {
-      runtime.forget(this);
-      throw e;
-    }
-    if (socketDir != null) {
-      try {
+      writeIdentity(spec);
+      // The output tmpfs sits at a fixed place under the state directory: the sweep finds it there.
+      Files.createDirectories(outputDir);
+      HostMounts.mountOutputDir(outputDir, runtime.outputDirBytes());
+      outputMounted = true;
+      if (socketDir != null) {
         // Recorded first, so recover() can undo it after a crash.
         Files.writeString(stateDir.resolve(HostMounts.MARKER), socketDir.toAbsolutePath().toString());
-        HostMounts.mountSocketDir(socketDir);
+        HostMounts.mountSocketDir(socketDir, uid);
         tmpfsMount = socketDir;
-      } catch (IOException e) {
-        runtime.forget(this);
-        RootfsAssembler.deleteTree(stateDir);
-        throw e;
       }
+    } catch (IOException | RuntimeException e) {
+      unmountAll();
+      runtime.forget(this);
+      RootfsAssembler.deleteTree(stateDir);
+      throw e;
     }
     boolean containerCreated = false;
     try {
@@ -134,7 +175,7 @@ final class ContainerdTask {
         if (containerCreated) {
           release(Duration.ZERO);
         } else {
-          unmountSocketDir();
+          unmountAll();
           runtime.forget(this);
           RootfsAssembler.deleteTree(stateDir);
         }
@@ -283,7 +324,7 @@ final class ContainerdTask {
       deleteTaskAndContainer();
     } finally {
       runtime.tailer().finish(outputFile);
-      unmountSocketDir();
+      unmountAll();
       RootfsAssembler.deleteTree(stateDir);
       complete(new SandboxExit(-1, false, "destroyed"));
       runtime.forget(this);
@@ -291,12 +332,30 @@ final class ContainerdTask {
     }
   }
 
-  private void unmountSocketDir() {
+  private void unmountAll() {
     Path dir = tmpfsMount;
     if (dir != null) {
       HostMounts.unmount(dir);
       tmpfsMount = null;
     }
+    if (outputMounted) {
+      HostMounts.unmountOutputDir(outputDir);
+      outputMounted = false;
+    }
+  }
+
+  /** The task's passwd and group, root's and 0644, where only the host writes. */
+  private void writeIdentity(OciSpecs.Input spec) throws IOException {
+    OciSpecs.Identity id = spec.identity();
+    String home = spec.env().getOrDefault("HOME", "/tmp");
+    writePublic(stateDir.resolve("passwd"), id.passwd(home));
+    writePublic(stateDir.resolve("group"), id.group());
+  }
+
+  private static void writePublic(Path file, String content) throws IOException {
+    Files.writeString(file, content, java.nio.charset.StandardCharsets.UTF_8, java.nio.file.StandardOpenOption.CREATE_NEW,
+        java.nio.file.StandardOpenOption.WRITE, java.nio.file.LinkOption.NOFOLLOW_LINKS);
+    Files.setPosixFilePermissions(file, java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
   }
 
   private void awaitQuietly(Duration d) {
@@ -317,6 +376,7 @@ final class ContainerdTask {
       exited(r.getExitStatus());
     } catch (StatusRuntimeException e) {
       if (!ContainerdClient.notFound(e)) {
+        processesMayRemain = true;
         LOG.warn("deleting task {} failed: {}", containerId, e.getStatus());
       }
     }

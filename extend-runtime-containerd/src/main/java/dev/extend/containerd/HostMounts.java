@@ -8,21 +8,41 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Small tmpfs mounts on the host over each sandbox's socket directory. The socket directory is
- * the one host path a sandbox may write; on a tmpfs of a few inodes and kilobytes it cannot be
- * used to fill the host's disk.
+ * Small tmpfs mounts on the host: one over each sandbox's socket directory, and one over each
+ * task's output directory. The socket directory is the one host path a sandbox may write; on a
+ * tmpfs of a few inodes and kilobytes it cannot be used to fill the host's disk. The output
+ * directory holds the file the shim appends the task's stdout and stderr to: on a tmpfs of a
+ * small multiple of the output cap, a flood between two polls of the tailer stops at that size
+ * (the shim's writes fail and that task's output stalls) instead of filling the host's disk.
  */
 final class HostMounts {
   static final String MARKER = "socket-mount";
+  /** The source name of socket-directory mounts, as /proc/self/mountinfo shows it. */
+  static final String SOCK_SOURCE = "extend-sock";
+  /** The source name of output-directory mounts. */
+  static final String OUTPUT_SOURCE = "extend-out";
 
   private HostMounts() {}
 
-  /** Mounts a tiny tmpfs owned by the sandbox user on {@code dir}. */
-  static void mountSocketDir(Path dir) throws IOException {
+  /** Mounts a tiny tmpfs owned by the sandbox's user {@code uid} (and its group) on {@code dir}. */
+  static void mountSocketDir(Path dir, int uid) throws IOException {
     run(List.of("mount", "-t", "tmpfs", "-o",
-        "size=64k,nr_inodes=16,mode=0755,uid=" + OciSpecs.SANDBOX_UID + ",gid=" + OciSpecs.SANDBOX_UID
-            + ",nosuid,nodev,noexec",
-        "extend-sock", dir.toString()));
+        "size=64k,nr_inodes=16,mode=0755,uid=" + uid + ",gid=" + uid + ",nosuid,nodev,noexec",
+        SOCK_SOURCE, dir.toString()));
+  }
+
+  /**
+   * Mounts a tmpfs of {@code bytes} (rounded up to pages) and a few inodes, owned by root and
+   * closed to others, on {@code dir}: only the shim (root) writes there, only the host reads.
+   */
+  static void mountOutputDir(Path dir, long bytes) throws IOException {
+    run(List.of("mount", "-t", "tmpfs", "-o",
+        "size=" + bytes + ",nr_inodes=8,mode=0700,uid=0,gid=0,nosuid,nodev,noexec", OUTPUT_SOURCE, dir.toString()));
+  }
+
+  /** Detaches the output tmpfs on {@code dir} if there is one. */
+  static void unmountOutputDir(Path dir) {
+    unmount(dir, OUTPUT_SOURCE);
   }
 
   /**
@@ -75,8 +95,12 @@ final class HostMounts {
 
   /** Detaches the tmpfs on {@code dir} if there is one (lazily: the agent may still hold it). */
   static void unmount(Path dir) {
+    unmount(dir, SOCK_SOURCE);
+  }
+
+  private static void unmount(Path dir, String source) {
     try {
-      if (isMountPoint(dir)) {
+      if (isMountPoint(dir, source)) {
         run(List.of("umount", "-l", dir.toString()));
       }
     } catch (IOException e) {
@@ -84,12 +108,17 @@ final class HostMounts {
     }
   }
 
-  /** Whether {@code dir} is a mount point of ours (per /proc/self/mountinfo). */
+  /** Whether {@code dir} is a socket-directory mount point of ours (per /proc/self/mountinfo). */
   static boolean isMountPoint(Path dir) throws IOException {
+    return isMountPoint(dir, SOCK_SOURCE);
+  }
+
+  /** Whether {@code dir} is a tmpfs mount point of ours with the given source name. */
+  static boolean isMountPoint(Path dir, String source) throws IOException {
     String target = escape(dir.toAbsolutePath().normalize().toString());
     for (String line : Files.readAllLines(Path.of("/proc/self/mountinfo"), StandardCharsets.UTF_8)) {
       String[] f = line.split(" ");
-      if (f.length > 4 && f[4].equals(target) && line.contains(" - tmpfs extend-sock ")) {
+      if (f.length > 4 && f[4].equals(target) && line.contains(" - tmpfs " + source + " ")) {
         return true;
       }
     }

@@ -30,7 +30,7 @@ final class JobWorkArea {
   }
 
   /** Records the mount in {@code jobDir}, then mounts the tmpfs on {@code workDir} (which must be empty). */
-  static JobWorkArea mount(Path jobDir, Path workDir, long megabytes, long inodes) throws IOException {
+  static JobWorkArea mount(Path jobDir, Path workDir, long megabytes, long inodes, int uid) throws IOException {
     Path dir = workDir.toAbsolutePath().normalize();
     try (var s = Files.list(dir)) {
       if (s.findAny().isPresent()) {
@@ -39,7 +39,7 @@ final class JobWorkArea {
     }
     Files.writeString(jobDir.resolve(MARKER), dir.toString());
     run(List.of("mount", "-t", "tmpfs", "-o", "size=" + megabytes + "m,nr_inodes=" + inodes + ",mode=0700,uid="
-        + OciSpecs.SANDBOX_UID + ",gid=" + OciSpecs.SANDBOX_UID + ",nosuid,nodev", SOURCE, dir.toString()));
+        + uid + ",gid=" + uid + ",nosuid,nodev", SOURCE, dir.toString()));
     return new JobWorkArea(dir, megabytes, inodes);
   }
 

@@ -13,8 +13,9 @@ import java.util.Map;
  * Writes OCI runtime specs (JSON) for sandboxes and jobs. Pure functions over plain data, so
  * the hardening can be checked without containerd.
  *
- * <p>What every spec carries: its own pid, ipc, uts, mount and cgroup namespaces; uid/gid 65534; no
- * capabilities in any of the five sets; {@code noNewPrivileges}; the {@link Seccomp} profile; a
+ * <p>What every spec carries: its own pid, ipc, uts, mount and cgroup namespaces; the task's own
+ * unprivileged uid/gid (see {@link SandboxUids}) named by a {@code /etc/passwd} and {@code
+ * /etc/group} of the task's, bound read-only over the root filesystem's; no capabilities in any of the five sets; {@code noNewPrivileges}; the {@link Seccomp} profile; a
  * read-only root; a size-capped tmpfs {@code /tmp}; masked and read-only {@code /proc} paths;
  * cgroup limits (memory = memory+swap, CPU quota, pids) and rlimits. Sandboxes and jobs also
  * get their own network namespace (loopback only); jobs reach their registry through a socket
@@ -22,8 +23,8 @@ import java.util.Map;
  */
 final class OciSpecs {
   static final ObjectMapper JSON = new ObjectMapper();
-  /** The unprivileged user sandboxes and jobs run as (nobody/nogroup). */
-  static final int SANDBOX_UID = 65534;
+  /** The name of the task's own user and group in its {@code /etc/passwd} and {@code /etc/group}. */
+  static final String USER_NAME = "sandbox";
   static final String PATH = "/usr/local/bin:/usr/bin:/bin";
 
   /** Inside paths. */
@@ -44,7 +45,10 @@ final class OciSpecs {
 
   private static final List<String> MASKED = List.of(
       "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
-      "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware");
+      "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+      // The host's kernel command line (boot parameters, root device, sometimes secrets) and the
+      // id of its boot (it names the host across sandboxes and restarts).
+      "/proc/cmdline", "/proc/sys/kernel/random/boot_id");
   private static final List<String> READ_ONLY =
       List.of("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger");
 
@@ -57,8 +61,34 @@ final class OciSpecs {
     }
   }
 
+  /**
+   * Who the task runs as: {@code uid}, with the group of the same number, named in the files
+   * {@code passwd} and {@code group} of the host directory {@code identityDir} (written by the
+   * host, out of the task's reach), which are bound read-only over the root filesystem's.
+   */
+  record Identity(int uid, Path identityDir) {
+    Identity {
+      if (uid < SandboxUids.MIN_UID) {
+        throw new IllegalArgumentException("a task's uid must be at least " + SandboxUids.MIN_UID + ", was " + uid);
+      }
+    }
+
+    /** The task's {@code /etc/passwd}: root, nobody and its own user, whose home is {@code home}. */
+    String passwd(String home) {
+      return "root:x:0:0:root:/root:/usr/sbin/nologin\n"
+          + "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+          + USER_NAME + ":x:" + uid + ":" + uid + ":" + USER_NAME + ":" + home + ":/usr/sbin/nologin\n";
+    }
+
+    /** The task's {@code /etc/group}. */
+    String group() {
+      return "root:x:0:\nnogroup:x:65534:\n" + USER_NAME + ":x:" + uid + ":\n";
+    }
+  }
+
   /** Everything that varies between specs. */
   record Input(
+      Identity identity,
       Path rootfs,
       List<String> args,
       Map<String, String> env,
@@ -86,9 +116,9 @@ final class OciSpecs {
   }
 
   /** The spec of a sandbox running the agent. */
-  static Input sandbox(Path rootfs, Path agentDir, Path codeDir, Path moduleStore, Path socketDir,
+  static Input sandbox(Identity identity, Path rootfs, Path agentDir, Path codeDir, Path moduleStore, Path socketDir,
       SandboxLimits limits, String cgroupsPath) {
-    return new Input(rootfs, agentCommand(), sandboxEnv(), "/tmp",
+    return new Input(identity, rootfs, agentCommand(), sandboxEnv(), "/tmp",
         // Code and agent are JavaScript: noexec. The module store may hold native addons,
         // which Node maps executable, so it cannot be noexec.
         List.of(new Bind(agentDir, AGENT, false, false), new Bind(codeDir, CODE, false, false),
@@ -102,7 +132,7 @@ final class OciSpecs {
    * network namespace of its own that holds only loopback: whatever it needs from outside the
    * host serves on a socket there.
    */
-  static Input job(Path rootfs, List<String> command, Map<String, String> jobEnv, Path workDir, Path serviceDir,
+  static Input job(Identity identity, Path rootfs, List<String> command, Map<String, String> jobEnv, Path workDir, Path serviceDir,
       SandboxLimits limits, String cgroupsPath) {
     Map<String, String> env = new LinkedHashMap<>();
     env.put("PATH", PATH);
@@ -113,7 +143,7 @@ final class OciSpecs {
       binds.add(new Bind(serviceDir, SERVICES, false));
     }
     env.putAll(jobEnv);
-    return new Input(rootfs, command, env, WORK, binds, limits, true, true, cgroupsPath, "job");
+    return new Input(identity, rootfs, command, env, WORK, binds, limits, true, true, cgroupsPath, "job");
   }
 
   /** The OCI runtime spec as JSON bytes. */
@@ -132,9 +162,10 @@ final class OciSpecs {
     ObjectNode process = spec.putObject("process");
     process.put("terminal", false);
     ObjectNode user = process.putObject("user");
-    user.put("uid", SANDBOX_UID);
-    user.put("gid", SANDBOX_UID);
-    user.putArray("additionalGids").add(SANDBOX_UID);
+    int uid = in.identity().uid();
+    user.put("uid", uid);
+    user.put("gid", uid);
+    user.putArray("additionalGids").add(uid);
     ArrayNode args = process.putArray("args");
     in.args().forEach(args::add);
     ArrayNode env = process.putArray("env");
@@ -171,6 +202,10 @@ final class OciSpecs {
       mount(mounts, "/tmp", "tmpfs", "tmpfs", "nosuid", "nodev", "noexec", "mode=1777",
           "size=" + in.limits().tmpMb() + "m");
     }
+    // The task's own user names (the shared root filesystem knows only root and nobody).
+    Path ids = in.identity().identityDir().toAbsolutePath();
+    mount(mounts, "/etc/passwd", "bind", ids.resolve("passwd").toString(), "rbind", "ro", "nosuid", "nodev", "noexec");
+    mount(mounts, "/etc/group", "bind", ids.resolve("group").toString(), "rbind", "ro", "nosuid", "nodev", "noexec");
     for (Bind b : in.binds()) {
       if (b.writable()) {
         mount(mounts, b.target(), "bind", b.source().toAbsolutePath().toString(), "rbind", "rw", "nosuid", "nodev",

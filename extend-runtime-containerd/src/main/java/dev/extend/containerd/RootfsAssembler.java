@@ -26,8 +26,8 @@ import org.slf4j.LoggerFactory;
  *
  * <ul>
  *   <li>the <b>sandbox</b> tree: the host's {@code node} binary and the shared libraries {@code
- *       ldd} lists for it, CA certificates, {@code /etc/passwd} and {@code /etc/group} naming the
- *       sandbox user 65534 (nobody/nogroup), name-service files, and every mount point the specs
+ *       ldd} lists for it, CA certificates, {@code /etc/passwd} and {@code /etc/group} naming root
+ *       and nobody (each task sees its own over them, naming its uid), name-service files, and every mount point the specs
  *       use (the root is mounted read-only, so nothing can be created in it at start). No shell
  *       and no npm: a tenant's code finds nothing to run but node;
  *   <li>the <b>build</b> tree: the same plus npm (its package under {@code

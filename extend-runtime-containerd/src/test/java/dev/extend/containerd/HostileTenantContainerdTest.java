@@ -261,7 +261,7 @@ class HostileTenantContainerdTest {
     assertThat(output).anyMatch(l -> l.startsWith("[extend] output exceeded"));
     assertThat(output.size()).isLessThan(100);
     Thread.sleep(200);
-    Path file = TestData.dataDir().resolve("containerd/tasks").resolve(runtime.containerId(s.id())).resolve("output.log");
+    Path file = TestData.dataDir().resolve("containerd/tasks").resolve(runtime.containerId(s.id())).resolve("output/output.log");
     assertThat(Files.size(file)).isLessThan(20L << 20);
     // And it keeps serving.
     assertThat(UdsHttp.get(s.spec().socket(), "/_extend/health").status()).isEqualTo(200);
@@ -277,7 +277,9 @@ class HostileTenantContainerdTest {
     assertThat(status).containsPattern("(?m)^CapAmb:\\s+0000000000000000$");
     assertThat(status).containsPattern("(?m)^Seccomp:\\s+2$");
     assertThat(status).containsPattern("(?m)^NoNewPrivs:\\s+1$");
-    assertThat(status).containsPattern("(?m)^Uid:\\s+65534\\s+65534\\s+65534\\s+65534$");
+    // A uid (and gid) of the runtime's range: unprivileged, and the sandbox's own.
+    assertThat(status).containsPattern("(?m)^Uid:\\s+(2\\d{9})\\s+\\1\\s+\\1\\s+\\1$");
+    assertThat(status).containsPattern("(?m)^Gid:\\s+(2\\d{9})\\s+\\1\\s+\\1\\s+\\1$");
     assertThat(eval(s, attempt("process.setuid(0)")).asText()).isEqualTo("EPERM");
     // Masked kernel interfaces (where this kernel has them) read as empty.
     for (String masked : List.of("/proc/timer_list", "/proc/keys", "/proc/kcore", "/proc/sched_debug")) {

@@ -1,6 +1,7 @@
 package dev.extend.containerd;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.extend.spi.SandboxLimits;
@@ -15,9 +16,10 @@ import org.junit.jupiter.api.Test;
 /** The hardening written into specs, checked on the JSON (no containerd needed). */
 class OciSpecsTest {
   static final SandboxLimits LIMITS = new SandboxLimits(256, 1500, 100, 32);
+  static final OciSpecs.Identity ID = new OciSpecs.Identity(2_000_000_007, Path.of("/data/tasks/x"));
 
   static JsonNode sandboxSpec() throws Exception {
-    byte[] json = OciSpecs.toJson(OciSpecs.sandbox(Path.of("/data/rootfs/node-20"), Path.of("/a"), Path.of("/s/code"),
+    byte[] json = OciSpecs.toJson(OciSpecs.sandbox(ID, Path.of("/data/rootfs/node-20"), Path.of("/a"), Path.of("/s/code"),
         Path.of("/m"), Path.of("/s/sock"), LIMITS, "/extend/ns/x"));
     return OciSpecs.JSON.readTree(json);
   }
@@ -29,13 +31,14 @@ class OciSpecsTest {
   }
 
   @Test
-  void sandboxRunsTheAgentAsNobodyWithoutCapabilities() throws Exception {
+  void sandboxRunsTheAgentAsItsOwnUidWithoutCapabilities() throws Exception {
     JsonNode p = sandboxSpec().get("process");
     assertThat(texts(p.get("args"))).containsExactly("/usr/bin/node", "/extend/agent/agent.js", "--socket",
         "/extend/sock/agent.sock", "--code", "/extend/code", "--modules", "/extend/modules");
     assertThat(texts(p.get("env"))).containsExactly("PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", "NODE_ENV=production");
-    assertThat(p.get("user").get("uid").asInt()).isEqualTo(65534);
-    assertThat(p.get("user").get("gid").asInt()).isEqualTo(65534);
+    assertThat(p.get("user").get("uid").asInt()).isEqualTo(2_000_000_007);
+    assertThat(p.get("user").get("gid").asInt()).isEqualTo(2_000_000_007);
+    assertThat(texts(p.get("user").get("additionalGids"))).containsExactly("2000000007");
     for (String set : List.of("bounding", "effective", "inheritable", "permitted", "ambient")) {
       assertThat(p.get("capabilities").get(set)).as(set).isEmpty();
     }
@@ -57,7 +60,10 @@ class OciSpecsTest {
       }
     }
     assertThat(binds.keySet()).containsExactlyInAnyOrder("/extend/agent <- /a", "/extend/code <- /s/code",
-        "/extend/modules <- /m", "/extend/sock <- /s/sock");
+        "/extend/modules <- /m", "/extend/sock <- /s/sock", "/etc/passwd <- /data/tasks/x/passwd",
+        "/etc/group <- /data/tasks/x/group");
+    assertThat(binds.get("/etc/passwd <- /data/tasks/x/passwd")).contains("ro").doesNotContain("rw");
+    assertThat(binds.get("/etc/group <- /data/tasks/x/group")).contains("ro").doesNotContain("rw");
     binds.forEach((k, opts) -> {
       if (k.startsWith("/extend/sock")) {
         assertThat(opts).contains("rw", "nosuid", "nodev", "noexec");
@@ -89,14 +95,15 @@ class OciSpecsTest {
     assertThat(r.get("cpu").get("quota").asLong()).isEqualTo(150_000);
     assertThat(r.get("cpu").get("period").asLong()).isEqualTo(100_000);
     assertThat(r.get("pids").get("limit").asInt()).isEqualTo(100);
-    assertThat(texts(linux.get("maskedPaths"))).contains("/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware");
+    assertThat(texts(linux.get("maskedPaths"))).contains("/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware",
+        "/proc/cmdline", "/proc/sys/kernel/random/boot_id");
     assertThat(texts(linux.get("readonlyPaths"))).contains("/proc/sys", "/proc/sysrq-trigger", "/proc/bus");
     assertThat(linux.get("seccomp").get("defaultAction").asText()).isEqualTo("SCMP_ACT_ERRNO");
   }
 
   @Test
   void jobsGetLoopbackOnlyAndTheirServiceDirectoryReadOnly() throws Exception {
-    JsonNode spec = OciSpecs.JSON.readTree(OciSpecs.toJson(OciSpecs.job(Path.of("/r"), List.of("/usr/bin/npm", "install"),
+    JsonNode spec = OciSpecs.JSON.readTree(OciSpecs.toJson(OciSpecs.job(ID, Path.of("/r"), List.of("/usr/bin/npm", "install"),
         Map.of("A", "1"), Path.of("/w"), Path.of("/s"), LIMITS, "/extend/ns/j")));
     Set<String> ns = new HashSet<>();
     spec.get("linux").get("namespaces").forEach(n -> {
@@ -106,7 +113,7 @@ class OciSpecsTest {
     assertThat(ns).containsExactlyInAnyOrder("pid", "ipc", "uts", "mount", "cgroup", "network");
     assertThat(texts(spec.get("process").get("env"))).containsExactly("PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/work", "A=1");
     assertThat(spec.get("process").get("cwd").asText()).isEqualTo("/work");
-    assertThat(spec.get("process").get("user").get("uid").asInt()).isEqualTo(65534);
+    assertThat(spec.get("process").get("user").get("uid").asInt()).isEqualTo(2_000_000_007);
     assertThat(spec.get("process").get("capabilities").get("bounding")).isEmpty();
     List<String> binds = new java.util.ArrayList<>();
     for (JsonNode m : spec.get("mounts")) {
@@ -115,7 +122,46 @@ class OciSpecsTest {
       }
     }
     assertThat(binds).containsExactlyInAnyOrder("/w>/work [rbind, rw, nosuid, nodev, noexec]",
-        "/s>/extend/services [rbind, ro, nosuid, nodev]");
+        "/s>/extend/services [rbind, ro, nosuid, nodev]", "/data/tasks/x/passwd>/etc/passwd [rbind, ro, nosuid, nodev, noexec]",
+        "/data/tasks/x/group>/etc/group [rbind, ro, nosuid, nodev, noexec]");
+  }
+
+  @Test
+  void eachTaskNamesItsOwnUserAndGroup() {
+    assertThat(ID.passwd("/tmp")).contains("\nsandbox:x:2000000007:2000000007:sandbox:/tmp:/usr/sbin/nologin\n")
+        .contains("nobody:x:65534:65534:");
+    assertThat(ID.group()).contains("\nsandbox:x:2000000007:\n");
+    assertThatThrownBy(() -> new OciSpecs.Identity(65534, Path.of("/x"))).isInstanceOf(IllegalArgumentException.class);
+  }
+
+  @Test
+  void uidsAreNeverHandedOutTwiceWhileTaken() throws Exception {
+    SandboxUids uids = new SandboxUids(3_000_000, 3);
+    int a = uids.acquire();
+    int b = uids.acquire();
+    int c = uids.acquire();
+    assertThat(List.of(a, b, c)).containsExactly(3_000_000, 3_000_001, 3_000_002);
+    assertThatThrownBy(uids::acquire).isInstanceOf(java.io.IOException.class).hasMessageContaining("all 3 sandbox uids");
+    uids.release(b);
+    assertThat(uids.acquire()).isEqualTo(b);
+    uids.release(a);
+    uids.release(c);
+    // Round the range from the last one taken: a uid just given back waits its turn.
+    assertThat(uids.acquire()).isEqualTo(c);
+    assertThat(uids.inUse()).isEqualTo(2);
+    assertThat(SandboxUids.problem(65535, 1)).contains("at least 65536");
+    assertThat(SandboxUids.problem(Integer.MAX_VALUE - 5, 10)).contains("must end at or below");
+    assertThat(SandboxUids.problem(100_000, 0)).contains("count must be at least 1");
+    assertThat(SandboxUids.problem(SandboxUids.DEFAULT_BASE, SandboxUids.DEFAULT_COUNT)).isNull();
+  }
+
+  @Test
+  void aUidRangeOverlappingTheHostsUsersIsFound(@org.junit.jupiter.api.io.TempDir Path etc) throws Exception {
+    java.nio.file.Files.writeString(etc.resolve("passwd"), "root:x:0:0::/root:/bin/sh\nbob:x:1000:1000::/home/bob:/bin/sh\n");
+    java.nio.file.Files.writeString(etc.resolve("subuid"), "bob:100000:65536\n");
+    assertThat(new SandboxUids(SandboxUids.DEFAULT_BASE, SandboxUids.DEFAULT_COUNT).hostOverlap(etc)).isNull();
+    assertThat(new SandboxUids(200_000, 100).hostOverlap(etc)).isNull();
+    assertThat(new SandboxUids(165_000, 1000).hostOverlap(etc)).contains("subuid", "bob", "100000..165535");
   }
 
   @Test

@@ -84,6 +84,11 @@ class RecoveryContainerdTest {
     assertThat(jobWork).hasSize(1);
     assertThat(JobWorkArea.isMounted(jobWork.get(0))).as("the job's work area outlives the JVM").isTrue();
     assertThat(UdsHttp.get(sockets.get(0), "/_extend/health").status()).isEqualTo(200);
+    Path taskDirs = TestData.dataDir().resolve("containerd/tasks").toAbsolutePath();
+    java.util.function.Predicate<String> outputMountOfNode =
+        l -> l.contains(" - tmpfs " + HostMounts.OUTPUT_SOURCE + " ") && l.contains(" " + taskDirs + "/" + node + ".");
+    assertThat(Files.readAllLines(Path.of("/proc/self/mountinfo"))).as("the tasks' output tmpfs outlive the JVM")
+        .filteredOn(outputMountOfNode).hasSize(3);
 
     try (ContainerdRuntime next = runtime(node)) {
       next.recover();
@@ -96,6 +101,7 @@ class RecoveryContainerdTest {
       for (Path s : sockets) {
         assertThat(mounts).as("socket tmpfs of %s unmounted", s).noneMatch(l -> l.contains(" " + s.getParent() + " "));
       }
+      assertThat(mounts).as("output tmpfs of the crashed run unmounted").noneMatch(outputMountOfNode);
       try (var dirs = Files.list(TestData.dataDir().resolve("containerd/tasks"))) {
         assertThat(dirs.map(p -> p.getFileName().toString())).noneMatch(n -> n.startsWith(node + "."));
       }
