@@ -42,7 +42,7 @@ import org.slf4j.LoggerFactory;
 final class RootfsAssembler {
   private static final Logger LOG = LoggerFactory.getLogger(RootfsAssembler.class);
   /** Bumped when the recipe changes, so old trees are not reused. */
-  static final String RECIPE = "2";
+  static final String RECIPE = "3";
   static final String MARKER = ".extend-rootfs";
   private static final Pattern LDD_PATH = Pattern.compile("(/\\S+)\\s*(\\(0x[0-9a-f]+\\))?$");
 
@@ -203,6 +203,10 @@ final class RootfsAssembler {
       }
     }
     Files.setPosixFilePermissions(root, PosixFilePermissions.fromString("rwxr-xr-x"));
+    // Executable, not readable, by the sandbox's user: the kernel then marks every process that
+    // runs it not dumpable, so no process of the same user can open another's /proc/<pid>/mem
+    // (an install script rewriting the build driver in memory, say) or ptrace it.
+    Files.setPosixFilePermissions(root.resolve("usr/bin/node"), PosixFilePermissions.fromString("rwx--x--x"));
   }
 
   /** npm next to node ({@code <prefix>/lib/node_modules/npm}) or at Debian's place. */
