@@ -3,8 +3,10 @@ package dev.extend.server;
 import dev.extend.ServerlessPlatform;
 import dev.extend.server.internal.ApiHandler;
 import dev.extend.server.internal.Auth;
+import dev.extend.server.internal.ConnectionsPerAddress;
 import dev.extend.server.internal.JsonErrorHandler;
 import dev.extend.server.internal.LogStreams;
+import dev.extend.server.internal.RequestBodyGuard;
 import dev.extend.server.internal.RootHandler;
 import dev.extend.server.internal.RunHandler;
 import dev.extend.server.internal.SelectorLoop;
@@ -20,6 +22,7 @@ import org.eclipse.jetty.io.ManagedSelector;
 import org.eclipse.jetty.server.HttpConfiguration;
 import org.eclipse.jetty.server.HttpConnectionFactory;
 import org.eclipse.jetty.server.LocalConnector;
+import org.eclipse.jetty.server.NetworkConnectionLimit;
 import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.server.ServerConnector;
 import org.eclipse.jetty.server.handler.GracefulHandler;
@@ -53,11 +56,16 @@ import org.slf4j.LoggerFactory;
  */
 public final class ExtendServer implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(ExtendServer.class);
+  /** Jetty's own pool: acceptor, selectors and short non-blocking tasks. */
+  private static final int IO_THREADS = Math.max(16, 4 * Runtime.getRuntime().availableProcessors());
 
   private final ServerlessPlatform platform;
   private final Builder config;
   private final Server jetty;
   private final ServerConnector connector;
+  private final ServerConnector managementConnector;
+  private final QueuedThreadPool management;
+  private final ConnectionsPerAddress perAddress;
   private final RootHandler root;
   private final LogStreams logs;
   /** The selectors attached to the platform while the server runs. */
@@ -71,9 +79,21 @@ public final class ExtendServer implements AutoCloseable {
     ServerMetrics metrics = b.metrics == null ? ServerMetrics.create() : b.metrics;
     metrics.bind(platform);
 
-    QueuedThreadPool threads = new ServerThreadPool(b.maxThreads, Math.min(8, b.maxThreads));
-    threads.setName("extend-http");
-    jetty = new Server(threads);
+    // Three thread budgets, so that no kind of client can starve another. Jetty's own pool only
+    // runs Jetty's short tasks (accepting, opening and resuming connections, parsing) and never
+    // a call that blocks: slow clients cannot keep new connections from being served.
+    QueuedThreadPool io = new ServerThreadPool(IO_THREADS, 4);
+    io.setName("extend-http");
+    jetty = new Server(io);
+    // Run calls that block (a token to check, a body or an answer that streams) take these.
+    QueuedThreadPool runThreads = new QueuedThreadPool(b.maxThreads, Math.min(8, b.maxThreads));
+    runThreads.setName("extend-run");
+    jetty.addBean(runThreads);
+    // The management API, readiness and metrics take these, which /run never uses. A management
+    // connector runs on them too (its acceptor and selector hold one each).
+    management = new QueuedThreadPool(b.managementThreads + (b.managementPort >= 0 ? 2 : 0), 2);
+    management.setName("extend-management");
+    jetty.addBean(management);
 
     HttpConfiguration http = new HttpConfiguration();
     http.setSendServerVersion(false);
@@ -86,15 +106,33 @@ public final class ExtendServer implements AutoCloseable {
     connector.setPort(b.port);
     connector.setHost(b.host);
     connector.setAcceptQueueSize(1024);
+    connector.setIdleTimeout(b.idleTimeout.toMillis());
+    perAddress = new ConnectionsPerAddress(b.maxConnectionsPerAddress, address -> false);
+    connector.addBean(perAddress);
     jetty.addConnector(connector);
+    // Past the global cap the connector stops accepting until connections close; a management
+    // connector is not counted, so the API stays reachable when /run's clients fill the cap.
+    jetty.addBean(new NetworkConnectionLimit(b.maxConnections, connector));
+
+    if (b.managementPort >= 0) {
+      managementConnector = new ServerConnector(jetty, management, null, null, 1, 1, new HttpConnectionFactory(http));
+      managementConnector.setPort(b.managementPort);
+      managementConnector.setHost(b.managementHost != null ? b.managementHost : b.host);
+      managementConnector.setIdleTimeout(b.idleTimeout.toMillis());
+      jetty.addConnector(managementConnector);
+    } else {
+      managementConnector = null;
+    }
 
     Auth auth = new Auth(platform, b.adminToken);
-    logs = new LogStreams(platform, b.heartbeat);
+    logs = new LogStreams(platform, b.heartbeat, runThreads);
     ApiHandler api = new ApiHandler(platform, auth, logs, b.maxBodyBytes, openApiDocument());
-    RunHandler run = new RunHandler(platform, auth, b.requireTokenForRun);
+    RunHandler run = new RunHandler(platform, auth, b.requireTokenForRun, runThreads);
     Router hostRouter = b.hostDomain == null ? null : Router.hostBased(b.hostDomain);
-    root = new RootHandler(platform, hostRouter, b.router, run, api, metrics::scrape);
-    GracefulHandler graceful = new GracefulHandler(root);
+    root = new RootHandler(platform, hostRouter, b.router, run, api, metrics::scrape, management, managementConnector);
+    RequestBodyGuard bodies = new RequestBodyGuard(root, b.minRequestDataRate, b.minRequestDataRateGrace,
+        b.requestBodyTimeout);
+    GracefulHandler graceful = new GracefulHandler(bodies);
     jetty.setHandler(graceful);
     jetty.setErrorHandler(new JsonErrorHandler());
     jetty.setStopTimeout(b.drainTimeout.toMillis());
@@ -137,14 +175,29 @@ public final class ExtendServer implements AutoCloseable {
     for (ManagedSelector selector : connector.getSelectorManager().getBeans(ManagedSelector.class)) {
       loops.add(platform.attach(new SelectorLoop(selector)));
     }
-    LOG.info("Extend server listening on {} (runtime: {}, run requires token: {})",
-        describeAddress(), platform.runtimeName(), config.requireTokenForRun);
+    LOG.info("Extend server listening on {}{} (runtime: {}, run requires token: {})",
+        describeAddress(), managementConnector == null ? "" : ", management API on "
+            + (managementConnector.getHost() == null ? "0.0.0.0" : managementConnector.getHost()) + ":"
+            + managementConnector.getLocalPort(), platform.runtimeName(), config.requireTokenForRun);
     return this;
   }
 
   /** The port listened on (the real one when configured as 0); -1 before {@link #start()}. */
   public int port() {
     return connector.getLocalPort();
+  }
+
+  /**
+   * The port of the management listener (the real one when configured as 0), or -1 when the
+   * management API is served on {@link #port()} (or before {@link #start()}).
+   */
+  public int managementPort() {
+    return managementConnector == null ? -1 : managementConnector.getLocalPort();
+  }
+
+  /** Connections closed at once because their remote address had too many open. */
+  public long connectionsRefused() {
+    return perAddress.refused();
   }
 
   /** The platform served. */
@@ -244,6 +297,15 @@ public final class ExtendServer implements AutoCloseable {
     private Duration drainTimeout = Duration.ofSeconds(30);
     private Duration heartbeat = Duration.ofSeconds(15);
     private int maxThreads = 400;
+    private int managementThreads = 32;
+    private int managementPort = -1;
+    private String managementHost;
+    private int maxConnections = 4096;
+    private int maxConnectionsPerAddress = 256;
+    private Duration idleTimeout = Duration.ofSeconds(30);
+    private long minRequestDataRate = 1024;
+    private Duration minRequestDataRateGrace = Duration.ofSeconds(5);
+    private Duration requestBodyTimeout = Duration.ofSeconds(60);
     private boolean built;
 
     private Builder(ServerlessPlatform platform) {
@@ -325,9 +387,85 @@ public final class ExtendServer implements AutoCloseable {
       return this;
     }
 
-    /** Most request threads (default 400). Each in-flight invocation and log stream holds one. */
+    /**
+     * Most threads for run calls that block (default 400): those whose request body or answer
+     * streams, or that need a token check. Warm calls with small bodies hold none. Jetty's own
+     * work and the management API have threads of their own.
+     */
     public Builder maxThreads(int threads) {
       this.maxThreads = threads;
+      return this;
+    }
+
+    /**
+     * Threads reserved for the management API, readiness and metrics (default 32), apart from
+     * the shared pool, so that clients of {@code /run} cannot take them.
+     */
+    public Builder managementThreads(int threads) {
+      this.managementThreads = threads;
+      return this;
+    }
+
+    /**
+     * Serves the management API, readiness details and metrics on their own listener at this
+     * port (0 picks a free one, see {@link ExtendServer#managementPort()}); the main port then
+     * serves only {@code /run}, {@code /healthz} and {@code /readyz}. Default: none, everything
+     * on the main port. The production setting: the API is then reachable only where the
+     * operator binds it, and {@code /run}'s clients share neither its connections nor its threads.
+     */
+    public Builder managementPort(int port) {
+      this.managementPort = port;
+      return this;
+    }
+
+    /** Address the management listener binds (default: the same as {@link #host(String)}). */
+    public Builder managementHost(String host) {
+      this.managementHost = host;
+      return this;
+    }
+
+    /**
+     * Most open connections on the main port (default 4096); beyond, new ones wait in the
+     * accept queue until others close. The management listener is not counted.
+     */
+    public Builder maxConnections(int max) {
+      this.maxConnections = max;
+      return this;
+    }
+
+    /**
+     * Most open connections of one remote address on the main port (default 256); a connection
+     * beyond is closed at once. A host application calling its webhooks through the server from
+     * one machine needs this above the size of its connection pool.
+     */
+    public Builder maxConnectionsPerAddress(int max) {
+      this.maxConnectionsPerAddress = max;
+      return this;
+    }
+
+    /** How long a connection may stay silent before it is closed (default 30 s). */
+    public Builder idleTimeout(Duration timeout) {
+      this.idleTimeout = Objects.requireNonNull(timeout, "idleTimeout");
+      return this;
+    }
+
+    /**
+     * The least average rate at which a request body must arrive once {@code grace} has passed
+     * (default 1024 bytes/s after 5 s; 0 turns it off). Slower bodies are answered 408 and their
+     * connection closed.
+     */
+    public Builder minRequestDataRate(long bytesPerSecond, Duration grace) {
+      this.minRequestDataRate = bytesPerSecond;
+      this.minRequestDataRateGrace = Objects.requireNonNull(grace, "grace");
+      return this;
+    }
+
+    /**
+     * The longest a whole request body may take to arrive, from the end of its headers
+     * (default 60 s; zero turns it off). Beyond, the request is answered 408.
+     */
+    public Builder requestBodyTimeout(Duration timeout) {
+      this.requestBodyTimeout = Objects.requireNonNull(timeout, "requestBodyTimeout");
       return this;
     }
 
@@ -360,6 +498,30 @@ public final class ExtendServer implements AutoCloseable {
       }
       if (maxThreads < 16) {
         throw new IllegalStateException("maxThreads must be at least 16, was " + maxThreads);
+      }
+      if (managementThreads < 4) {
+        throw new IllegalStateException("managementThreads must be at least 4, was " + managementThreads);
+      }
+      if (managementPort < -1 || managementPort > 65535) {
+        throw new IllegalStateException("managementPort must be 0..65535 (or -1 for none), was " + managementPort);
+      }
+      if (managementPort > 0 && managementPort == port) {
+        throw new IllegalStateException("managementPort must differ from port (" + port + ")");
+      }
+      if (maxConnections < 1) {
+        throw new IllegalStateException("maxConnections must be at least 1, was " + maxConnections);
+      }
+      if (maxConnectionsPerAddress < 1) {
+        throw new IllegalStateException("maxConnectionsPerAddress must be at least 1, was " + maxConnectionsPerAddress);
+      }
+      if (idleTimeout.toMillis() < 100) {
+        throw new IllegalStateException("idleTimeout must be at least 100 ms");
+      }
+      if (minRequestDataRate < 0 || minRequestDataRateGrace.isNegative()) {
+        throw new IllegalStateException("minRequestDataRate and its grace period must not be negative");
+      }
+      if (requestBodyTimeout.isNegative()) {
+        throw new IllegalStateException("requestBodyTimeout must not be negative");
       }
       if (hostDomain != null && (hostDomain.isBlank() || hostDomain.startsWith("."))) {
         throw new IllegalStateException("hostDomain must be a domain such as hooks.example.com");

@@ -14,6 +14,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.security.SecureRandom;
+import java.time.Duration;
 import java.util.Arrays;
 import java.util.Base64;
 import java.util.Locale;
@@ -148,6 +149,15 @@ public final class Main {
             .hostDomain(config.get("EXTEND_HOST_DOMAIN"))
             .metrics(metrics)
             .drainTimeout(config.drain())
+            .managementPort(config.managementPort())
+            .managementHost(config.get("EXTEND_MANAGEMENT_HOST"))
+            .maxThreads(config.integer("EXTEND_MAX_THREADS"))
+            .managementThreads(config.integer("EXTEND_MANAGEMENT_THREADS"))
+            .maxConnections(config.integer("EXTEND_MAX_CONNECTIONS"))
+            .maxConnectionsPerAddress(config.integer("EXTEND_MAX_CONNECTIONS_PER_ADDRESS"))
+            .idleTimeout(config.seconds("EXTEND_IDLE_TIMEOUT_SECONDS"))
+            .minRequestDataRate(config.integer("EXTEND_MIN_REQUEST_DATA_RATE"), Duration.ofSeconds(5))
+            .requestBodyTimeout(config.seconds("EXTEND_REQUEST_BODY_TIMEOUT_SECONDS"))
             .closesPlatform(true)
             .build()
             .start();
@@ -156,6 +166,9 @@ public final class Main {
         throw e;
       }
       out.println("Extend server ready on http://" + config.get("EXTEND_HOST") + ":" + server.port()
+          + (server.managementPort() < 0 ? "" : ", management API on http://"
+              + (config.get("EXTEND_MANAGEMENT_HOST") != null ? config.get("EXTEND_MANAGEMENT_HOST") : config.get("EXTEND_HOST"))
+              + ":" + server.managementPort())
           + " (runtime " + platform.runtimeName() + ", storage " + storage.databaseName() + ", data " + dataDir + ")");
       out.flush();
       return new Running(server, storage);

@@ -48,6 +48,15 @@ final class StandaloneConfig {
     d.put("EXTEND_HOST_DOMAIN", null);
     d.put("EXTEND_MAX_REQUEST_BODY_BYTES", null);
     d.put("EXTEND_DRAIN_SECONDS", "30");
+    d.put("EXTEND_MANAGEMENT_PORT", null);
+    d.put("EXTEND_MANAGEMENT_HOST", null);
+    d.put("EXTEND_MAX_THREADS", "400");
+    d.put("EXTEND_MANAGEMENT_THREADS", "32");
+    d.put("EXTEND_MAX_CONNECTIONS", "4096");
+    d.put("EXTEND_MAX_CONNECTIONS_PER_ADDRESS", "256");
+    d.put("EXTEND_IDLE_TIMEOUT_SECONDS", "30");
+    d.put("EXTEND_MIN_REQUEST_DATA_RATE", "1024");
+    d.put("EXTEND_REQUEST_BODY_TIMEOUT_SECONDS", "60");
     DEFAULTS = java.util.Collections.unmodifiableMap(d);
   }
 
@@ -139,6 +148,17 @@ final class StandaloneConfig {
     integer("EXTEND_MAX_SANDBOXES");
     integer("EXTEND_BUILD_WORKERS");
     integer("EXTEND_DRAIN_SECONDS");
+    if (get("EXTEND_MANAGEMENT_PORT") != null) {
+      int mp = integer("EXTEND_MANAGEMENT_PORT");
+      if (mp < 0 || mp > 65535) {
+        throw new IllegalArgumentException("EXTEND_MANAGEMENT_PORT must be 0..65535, was " + mp);
+      }
+    }
+    for (String k : List.of("EXTEND_MAX_THREADS", "EXTEND_MANAGEMENT_THREADS", "EXTEND_MAX_CONNECTIONS",
+        "EXTEND_MAX_CONNECTIONS_PER_ADDRESS", "EXTEND_IDLE_TIMEOUT_SECONDS", "EXTEND_MIN_REQUEST_DATA_RATE",
+        "EXTEND_REQUEST_BODY_TIMEOUT_SECONDS")) {
+      integer(k);
+    }
     bool("EXTEND_RUN_REQUIRES_TOKEN");
     if (get("EXTEND_MAX_REQUEST_BODY_BYTES") != null) {
       longValue("EXTEND_MAX_REQUEST_BODY_BYTES");
@@ -211,6 +231,15 @@ final class StandaloneConfig {
 
   String runtime() {
     return get("EXTEND_RUNTIME").toLowerCase(Locale.ROOT);
+  }
+
+  /** The management listener's port, or -1 when the API is served on the main port. */
+  int managementPort() {
+    return get("EXTEND_MANAGEMENT_PORT") == null ? -1 : integer("EXTEND_MANAGEMENT_PORT");
+  }
+
+  Duration seconds(String key) {
+    return Duration.ofSeconds(integer(key));
   }
 
   Duration drain() {

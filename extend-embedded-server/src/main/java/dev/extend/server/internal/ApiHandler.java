@@ -485,6 +485,12 @@ public final class ApiHandler {
         throw new PayloadTooLargeException("request body exceeds the limit of " + maxBody + " bytes");
       }
       return bytes;
+    } catch (IOException e) {
+      dev.extend.ExtendException slow = RequestBodyGuard.failure(request);
+      if (slow != null) {
+        throw slow;
+      }
+      throw new ValidationException("body", "the request body could not be read");
     }
   }
 }

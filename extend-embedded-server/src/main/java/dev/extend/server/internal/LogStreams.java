@@ -37,6 +37,7 @@ public final class LogStreams {
 
   private final ServerlessPlatform platform;
   private final Duration heartbeat;
+  private final java.util.concurrent.Executor threads;
   private final Set<BlockingQueue<LogEvent>> open = ConcurrentHashMap.newKeySet();
   private volatile boolean closing;
 
@@ -45,10 +46,12 @@ public final class LogStreams {
    *
    * @param platform the source of log lines
    * @param heartbeat how often an idle stream sends a heartbeat comment
+   * @param threads where streams run (not the management threads, which they would exhaust)
    */
-  public LogStreams(ServerlessPlatform platform, Duration heartbeat) {
+  public LogStreams(ServerlessPlatform platform, Duration heartbeat, java.util.concurrent.Executor threads) {
     this.platform = platform;
     this.heartbeat = heartbeat;
+    this.threads = threads;
   }
 
   /** Open streams (for tests and metrics). */
@@ -67,6 +70,16 @@ public final class LogStreams {
 
   /** Serves one stream until the client goes away or the server closes; completes the callback. */
   void stream(ContainerName container, int replay, Request request, Response response, Callback callback) {
+    threads.execute(() -> {
+      try {
+        serve(container, replay, request, response, callback);
+      } catch (Throwable t) {
+        Errors.send(response, callback, t);
+      }
+    });
+  }
+
+  private void serve(ContainerName container, int replay, Request request, Response response, Callback callback) {
     if (closing) {
       throw new dev.extend.UnavailableException("the server is shutting down");
     }

@@ -7,9 +7,11 @@ import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.Executor;
 import java.util.function.Supplier;
 import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.http.PreEncodedHttpField;
+import org.eclipse.jetty.server.Connector;
 import org.eclipse.jetty.server.Handler;
 import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
@@ -23,7 +25,8 @@ import org.eclipse.jetty.util.thread.Invocable.InvocationType;
  * <p>It declares itself non-blocking, so Jetty calls it on the thread that parsed the request
  * (a selector thread under load) with no hand-off: routing and {@code /healthz} answer there,
  * the run proxy keeps a warm call there (see {@link RunHandler}), and every route that may block
- * (the management API, readiness, metrics) is moved to Jetty's thread pool first.
+ * (the management API, readiness, metrics) is moved to the management threads first, which
+ * {@code /run} never uses: slow or numerous run clients cannot starve the API.
  */
 public final class RootHandler extends Handler.Abstract {
   private static final byte[] OK = Json.utf8("{\"status\":\"ok\"}");
@@ -39,6 +42,8 @@ public final class RootHandler extends Handler.Abstract {
   private final RunHandler run;
   private final ApiHandler api;
   private final Supplier<String> metrics;
+  private final Executor management;
+  private final Connector managementConnector;
   private volatile boolean shuttingDown;
 
   /**
@@ -50,15 +55,22 @@ public final class RootHandler extends Handler.Abstract {
    * @param run the run proxy
    * @param api the management API
    * @param metrics renders the Prometheus text
+   * @param management runs the management API, readiness and metrics (threads that {@code /run}
+   *     does not use)
+   * @param managementConnector the management listener, or null when everything is served on
+   *     one listener; when set, the API and metrics are served only there and {@code /run} only
+   *     on the others
    */
   public RootHandler(ServerlessPlatform platform, Router hostRouter, Router runRouter, RunHandler run,
-      ApiHandler api, Supplier<String> metrics) {
+      ApiHandler api, Supplier<String> metrics, Executor management, Connector managementConnector) {
     this.platform = platform;
     this.hostRouter = hostRouter;
     this.runRouter = runRouter;
     this.run = run;
     this.api = api;
     this.metrics = metrics;
+    this.management = management;
+    this.managementConnector = managementConnector;
   }
 
   /** Makes {@code /readyz} answer 503 from now on, so load balancers stop sending traffic. */
@@ -74,14 +86,18 @@ public final class RootHandler extends Handler.Abstract {
   @Override
   public boolean handle(Request request, Response response, Callback callback) {
     String path = request.getHttpURI().getPath();
-    if (hostRouter != null) {
+    boolean managementListener = managementConnector != null
+        && request.getConnectionMetaData().getConnector() == managementConnector;
+    // With a management listener, the main port serves no management route and it serves no webhook.
+    boolean serveManagement = managementConnector == null || managementListener;
+    if (hostRouter != null && !managementListener) {
       Optional<Router.Route> route = hostRouter.route(request.getHttpURI().getHost(), path);
       if (route.isPresent()) {
         run.handle(request, response, callback, route.get());
         return true;
       }
     }
-    if (path.startsWith(ApiHandler.PREFIX) && (path.length() == ApiHandler.PREFIX.length()
+    if (serveManagement && path.startsWith(ApiHandler.PREFIX) && (path.length() == ApiHandler.PREFIX.length()
         || path.charAt(ApiHandler.PREFIX.length()) == '/')) {
       blocking(request, response, callback, () -> api.handle(request, response, callback));
       return true;
@@ -96,6 +112,9 @@ public final class RootHandler extends Handler.Abstract {
         return true;
       }
       case "/metrics" -> {
+        if (!serveManagement) {
+          break;
+        }
         blocking(request, response, callback, () -> {
           byte[] text = metrics.get().getBytes(StandardCharsets.UTF_8);
           response.setStatus(200);
@@ -108,11 +127,13 @@ public final class RootHandler extends Handler.Abstract {
       default -> {
       }
     }
-    Optional<Router.Route> route;
-    try {
-      route = runRouter.route(request.getHttpURI().getHost(), path);
-    } catch (RuntimeException e) {
-      route = Optional.empty();
+    Optional<Router.Route> route = Optional.empty();
+    if (!managementListener) {
+      try {
+        route = runRouter.route(request.getHttpURI().getHost(), path);
+      } catch (RuntimeException e) {
+        route = Optional.empty();
+      }
     }
     if (route.isPresent()) {
       run.handle(request, response, callback, route.get());
@@ -122,9 +143,9 @@ public final class RootHandler extends Handler.Abstract {
     return true;
   }
 
-  /** Runs work that may block on Jetty's thread pool. */
-  private static void blocking(Request request, Response response, Callback callback, Runnable work) {
-    request.getComponents().getExecutor().execute(() -> {
+  /** Runs management work, which may block, on the management threads. */
+  private void blocking(Request request, Response response, Callback callback, Runnable work) {
+    management.execute(() -> {
       try {
         work.run();
       } catch (Throwable t) {

@@ -34,7 +34,8 @@ import org.eclipse.jetty.util.thread.Invocable.InvocationType;
  * invocation is asynchronous, and a short answer is written from the thread that received it,
  * so a warm call runs on Jetty's selector and the platform's agent loop only, with no thread
  * hand-off. Anything else (a token to check, a longer or chunked body, an answer that streams)
- * moves to Jetty's thread pool, where blocking streams are read and written.
+ * moves to the run threads, where blocking streams are read and written; nothing else uses
+ * those, so however many of them slow clients hold, Jetty and the management API go on.
  */
 public final class RunHandler {
   /** Largest request body collected in memory before invoking (larger ones stream). */
@@ -47,6 +48,7 @@ public final class RunHandler {
   private final Auth auth;
   private final boolean requireToken;
   private final long maxBody;
+  private final java.util.concurrent.Executor blocking;
 
   /**
    * Creates the handler.
@@ -54,8 +56,11 @@ public final class RunHandler {
    * @param platform runs webhooks
    * @param auth checks tokens when {@code requireToken}
    * @param requireToken whether callers need a token for the webhook's container
+   * @param blocking runs the calls that block (only run calls use it)
    */
-  public RunHandler(ServerlessPlatform platform, Auth auth, boolean requireToken) {
+  public RunHandler(ServerlessPlatform platform, Auth auth, boolean requireToken,
+      java.util.concurrent.Executor blocking) {
+    this.blocking = blocking;
     this.platform = platform;
     this.auth = auth;
     this.requireToken = requireToken;
@@ -70,7 +75,7 @@ public final class RunHandler {
     long length = request.getLength();
     boolean chunked = length < 0 && request.getHeaders().contains(HttpHeader.TRANSFER_ENCODING);
     if (requireToken || chunked || length > INLINE_BODY_MAX) {
-      request.getComponents().getExecutor().execute(() -> handleBlocking(request, response, callback, route));
+      blocking.execute(() -> handleBlocking(request, response, callback, route));
       return;
     }
     InvocationRequest.Builder ir;
@@ -87,8 +92,9 @@ public final class RunHandler {
     Content.Source.asByteArrayAsync(request, (int) length, Promise.Invocable.from(InvocationType.NON_BLOCKING,
         (byte[] body, Throwable failure) -> {
           if (failure != null) {
-            Errors.send(response, callback, new ValidationException("body",
-                "the request body could not be read: " + failure.getMessage()));
+            ExtendException slow = RequestBodyGuard.failure(request);
+            Errors.send(response, callback, slow != null ? slow
+                : new ValidationException("body", "the request body ended before its Content-Length"));
           } else {
             invokeAsync(request, response, callback, route, ir.body(body).build());
           }
@@ -105,7 +111,7 @@ public final class RunHandler {
         copy(answer, response, callback, head);
       } else {
         // the body streams from the sandbox: read it where blocking is allowed
-        request.getComponents().getExecutor().execute(() -> copy(answer, response, callback, head));
+        blocking.execute(() -> copy(answer, response, callback, head));
       }
     });
   }
@@ -156,7 +162,10 @@ public final class RunHandler {
       if (answer != null) {
         answer.close();
       }
-      if (capped != null && capped.exceeded()) {
+      ExtendException slow = RequestBodyGuard.failure(request);
+      if (slow != null) {
+        Errors.send(response, callback, slow);
+      } else if (capped != null && capped.exceeded()) {
         Errors.send(response, callback, tooLarge());
       } else {
         Errors.send(response, callback, t);
