@@ -68,6 +68,21 @@ public final class LogHub {
     };
   }
 
+  /** Drops a container's replay and ends its subscriptions (each listener's {@code onClose}). */
+  public void forget(ContainerName container) {
+    recent.remove(container);
+    List<LogListener> subs = subscribers.remove(container);
+    if (subs != null) {
+      for (LogListener l : subs) {
+        try {
+          l.onClose();
+        } catch (RuntimeException ex) {
+          LOG.warn("log listener failed on close: {}", ex.toString());
+        }
+      }
+    }
+  }
+
   /** The last {@code max} lines of a container, oldest first. */
   public List<LogEvent> recent(ContainerName container, int max) {
     ArrayDeque<LogEvent> q = recent.get(container);

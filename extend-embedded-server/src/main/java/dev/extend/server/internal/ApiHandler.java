@@ -111,6 +111,7 @@ public final class ApiHandler {
         new Route("GET", w + "/{name}", Access.TOKEN, this::getWebhook),
         new Route("PUT", w + "/{name}", Access.TOKEN, this::putWebhook),
         new Route("DELETE", w + "/{name}", Access.TOKEN, this::deleteWebhook),
+        new Route("DELETE", PREFIX + "/containers/{container}", Access.ADMIN, this::deleteContainer),
         new Route("GET", PREFIX + "/containers/{container}/logs", Access.TOKEN, this::streamLogs),
         // The list shows every tenant's dependencies: admins only. One module's state is no secret.
         new Route("GET", PREFIX + "/modules", Access.ADMIN, this::listModules),
@@ -261,6 +262,14 @@ public final class ApiHandler {
     if (!existed) {
       throw new NotFoundException("webhook " + ref + " does not exist");
     }
+    c.response().setStatus(204);
+    c.callback().succeeded();
+  }
+
+  private void deleteContainer(Call c) {
+    platform.deleteContainer(ContainerName.of(c.param("container")));
+    // its tokens were revoked: none may still be trusted from the run path's cache
+    auth.forgetAll();
     c.response().setStatus(204);
     c.callback().succeeded();
   }

@@ -89,6 +89,11 @@ public final class Auth {
     runCache.asMap().values().removeIf(p -> p.tokenId().equals(tokenId));
   }
 
+  /** Forgets every token trusted for runs (after a deletion that revoked several). */
+  public void forgetAll() {
+    runCache.invalidateAll();
+  }
+
   private Principal authenticate(Request request, boolean cached) {
     String header = request.getHeaders().get(HttpHeader.AUTHORIZATION);
     if (header == null) {

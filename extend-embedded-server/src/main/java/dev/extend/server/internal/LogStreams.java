@@ -92,9 +92,19 @@ public final class LogStreams {
     AutoCloseable subscription = null;
     try {
       // Subscribe before reading the replay so no line falls between the two.
-      subscription = platform.subscribeLogs(container, e -> {
-        if (!queue.offer(e)) {
-          dropped.incrementAndGet();
+      subscription = platform.subscribeLogs(container, new dev.extend.LogListener() {
+        @Override
+        public void onLog(LogEvent e) {
+          if (!queue.offer(e)) {
+            dropped.incrementAndGet();
+          }
+        }
+
+        @Override
+        public void onClose() {
+          // the container was deleted
+          queue.clear();
+          queue.offer(CLOSE);
         }
       });
       request.addFailureListener(t -> {
