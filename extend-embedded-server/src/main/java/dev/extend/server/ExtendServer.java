@@ -125,7 +125,7 @@ public final class ExtendServer implements AutoCloseable {
     }
 
     Auth auth = new Auth(platform, b.adminToken);
-    logs = new LogStreams(platform, b.heartbeat, runThreads);
+    logs = new LogStreams(platform, b.heartbeat, b.logStreams, b.logStreamsPerToken, b.logStreamsPerContainer);
     ApiHandler api = new ApiHandler(platform, auth, logs, b.maxBodyBytes, openApiDocument());
     RunHandler run = new RunHandler(platform, auth, b.requireTokenForRun, runThreads);
     Router hostRouter = b.hostDomain == null ? null : Router.hostBased(b.hostDomain);
@@ -306,6 +306,9 @@ public final class ExtendServer implements AutoCloseable {
     private long minRequestDataRate = 1024;
     private Duration minRequestDataRateGrace = Duration.ofSeconds(5);
     private Duration requestBodyTimeout = Duration.ofSeconds(60);
+    private int logStreams = 256;
+    private int logStreamsPerToken = 8;
+    private int logStreamsPerContainer = 32;
     private boolean built;
 
     private Builder(ServerlessPlatform platform) {
@@ -378,6 +381,18 @@ public final class ExtendServer implements AutoCloseable {
     /** How long {@link ExtendServer#close()} waits for in-flight requests (default 30 s). */
     public Builder drainTimeout(Duration timeout) {
       this.drainTimeout = Objects.requireNonNull(timeout, "drainTimeout");
+      return this;
+    }
+
+    /**
+     * Limits on log streams ({@code GET .../logs}): at most {@code total} open on this server
+     * (default 256), {@code perToken} per token (default 8) and {@code perContainer} per
+     * container (default 32; admins are not held to it). Beyond, 429 with {@code Retry-After}.
+     */
+    public Builder logStreamLimits(int total, int perToken, int perContainer) {
+      this.logStreams = total;
+      this.logStreamsPerToken = perToken;
+      this.logStreamsPerContainer = perContainer;
       return this;
     }
 
@@ -519,6 +534,10 @@ public final class ExtendServer implements AutoCloseable {
       }
       if (minRequestDataRate < 0 || minRequestDataRateGrace.isNegative()) {
         throw new IllegalStateException("minRequestDataRate and its grace period must not be negative");
+      }
+      if (logStreams < 1 || logStreamsPerToken < 1 || logStreamsPerContainer < 1) {
+        throw new IllegalStateException("logStreamLimits must all be at least 1, were " + logStreams + ", "
+            + logStreamsPerToken + ", " + logStreamsPerContainer);
       }
       if (requestBodyTimeout.isNegative()) {
         throw new IllegalStateException("requestBodyTimeout must not be negative");

@@ -158,6 +158,8 @@ public final class Main {
             .idleTimeout(config.seconds("EXTEND_IDLE_TIMEOUT_SECONDS"))
             .minRequestDataRate(config.integer("EXTEND_MIN_REQUEST_DATA_RATE"), Duration.ofSeconds(5))
             .requestBodyTimeout(config.seconds("EXTEND_REQUEST_BODY_TIMEOUT_SECONDS"))
+            .logStreamLimits(config.integer("EXTEND_LOG_STREAMS_MAX"), config.integer("EXTEND_LOG_STREAMS_PER_TOKEN"),
+                config.integer("EXTEND_LOG_STREAMS_PER_CONTAINER"))
             .closesPlatform(true)
             .build()
             .start();

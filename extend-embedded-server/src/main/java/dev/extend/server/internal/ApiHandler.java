@@ -448,6 +448,7 @@ public final class ApiHandler {
       throw new NotFoundException("token " + id + " does not exist or is already revoked");
     }
     auth.revoked(id);
+    logs.closeToken(id);
     c.response().setStatus(204);
     c.callback().succeeded();
   }
@@ -457,7 +458,8 @@ public final class ApiHandler {
   private void streamLogs(Call c) {
     Fields q = Request.extractQueryParameters(c.request());
     int replay = intParam(q, "replay", 100, 0, 10_000);
-    logs.stream(ContainerName.of(c.param("container")), replay, c.request(), c.response(), c.callback());
+    logs.stream(ContainerName.of(c.param("container")), replay, c.principal(), auth.revocableBearer(c.request()),
+        c.request(), c.response(), c.callback());
   }
 
   // ---- utilities --------------------------------------------------------------------------
