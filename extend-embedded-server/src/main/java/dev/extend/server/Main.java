@@ -4,6 +4,7 @@ import dev.extend.ServerlessPlatform;
 import dev.extend.containerd.ContainerdRuntime;
 import dev.extend.jdbc.JdbcStorage;
 import dev.extend.modulebuild.NpmModuleBuilder;
+import dev.extend.spi.Redact;
 import dev.extend.spi.SandboxRuntime;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -117,7 +118,7 @@ public final class Main {
       }
       log.info("module builds: npm in-process ({} worker(s)), jobs run {}, registry {}", config.integer("EXTEND_BUILD_WORKERS"),
           runtime.jobRunner().isPresent() ? "in the " + runtime.name() + " runtime" : "as local processes",
-          config.npmRegistry() == null ? "npm default" : config.npmRegistry());
+          config.npmRegistry() == null ? "npm default" : Redact.credentials(config.npmRegistry().toString()));
 
       ServerMetrics metrics = ServerMetrics.create();
       ServerlessPlatform.Builder pb = ServerlessPlatform.builder()

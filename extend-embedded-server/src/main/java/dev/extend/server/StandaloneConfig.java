@@ -185,7 +185,8 @@ final class StandaloneConfig {
       }
       return uri;
     } catch (URISyntaxException e) {
-      throw new IllegalArgumentException("EXTEND_NPM_REGISTRY must be an http or https URL, was '" + v + "'");
+      throw new IllegalArgumentException("EXTEND_NPM_REGISTRY must be an http or https URL, was '"
+          + dev.extend.spi.Redact.credentials(v) + "'");
     }
   }
 
@@ -265,10 +266,8 @@ final class StandaloneConfig {
   String describe() {
     StringBuilder sb = new StringBuilder();
     values.forEach((k, v) -> {
-      String shown = v == null ? "(unset)" : SECRET.contains(k) ? "****" : v;
-      if (k.equals("EXTEND_JDBC_URL") && v != null) {
-        shown = v.replaceAll("(?i)(password=)[^&;]*", "$1****");
-      }
+      // URLs (the registry's, the database's) may carry credentials: user:secret@ and password=
+      String shown = v == null ? "(unset)" : SECRET.contains(k) ? "****" : dev.extend.spi.Redact.credentials(v);
       sb.append("\n  ").append(k).append(" = ").append(shown).append("  [").append(sources.get(k)).append(']');
     });
     return sb.toString();
