@@ -6,7 +6,6 @@ import dev.extend.ExtendException;
 import dev.extend.LogEvent;
 import dev.extend.LogListener;
 import dev.extend.ServerlessPlatform;
-import dev.extend.UnavailableException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -123,7 +122,7 @@ public final class LogStreams {
   void stream(ContainerName container, int replay, Auth.Principal principal, String bearer, Request request,
       Response response, Callback callback) {
     if (closing) {
-      throw new UnavailableException("the server is shutting down");
+      throw new Errors.Unavailable("the server is shutting down");
     }
     Stream s = new Stream(container, principal.tokenId(), principal.admin(), bearer, response, callback);
     synchronized (open) {

@@ -167,6 +167,11 @@ public final class RunHandler {
         Errors.send(response, callback, slow);
       } else if (capped != null && capped.exceeded()) {
         Errors.send(response, callback, tooLarge());
+      } else if (Errors.unwrap(t) instanceof ValidationException v && "body".equals(v.field())) {
+        // the reading failed below us (the client broke off, a chunk was malformed): its text
+        // names Java's exceptions, not the client's mistake
+        Errors.send(response, callback, new ValidationException("body",
+            "the request body could not be read: it ended early or was malformed"));
       } else {
         Errors.send(response, callback, t);
       }
@@ -267,18 +272,26 @@ public final class RunHandler {
     }
     for (java.util.Map.Entry<String, java.util.List<String>> e : headers.asMap().entrySet()) {
       String name = e.getKey();
-      if (hopByHop(name) || (connectionListed != null && connectionListed.contains(name))) {
+      // Content-Length is the server's to state: the webhook's may be wrong (or contradict its
+      // Transfer-Encoding), which would make the answer fail half-written.
+      if (hopByHop(name) || name.equals("content-length")
+          || (connectionListed != null && connectionListed.contains(name))) {
         continue;
       }
       for (String v : e.getValue()) {
         out.add(name, v);
       }
     }
+    // The agent frames the body by Transfer-Encoding when it has one, else by Content-Length.
+    long length = headers.first("transfer-encoding") != null ? -1 : parseLength(headers.first("content-length"));
 
     int status = answer.status();
     if (head || status == 204 || status == 304 || (status >= 100 && status < 200)) {
-      // No body by definition, whatever Content-Length says.
+      // No body by definition; a HEAD answer says how long the body would be.
       answer.close();
+      if (head && length >= 0) {
+        out.put(HttpHeader.CONTENT_LENGTH, length);
+      }
       response.write(true, null, callback);
       return;
     }
@@ -286,21 +299,26 @@ public final class RunHandler {
     if (whole.isPresent()) {
       // received whole with the head: one write, without blocking
       answer.close();
+      out.put(HttpHeader.CONTENT_LENGTH, whole.get().remaining());
       response.write(true, whole.get(), callback);
       return;
     }
     InputStream in = answer.body();
-    long length = parseLength(headers.first("content-length"));
     if (length >= 0 && length <= SINGLE_WRITE_MAX) {
       // Common case: one write carries headers and the whole body; no chunked encoding.
       byte[] body = in.readNBytes((int) length);
       answer.close();
       if (body.length != length) {
-        throw ExtendException.internal("the webhook's response ended after " + body.length
-            + " of " + length + " bytes", null);
+        throw new dev.extend.FunctionErrorException("ResponseError", "the webhook's answer ended after "
+            + body.length + " of the " + length + " bytes its Content-Length announced");
       }
+      out.put(HttpHeader.CONTENT_LENGTH, length);
       response.write(true, ByteBuffer.wrap(body), callback);
       return;
+    }
+    if (length >= 0) {
+      // framed by its length, the body read from the agent is never longer (an early end aborts)
+      out.put(HttpHeader.CONTENT_LENGTH, length);
     }
     try {
       byte[] buf = new byte[CHUNK];
