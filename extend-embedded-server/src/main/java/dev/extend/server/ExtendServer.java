@@ -129,7 +129,8 @@ public final class ExtendServer implements AutoCloseable {
     ApiHandler api = new ApiHandler(platform, auth, logs, b.maxBodyBytes, openApiDocument());
     RunHandler run = new RunHandler(platform, auth, b.requireTokenForRun, runThreads);
     Router hostRouter = b.hostDomain == null ? null : Router.hostBased(b.hostDomain);
-    root = new RootHandler(platform, hostRouter, b.router, run, api, metrics::scrape, management, managementConnector);
+    root = new RootHandler(platform, hostRouter, b.router, run, api, metrics::scrape, management, managementConnector,
+        auth, b.operatorDataPublic);
     RequestBodyGuard bodies = new RequestBodyGuard(root, b.minRequestDataRate, b.minRequestDataRateGrace,
         b.requestBodyTimeout);
     GracefulHandler graceful = new GracefulHandler(bodies);
@@ -306,6 +307,7 @@ public final class ExtendServer implements AutoCloseable {
     private long minRequestDataRate = 1024;
     private Duration minRequestDataRateGrace = Duration.ofSeconds(5);
     private Duration requestBodyTimeout = Duration.ofSeconds(60);
+    private boolean operatorDataPublic;
     private int logStreams = 256;
     private int logStreamsPerToken = 8;
     private int logStreamsPerContainer = 32;
@@ -363,6 +365,16 @@ public final class ExtendServer implements AutoCloseable {
     /** Largest management request body, in bytes (default 4 MiB); invocations use the platform's limit. */
     public Builder maxBodyBytes(long bytes) {
       this.maxBodyBytes = bytes;
+      return this;
+    }
+
+    /**
+     * Whether {@code /metrics} and the problems {@code /readyz} lists are served to anyone on
+     * every listener (default false: only on the management listener, or to an admin's token;
+     * anyone gets {@code /healthz} and the bare readiness status).
+     */
+    public Builder operatorDataPublic(boolean open) {
+      this.operatorDataPublic = open;
       return this;
     }
 

@@ -151,6 +151,7 @@ public final class Main {
             .metrics(metrics)
             .drainTimeout(config.drain())
             .managementPort(config.managementPort())
+            .operatorDataPublic(config.bool("EXTEND_OPERATOR_DATA_PUBLIC"))
             .managementHost(config.get("EXTEND_MANAGEMENT_HOST"))
             .maxThreads(config.integer("EXTEND_MAX_THREADS"))
             .managementThreads(config.integer("EXTEND_MANAGEMENT_THREADS"))

@@ -57,6 +57,7 @@ final class StandaloneConfig {
     d.put("EXTEND_IDLE_TIMEOUT_SECONDS", "30");
     d.put("EXTEND_MIN_REQUEST_DATA_RATE", "1024");
     d.put("EXTEND_REQUEST_BODY_TIMEOUT_SECONDS", "60");
+    d.put("EXTEND_OPERATOR_DATA_PUBLIC", "false");
     d.put("EXTEND_LOG_STREAMS_MAX", "256");
     d.put("EXTEND_LOG_STREAMS_PER_TOKEN", "8");
     d.put("EXTEND_LOG_STREAMS_PER_CONTAINER", "32");
@@ -164,6 +165,7 @@ final class StandaloneConfig {
       integer(k);
     }
     bool("EXTEND_RUN_REQUIRES_TOKEN");
+    bool("EXTEND_OPERATOR_DATA_PUBLIC");
     if (get("EXTEND_MAX_REQUEST_BODY_BYTES") != null) {
       longValue("EXTEND_MAX_REQUEST_BODY_BYTES");
     }

@@ -138,4 +138,20 @@ class ConnectionLimitsTest {
     assertThat(call("127.0.0.30", mgmt, "GET", "/metrics", 5000)).isEqualTo("HTTP/1.1 200");
     assertThat(call("127.0.0.30", mgmt, "POST", "/run/acme/hello", 5000)).isEqualTo("HTTP/1.1 404");
   }
+
+  @Test
+  void readinessDetailsAreShownOnTheManagementListenerOnly() throws Exception {
+    assertThat(body("127.0.0.31", t.server.managementPort(), "/readyz")).contains("\"problems\"");
+    String onMain = body("127.0.0.31", t.server.port(), "/readyz");
+    assertThat(onMain).startsWith("HTTP/1.1 200").contains("\"status\":\"ready\"").doesNotContain("problems");
+  }
+
+  /** The whole answer to a GET without a token. */
+  private String body(String from, int port, String path) throws IOException {
+    Socket s = open(from, port);
+    s.setSoTimeout(5000);
+    s.getOutputStream().write(("GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .getBytes(StandardCharsets.ISO_8859_1));
+    return new String(s.getInputStream().readAllBytes(), StandardCharsets.ISO_8859_1);
+  }
 }

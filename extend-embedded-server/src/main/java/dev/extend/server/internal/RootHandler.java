@@ -22,6 +22,10 @@ import org.eclipse.jetty.util.thread.Invocable.InvocationType;
  * The server's single handler: a host route (when configured) first, then the fixed paths
  * ({@code /api/v1}, {@code /healthz}, {@code /readyz}, {@code /metrics}), then the run router.
  *
+ * <p>Operator data is not for everyone: {@code /metrics} and the problems {@code /readyz}
+ * lists are served on the management listener, or to an admin's token; anyone gets
+ * {@code /healthz} and the bare readiness status (200 or 503), which is what load balancers need.
+ *
  * <p>It declares itself non-blocking, so Jetty calls it on the thread that parsed the request
  * (a selector thread under load) with no hand-off: routing and {@code /healthz} answer there,
  * the run proxy keeps a warm call there (see {@link RunHandler}), and every route that may block
@@ -44,6 +48,8 @@ public final class RootHandler extends Handler.Abstract {
   private final Supplier<String> metrics;
   private final Executor management;
   private final Connector managementConnector;
+  private final Auth auth;
+  private final boolean operatorDataPublic;
   private volatile boolean shuttingDown;
 
   /**
@@ -60,9 +66,12 @@ public final class RootHandler extends Handler.Abstract {
    * @param managementConnector the management listener, or null when everything is served on
    *     one listener; when set, the API and metrics are served only there and {@code /run} only
    *     on the others
+   * @param auth tells admins, to whom the metrics and readiness details are shown elsewhere
+   * @param operatorDataPublic whether metrics and readiness details are shown to anyone
    */
   public RootHandler(ServerlessPlatform platform, Router hostRouter, Router runRouter, RunHandler run,
-      ApiHandler api, Supplier<String> metrics, Executor management, Connector managementConnector) {
+      ApiHandler api, Supplier<String> metrics, Executor management, Connector managementConnector, Auth auth,
+      boolean operatorDataPublic) {
     this.platform = platform;
     this.hostRouter = hostRouter;
     this.runRouter = runRouter;
@@ -71,6 +80,8 @@ public final class RootHandler extends Handler.Abstract {
     this.metrics = metrics;
     this.management = management;
     this.managementConnector = managementConnector;
+    this.auth = auth;
+    this.operatorDataPublic = operatorDataPublic;
   }
 
   /** Makes {@code /readyz} answer 503 from now on, so load balancers stop sending traffic. */
@@ -108,14 +119,19 @@ public final class RootHandler extends Handler.Abstract {
         return true;
       }
       case "/readyz" -> {
-        blocking(request, response, callback, () -> ready(response, callback));
+        // the status is for load balancers; what is wrong is for the operator
+        boolean open = managementListener || operatorDataPublic;
+        blocking(request, response, callback, () -> ready(response, callback, open || admin(request)));
         return true;
       }
       case "/metrics" -> {
-        if (!serveManagement) {
+        if (!serveManagement && !operatorDataPublic) {
           break;
         }
         blocking(request, response, callback, () -> {
+          if (!managementListener && !operatorDataPublic) {
+            auth.authenticate(request).requireAdmin();
+          }
           byte[] text = metrics.get().getBytes(StandardCharsets.UTF_8);
           response.setStatus(200);
           response.getHeaders().put(PROMETHEUS_TYPE);
@@ -154,17 +170,31 @@ public final class RootHandler extends Handler.Abstract {
     });
   }
 
-  private void ready(Response response, Callback callback) {
+  /** Whether the request carries an admin's token (a wrong or missing one is no error here). */
+  private boolean admin(Request request) {
+    if (!request.getHeaders().contains(HttpHeader.AUTHORIZATION)) {
+      return false;
+    }
+    try {
+      return auth.authenticate(request).admin();
+    } catch (RuntimeException e) {
+      return false;
+    }
+  }
+
+  private void ready(Response response, Callback callback, boolean detailed) {
     List<String> problems;
     try {
       problems = shuttingDown ? List.of("the server is shutting down") : platform.readinessProblems();
     } catch (RuntimeException e) {
-      problems = List.of("readiness check failed: " + e);
+      problems = List.of("readiness check failed: " + e.getMessage());
     }
     var body = Json.MAPPER.createObjectNode();
     body.put("status", problems.isEmpty() ? "ready" : "not_ready");
-    var arr = body.putArray("problems");
-    problems.forEach(arr::add);
+    if (detailed) {
+      var arr = body.putArray("problems");
+      problems.forEach(arr::add);
+    }
     Json.write(response, problems.isEmpty() ? 200 : 503, body, callback);
   }
 }
