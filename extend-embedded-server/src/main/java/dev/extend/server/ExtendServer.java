@@ -16,6 +16,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.time.Duration;
+import java.util.List;
 import java.util.Objects;
 import org.eclipse.jetty.http.UriCompliance;
 import org.eclipse.jetty.io.ManagedSelector;
@@ -26,6 +27,7 @@ import org.eclipse.jetty.server.NetworkConnectionLimit;
 import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.server.ServerConnector;
 import org.eclipse.jetty.server.handler.GracefulHandler;
+import org.eclipse.jetty.util.InetAddressSet;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -107,7 +109,9 @@ public final class ExtendServer implements AutoCloseable {
     connector.setHost(b.host);
     connector.setAcceptQueueSize(1024);
     connector.setIdleTimeout(b.idleTimeout.toMillis());
-    perAddress = new ConnectionsPerAddress(b.maxConnectionsPerAddress, address -> false);
+    InetAddressSet proxies = trustedProxies(b.trustedProxies);
+    // a trusted proxy carries many clients' connections: it is not held to the per-address cap
+    perAddress = new ConnectionsPerAddress(b.maxConnectionsPerAddress, proxies == null ? address -> false : proxies);
     connector.addBean(perAddress);
     jetty.addConnector(connector);
     // Past the global cap the connector stops accepting until connections close; a management
@@ -127,7 +131,7 @@ public final class ExtendServer implements AutoCloseable {
     Auth auth = new Auth(platform, b.adminToken);
     logs = new LogStreams(platform, b.heartbeat, b.logStreams, b.logStreamsPerToken, b.logStreamsPerContainer);
     ApiHandler api = new ApiHandler(platform, auth, logs, b.maxBodyBytes, openApiDocument());
-    RunHandler run = new RunHandler(platform, auth, b.requireTokenForRun, runThreads);
+    RunHandler run = new RunHandler(platform, auth, b.requireTokenForRun, runThreads, proxies);
     Router hostRouter = b.hostDomain == null ? null : Router.hostBased(b.hostDomain);
     root = new RootHandler(platform, hostRouter, b.router, run, api, metrics::scrape, management, managementConnector,
         auth, b.operatorDataPublic);
@@ -138,6 +142,16 @@ public final class ExtendServer implements AutoCloseable {
     jetty.setErrorHandler(new JsonErrorHandler());
     jetty.setStopTimeout(b.drainTimeout.toMillis());
     jetty.setStopAtShutdown(false);
+  }
+
+  /** The set of trusted proxy addresses, or null when there are none. */
+  private static InetAddressSet trustedProxies(List<String> cidrs) {
+    if (cidrs.isEmpty()) {
+      return null;
+    }
+    InetAddressSet set = new InetAddressSet();
+    cidrs.forEach(set::add);
+    return set;
   }
 
   /**
@@ -308,6 +322,7 @@ public final class ExtendServer implements AutoCloseable {
     private Duration minRequestDataRateGrace = Duration.ofSeconds(5);
     private Duration requestBodyTimeout = Duration.ofSeconds(60);
     private boolean operatorDataPublic;
+    private List<String> trustedProxies = List.of();
     private int logStreams = 256;
     private int logStreamsPerToken = 8;
     private int logStreamsPerContainer = 32;
@@ -365,6 +380,19 @@ public final class ExtendServer implements AutoCloseable {
     /** Largest management request body, in bytes (default 4 MiB); invocations use the platform's limit. */
     public Builder maxBodyBytes(long bytes) {
       this.maxBodyBytes = bytes;
+      return this;
+    }
+
+    /**
+     * The proxies (load balancers) whose forwarding headers are believed, as addresses or CIDR
+     * blocks ({@code 10.0.0.0/8}, {@code 2001:db8::/32}, {@code 192.168.1.7}); default none.
+     * From a trusted proxy, {@code X-Forwarded-*} and {@code Forwarded} reach webhooks (its own
+     * address appended to {@code X-Forwarded-For}), and it is not held to the per-address
+     * connection cap. From anyone else they are dropped, and {@code X-Forwarded-For},
+     * {@code -Proto} and {@code -Host} are set from the connection.
+     */
+    public Builder trustedProxies(List<String> cidrs) {
+      this.trustedProxies = List.copyOf(cidrs);
       return this;
     }
 
@@ -547,6 +575,14 @@ public final class ExtendServer implements AutoCloseable {
       if (minRequestDataRate < 0 || minRequestDataRateGrace.isNegative()) {
         throw new IllegalStateException("minRequestDataRate and its grace period must not be negative");
       }
+      for (String cidr : trustedProxies) {
+        try {
+          new InetAddressSet().add(cidr.strip());
+        } catch (RuntimeException e) {
+          throw new IllegalStateException("trustedProxies: '" + cidr + "' is not an address or CIDR block");
+        }
+      }
+      trustedProxies = trustedProxies.stream().map(String::strip).toList();
       if (logStreams < 1 || logStreamsPerToken < 1 || logStreamsPerContainer < 1) {
         throw new IllegalStateException("logStreamLimits must all be at least 1, were " + logStreams + ", "
             + logStreamsPerToken + ", " + logStreamsPerContainer);

@@ -152,6 +152,7 @@ public final class Main {
             .drainTimeout(config.drain())
             .managementPort(config.managementPort())
             .operatorDataPublic(config.bool("EXTEND_OPERATOR_DATA_PUBLIC"))
+            .trustedProxies(config.list("EXTEND_TRUSTED_PROXIES"))
             .managementHost(config.get("EXTEND_MANAGEMENT_HOST"))
             .maxThreads(config.integer("EXTEND_MAX_THREADS"))
             .managementThreads(config.integer("EXTEND_MANAGEMENT_THREADS"))

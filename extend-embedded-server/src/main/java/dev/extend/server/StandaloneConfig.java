@@ -58,6 +58,7 @@ final class StandaloneConfig {
     d.put("EXTEND_MIN_REQUEST_DATA_RATE", "1024");
     d.put("EXTEND_REQUEST_BODY_TIMEOUT_SECONDS", "60");
     d.put("EXTEND_OPERATOR_DATA_PUBLIC", "false");
+    d.put("EXTEND_TRUSTED_PROXIES", null);
     d.put("EXTEND_LOG_STREAMS_MAX", "256");
     d.put("EXTEND_LOG_STREAMS_PER_TOKEN", "8");
     d.put("EXTEND_LOG_STREAMS_PER_CONTAINER", "32");
@@ -243,6 +244,15 @@ final class StandaloneConfig {
   /** The management listener's port, or -1 when the API is served on the main port. */
   int managementPort() {
     return get("EXTEND_MANAGEMENT_PORT") == null ? -1 : integer("EXTEND_MANAGEMENT_PORT");
+  }
+
+  /** The trusted proxies: a comma-separated list of addresses and CIDR blocks. */
+  List<String> list(String key) {
+    String v = get(key);
+    if (v == null) {
+      return List.of();
+    }
+    return java.util.Arrays.stream(v.split(",")).map(String::strip).filter(x -> !x.isEmpty()).toList();
   }
 
   Duration seconds(String key) {

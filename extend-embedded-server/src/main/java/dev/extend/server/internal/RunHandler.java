@@ -49,6 +49,7 @@ public final class RunHandler {
   private final boolean requireToken;
   private final long maxBody;
   private final java.util.concurrent.Executor blocking;
+  private final java.util.function.Predicate<java.net.InetAddress> trustedProxy;
 
   /**
    * Creates the handler.
@@ -57,10 +58,12 @@ public final class RunHandler {
    * @param auth checks tokens when {@code requireToken}
    * @param requireToken whether callers need a token for the webhook's container
    * @param blocking runs the calls that block (only run calls use it)
+   * @param trustedProxy the addresses whose forwarding headers are believed, or null for none
    */
   public RunHandler(ServerlessPlatform platform, Auth auth, boolean requireToken,
-      java.util.concurrent.Executor blocking) {
+      java.util.concurrent.Executor blocking, java.util.function.Predicate<java.net.InetAddress> trustedProxy) {
     this.blocking = blocking;
+    this.trustedProxy = trustedProxy;
     this.platform = platform;
     this.auth = auth;
     this.requireToken = requireToken;
@@ -182,11 +185,19 @@ public final class RunHandler {
     return new PayloadTooLargeException("request body exceeds the limit of " + maxBody + " bytes");
   }
 
+  /**
+   * Copies the request's headers for the webhook. What says where the request came from
+   * ({@code X-Forwarded-*}, {@code Forwarded}, {@code X-Real-IP} and the like) is passed on only
+   * from a trusted proxy; from anyone else it is dropped, since a client may write anything
+   * there, and {@code X-Forwarded-For}/{@code -Proto}/{@code -Host} are set from the connection.
+   */
   private void copyRequestHeaders(Request request, InvocationRequest.Builder ir) {
     HttpFields fields = request.getHeaders();
     Set<String> connectionListed = connectionTokens(fields);
+    boolean proxied = fromTrustedProxy(request);
     String forwardedFor = null;
     boolean hasProto = false;
+    boolean hasHost = false;
     for (HttpField f : fields) {
       HttpHeader h = f.getHeader();
       if (h != null) {
@@ -202,18 +213,27 @@ public final class RunHandler {
             }
           }
           case X_FORWARDED_FOR -> {
-            forwardedFor = f.getValue();
+            if (proxied) {
+              forwardedFor = forwardedFor == null ? f.getValue() : forwardedFor + ", " + f.getValue();
+            }
             continue;
           }
-          case X_FORWARDED_PROTO -> hasProto = true;
           default -> {
           }
         }
       } else if (f.getName().regionMatches(true, 0, "proxy-", 0, 6)) {
         continue;
       }
-      if (connectionListed != null && connectionListed.contains(f.getLowerCaseName())) {
+      String lower = f.getLowerCaseName();
+      if (connectionListed != null && connectionListed.contains(lower)) {
         continue;
+      }
+      if (claimsOrigin(lower)) {
+        if (!proxied) {
+          continue;
+        }
+        hasProto |= lower.equals("x-forwarded-proto");
+        hasHost |= lower.equals("x-forwarded-host");
       }
       ir.header(f.getName(), f.getValue());
     }
@@ -223,9 +243,26 @@ public final class RunHandler {
       ir.header("x-forwarded-proto", request.getHttpURI().getScheme());
     }
     String host = fields.get(HttpHeader.HOST);
-    if (host != null && !fields.contains(HttpHeader.X_FORWARDED_HOST)) {
+    if (host != null && !hasHost) {
       ir.header("x-forwarded-host", host);
     }
+  }
+
+  /** Headers by which a client (or a proxy) says where a request came from. */
+  static boolean claimsOrigin(String lowerName) {
+    return lowerName.startsWith("x-forwarded-") || lowerName.equals("forwarded") || lowerName.equals("x-real-ip")
+        || lowerName.equals("x-client-ip") || lowerName.equals("true-client-ip")
+        || lowerName.equals("x-cluster-client-ip") || lowerName.equals("cf-connecting-ip")
+        || lowerName.equals("x-original-forwarded-for");
+  }
+
+  private boolean fromTrustedProxy(Request request) {
+    if (trustedProxy == null) {
+      return false;
+    }
+    java.net.SocketAddress a = request.getConnectionMetaData().getRemoteSocketAddress();
+    return a instanceof java.net.InetSocketAddress inet && inet.getAddress() != null
+        && trustedProxy.test(inet.getAddress());
   }
 
   /** Header names listed in Connection (beyond close/keep-alive): hop-by-hop too. */
