@@ -134,7 +134,7 @@ public final class ExtendServer implements AutoCloseable {
     RunHandler run = new RunHandler(platform, auth, b.requireTokenForRun, runThreads, proxies);
     Router hostRouter = b.hostDomain == null ? null : Router.hostBased(b.hostDomain);
     root = new RootHandler(platform, hostRouter, b.router, run, api, metrics::scrape, management, managementConnector,
-        auth, b.operatorDataPublic);
+        auth, b.operatorDataPublic, b.sandboxPathRouted);
     RequestBodyGuard bodies = new RequestBodyGuard(root, b.minRequestDataRate, b.minRequestDataRateGrace,
         b.requestBodyTimeout);
     GracefulHandler graceful = new GracefulHandler(bodies);
@@ -322,6 +322,7 @@ public final class ExtendServer implements AutoCloseable {
     private Duration minRequestDataRateGrace = Duration.ofSeconds(5);
     private Duration requestBodyTimeout = Duration.ofSeconds(60);
     private boolean operatorDataPublic;
+    private boolean sandboxPathRouted = true;
     private List<String> trustedProxies = List.of();
     private int logStreams = 256;
     private int logStreamsPerToken = 8;
@@ -371,9 +372,26 @@ public final class ExtendServer implements AutoCloseable {
     /**
      * Also serves {@code {container}.<domain>/{webhook}[/{rest}]}; such hosts are routed
      * before anything else, so the whole path belongs to the webhook.
+     *
+     * <p>The production setting: each container gets an origin of its own, so a tenant's pages,
+     * scripts and cookies reach neither other tenants' webhooks nor the management API. On the
+     * path router they all share the API's origin, and only cookie scoping and the sandboxing
+     * headers ({@link #sandboxPathRoutedAnswers}) stand between them.
      */
     public Builder hostDomain(String domain) {
       this.hostDomain = domain;
+      return this;
+    }
+
+    /**
+     * Whether answers of webhooks on the path router (which share this server's origin with
+     * each other and with the management API) carry {@code Content-Security-Policy: sandbox}
+     * and {@code X-Content-Type-Options: nosniff} (default true). Turn it off only when the
+     * webhooks must serve pages that run scripts in this origin, and no browser that holds
+     * anything of the API visits them. Their cookies are held to their own path either way.
+     */
+    public Builder sandboxPathRoutedAnswers(boolean sandbox) {
+      this.sandboxPathRouted = sandbox;
       return this;
     }
 

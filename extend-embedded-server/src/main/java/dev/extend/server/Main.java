@@ -153,6 +153,7 @@ public final class Main {
             .managementPort(config.managementPort())
             .operatorDataPublic(config.bool("EXTEND_OPERATOR_DATA_PUBLIC"))
             .trustedProxies(config.list("EXTEND_TRUSTED_PROXIES"))
+            .sandboxPathRoutedAnswers(config.bool("EXTEND_SANDBOX_PATH_ROUTED"))
             .managementHost(config.get("EXTEND_MANAGEMENT_HOST"))
             .maxThreads(config.integer("EXTEND_MAX_THREADS"))
             .managementThreads(config.integer("EXTEND_MANAGEMENT_THREADS"))

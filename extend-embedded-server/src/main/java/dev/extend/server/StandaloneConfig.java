@@ -58,6 +58,7 @@ final class StandaloneConfig {
     d.put("EXTEND_MIN_REQUEST_DATA_RATE", "1024");
     d.put("EXTEND_REQUEST_BODY_TIMEOUT_SECONDS", "60");
     d.put("EXTEND_OPERATOR_DATA_PUBLIC", "false");
+    d.put("EXTEND_SANDBOX_PATH_ROUTED", "true");
     d.put("EXTEND_TRUSTED_PROXIES", null);
     d.put("EXTEND_LOG_STREAMS_MAX", "256");
     d.put("EXTEND_LOG_STREAMS_PER_TOKEN", "8");
@@ -167,6 +168,7 @@ final class StandaloneConfig {
     }
     bool("EXTEND_RUN_REQUIRES_TOKEN");
     bool("EXTEND_OPERATOR_DATA_PUBLIC");
+    bool("EXTEND_SANDBOX_PATH_ROUTED");
     if (get("EXTEND_MAX_REQUEST_BODY_BYTES") != null) {
       longValue("EXTEND_MAX_REQUEST_BODY_BYTES");
     }

@@ -50,6 +50,7 @@ public final class RootHandler extends Handler.Abstract {
   private final Connector managementConnector;
   private final Auth auth;
   private final boolean operatorDataPublic;
+  private final boolean sandboxSharedOrigin;
   private volatile boolean shuttingDown;
 
   /**
@@ -68,10 +69,12 @@ public final class RootHandler extends Handler.Abstract {
    *     on the others
    * @param auth tells admins, to whom the metrics and readiness details are shown elsewhere
    * @param operatorDataPublic whether metrics and readiness details are shown to anyone
+   * @param sandboxSharedOrigin whether answers of path-routed webhooks get the sandboxing
+   *     headers (see {@link SharedOrigin})
    */
   public RootHandler(ServerlessPlatform platform, Router hostRouter, Router runRouter, RunHandler run,
       ApiHandler api, Supplier<String> metrics, Executor management, Connector managementConnector, Auth auth,
-      boolean operatorDataPublic) {
+      boolean operatorDataPublic, boolean sandboxSharedOrigin) {
     this.platform = platform;
     this.hostRouter = hostRouter;
     this.runRouter = runRouter;
@@ -82,6 +85,7 @@ public final class RootHandler extends Handler.Abstract {
     this.managementConnector = managementConnector;
     this.auth = auth;
     this.operatorDataPublic = operatorDataPublic;
+    this.sandboxSharedOrigin = sandboxSharedOrigin;
   }
 
   /** Makes {@code /readyz} answer 503 from now on, so load balancers stop sending traffic. */
@@ -104,7 +108,7 @@ public final class RootHandler extends Handler.Abstract {
     if (hostRouter != null && !managementListener) {
       Optional<Router.Route> route = hostRouter.route(request.getHttpURI().getHost(), path);
       if (route.isPresent()) {
-        run.handle(request, response, callback, route.get());
+        run.handle(request, response, callback, route.get(), SharedOrigin.Policy.OWN_ORIGIN);
         return true;
       }
     }
@@ -152,7 +156,9 @@ public final class RootHandler extends Handler.Abstract {
       }
     }
     if (route.isPresent()) {
-      run.handle(request, response, callback, route.get());
+      // on the run router the webhook shares this origin with every other and with the API
+      run.handle(request, response, callback, route.get(),
+          new SharedOrigin.Policy(SharedOrigin.scopeOf(path, route.get().rest()), sandboxSharedOrigin));
     } else {
       Errors.send(response, callback, new NotFoundException("nothing is served at " + path));
     }

@@ -74,11 +74,12 @@ public final class RunHandler {
    * Serves one routed request; always completes {@code callback}. Never blocks: it may be
    * called on a selector thread.
    */
-  public void handle(Request request, Response response, Callback callback, Router.Route route) {
+  public void handle(Request request, Response response, Callback callback, Router.Route route,
+      SharedOrigin.Policy policy) {
     long length = request.getLength();
     boolean chunked = length < 0 && request.getHeaders().contains(HttpHeader.TRANSFER_ENCODING);
     if (requireToken || chunked || length > INLINE_BODY_MAX) {
-      blocking.execute(() -> handleBlocking(request, response, callback, route));
+      blocking.execute(() -> handleBlocking(request, response, callback, route, policy));
       return;
     }
     InvocationRequest.Builder ir;
@@ -89,7 +90,7 @@ public final class RunHandler {
       return;
     }
     if (length <= 0) {
-      invokeAsync(request, response, callback, route, ir.build());
+      invokeAsync(request, response, callback, route, ir.build(), policy);
       return;
     }
     Content.Source.asByteArrayAsync(request, (int) length, Promise.Invocable.from(InvocationType.NON_BLOCKING,
@@ -99,29 +100,30 @@ public final class RunHandler {
             Errors.send(response, callback, slow != null ? slow
                 : new ValidationException("body", "the request body ended before its Content-Length"));
           } else {
-            invokeAsync(request, response, callback, route, ir.body(body).build());
+            invokeAsync(request, response, callback, route, ir.body(body).build(), policy);
           }
         }));
   }
 
   private void invokeAsync(Request request, Response response, Callback callback, Router.Route route,
-      InvocationRequest invocation) {
+      InvocationRequest invocation, SharedOrigin.Policy policy) {
     boolean head = "HEAD".equals(request.getMethod());
     platform.invokeAsync(route.webhook(), invocation, Runnable::run).whenComplete((answer, failure) -> {
       if (failure != null) {
         Errors.send(response, callback, failure);
       } else if (answer.completeBody().isPresent()) {
-        copy(answer, response, callback, head);
+        copy(answer, response, callback, head, policy);
       } else {
         // the body streams from the sandbox: read it where blocking is allowed
-        blocking.execute(() -> copy(answer, response, callback, head));
+        blocking.execute(() -> copy(answer, response, callback, head, policy));
       }
     });
   }
 
-  private static void copy(InvocationResponse answer, Response response, Callback callback, boolean head) {
+  private static void copy(InvocationResponse answer, Response response, Callback callback, boolean head,
+      SharedOrigin.Policy policy) {
     try {
-      copyResponse(answer, response, callback, head);
+      copyResponse(answer, response, callback, head, policy);
     } catch (Throwable t) {
       answer.close();
       Errors.send(response, callback, t);
@@ -143,7 +145,8 @@ public final class RunHandler {
   }
 
   /** The way through Jetty's thread pool: token check, streamed request body, blocking invoke. */
-  private void handleBlocking(Request request, Response response, Callback callback, Router.Route route) {
+  private void handleBlocking(Request request, Response response, Callback callback, Router.Route route,
+      SharedOrigin.Policy policy) {
     CappedInputStream capped = null;
     InvocationResponse answer = null;
     try {
@@ -159,7 +162,7 @@ public final class RunHandler {
       }
 
       answer = platform.invoke(route.webhook(), ir.build());
-      copyResponse(answer, response, callback, "HEAD".equals(request.getMethod()));
+      copyResponse(answer, response, callback, "HEAD".equals(request.getMethod()), policy);
       answer = null; // handed over
     } catch (Throwable t) {
       if (answer != null) {
@@ -298,7 +301,7 @@ public final class RunHandler {
   }
 
   private static void copyResponse(InvocationResponse answer, Response response, Callback callback,
-      boolean head) throws IOException {
+      boolean head, SharedOrigin.Policy policy) throws IOException {
     response.setStatus(answer.status());
     HttpFields.Mutable out = response.getHeaders();
     Headers headers = answer.headers();
@@ -316,9 +319,10 @@ public final class RunHandler {
         continue;
       }
       for (String v : e.getValue()) {
-        out.add(name, v);
+        policy.add(out, name, v);
       }
     }
+    policy.finish(out);
     // The agent frames the body by Transfer-Encoding when it has one, else by Content-Length.
     long length = headers.first("transfer-encoding") != null ? -1 : parseLength(headers.first("content-length"));
 
