@@ -55,6 +55,15 @@ import org.slf4j.LoggerFactory;
  * <p>{@link #close()} is graceful: the server stops accepting connections, {@code /readyz}
  * turns 503, log streams end, in-flight requests get up to the drain timeout to finish, and
  * then the platform is closed if this server owns it.
+ *
+ * <p>Facing the internet: request bodies must arrive at a minimum rate and within a deadline
+ * (408 otherwise); connections are capped in all and per remote address; the management API
+ * has threads of its own, or a listener of its own ({@link Builder#managementPort}), so that
+ * {@code /run}'s clients, however slow or many, cannot starve it; log streams are limited per
+ * token, per container and in all, and end when their token is revoked; forwarding headers are
+ * believed only from {@link Builder#trustedProxies trusted proxies}; path-routed answers cannot
+ * set cookies for other paths and run sandboxed; errors name no host paths, sandbox ids or Java
+ * exceptions. {@link Builder#hostDomain Per-container host names} are the production setting.
  */
 public final class ExtendServer implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(ExtendServer.class);
