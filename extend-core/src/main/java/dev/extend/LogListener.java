@@ -11,4 +11,10 @@ public interface LogListener {
 
   /** Called for each line of output. */
   void onLog(LogEvent event);
+
+  /**
+   * Called once when the platform ends a subscription made with
+   * {@link ServerlessPlatform#subscribeLogs}: its container was deleted. No line follows.
+   */
+  default void onClose() {}
 }

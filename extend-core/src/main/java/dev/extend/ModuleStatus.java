@@ -7,13 +7,13 @@ import java.util.Objects;
  *
  * @param module the module
  * @param state its state
- * @param log the build log, or its tail; never null
+ * @param log the build log, or its tail, credentials masked; never null
  */
 public record ModuleStatus(ModuleRef module, ModuleState state, String log) {
-  /** Checks fields. */
+  /** Checks fields; credentials in the log are masked ({@link dev.extend.spi.Redact}). */
   public ModuleStatus {
     Objects.requireNonNull(module, "module");
     Objects.requireNonNull(state, "state");
-    log = log == null ? "" : log;
+    log = log == null ? "" : dev.extend.spi.Redact.credentials(log);
   }
 }

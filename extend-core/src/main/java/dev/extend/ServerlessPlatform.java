@@ -98,6 +98,26 @@ public final class ServerlessPlatform implements AutoCloseable {
     return engine.webhooks().delete(ref, OptionalLong.of(expectedVersion));
   }
 
+  /**
+   * Deletes a container, so that a later container of the same name starts clean: its webhooks,
+   * every token that grants it (also tokens granting other containers besides; admin tokens
+   * stay), its log replay and log subscriptions (each listener's {@link LogListener#onClose()}
+   * is called), and its sandbox on this node. Idempotent.
+   *
+   * <p>Other nodes answer 404 for its webhooks within the metadata bound
+   * ({@link Builder#metadataRefresh}) of a call, and retire their sandbox of the container when
+   * a call shows them one of its webhooks is gone or was replaced by a new one of the same name:
+   * within {@code 10 ×} the bound (10 s by default) of such a call, and once more a sandbox wait
+   * timeout later (for a call that was under way meanwhile); a sandbox that no call reaches is
+   * reclaimed by the idle timeout. Their log replay of it ages out.
+   *
+   * @throws UnavailableException when the store is unreachable (the deletion may be partial;
+   *     repeat it)
+   */
+  public void deleteContainer(ContainerName container) {
+    engine.deleteContainer(Objects.requireNonNull(container, "container"));
+  }
+
   // ---- modules ----------------------------------------------------------------------------
 
   /** The build state of a module (with its log), or empty when nothing asked for it yet. */

@@ -146,6 +146,9 @@ public final class Bench {
       if (o.runs("mgmt")) {
         management();
       }
+      if (o.runs("flood")) {
+        flood();
+      }
       if (o.runs("modules")) {
         modules();
       }
@@ -588,7 +591,80 @@ public final class Bench {
     table.add("webhook get: p50", get.p50(), "ms", "p99 " + Table.format(get.p99()) + " ms");
   }
 
-  // ---- 8. modules ---------------------------------------------------------------------------
+  // ---- 8. management API during a slow-body flood ------------------------------------------
+
+  private static final String FLOOD_ADMIN = "bench-admin-token-0123456789";
+
+  /**
+   * The management API's latency (a webhook list on a new connection per call, as curl makes)
+   * while {@code --flood-connections} clients trickle request bodies to {@code /run}: first on
+   * one port, then with the management listener on a port of its own.
+   */
+  private void flood() throws Exception {
+    WebhookRef ref = hello();
+    String run = "/run/" + ref.container().value() + "/" + ref.name().value();
+    String list = "GET /api/v1/containers/" + ref.container().value() + "/webhooks HTTP/1.1\r\nHost: localhost\r\n"
+        + "Authorization: Bearer " + FLOOD_ADMIN + "\r\nConnection: close\r\n\r\n";
+    int n = o.floodConnections;
+    for (boolean ownPort : new boolean[] {false, true}) {
+      String where = ownPort ? "management port" : "one port";
+      ExtendServer.Builder b = ExtendServer.builder(platform).port(0).host("127.0.0.1").adminToken(FLOOD_ADMIN)
+          // the flood comes from one address: let all of it in, to measure the thread budgets
+          .maxConnectionsPerAddress(2 * n + 64);
+      if (ownPort) {
+        b.managementPort(0);
+      }
+      try (ExtendServer server = b.build().start()) {
+        int api = ownPort ? server.managementPort() : server.port();
+        Samples quiet = new Samples(64);
+        for (int i = 0; i < (o.quick ? 20 : 100); i++) {
+          quiet.add(timedCall(api, list));
+        }
+        say("flood: " + n + " slow-body connections to " + run + " for " + o.floodDuration.toSeconds()
+            + " s; management API on " + where);
+        Samples during = new Samples(256);
+        long worst = 0;
+        long cut;
+        long answered408;
+        long opened;
+        try (SlowBodyFlood flood = SlowBodyFlood.start(server.port(), run, n)) {
+          long end = System.nanoTime() + o.floodDuration.toNanos();
+          while (System.nanoTime() < end) {
+            long t = timedCall(api, list);
+            during.add(t);
+            worst = Math.max(worst, t);
+            Thread.sleep(50);
+          }
+          cut = flood.cut();
+          answered408 = flood.answered408();
+          opened = flood.opened();
+        }
+        String notes = during.size() + " calls, p99 " + Table.format(during.p99()) + " ms, max "
+            + Table.format(worst / 1e6) + " ms; quiet p50 " + Table.format(quiet.p50()) + " ms; " + cut
+            + " slow requests cut (" + answered408 + " answered 408), " + opened + " connections opened";
+        table.add("mgmt API in slow-body flood, " + where + ": p50", during.p50(), "ms", notes);
+        table.add("mgmt API in slow-body flood, " + where + ": max", worst / 1e6, "ms", null);
+      }
+    }
+  }
+
+  /** One request on a new connection; its time in nanoseconds, or fails when it is not answered 200 within 10 s. */
+  private static long timedCall(int port, String request) throws java.io.IOException {
+    long t0 = System.nanoTime();
+    try (java.net.Socket s = new java.net.Socket()) {
+      s.connect(new java.net.InetSocketAddress("127.0.0.1", port), 10_000);
+      s.setSoTimeout(10_000);
+      s.getOutputStream().write(request.getBytes(java.nio.charset.StandardCharsets.ISO_8859_1));
+      byte[] all = s.getInputStream().readAllBytes();
+      String status = new String(all, 0, Math.min(12, all.length), java.nio.charset.StandardCharsets.ISO_8859_1);
+      if (!status.equals("HTTP/1.1 200")) {
+        throw new IllegalStateException("the management API answered '" + status + "'");
+      }
+    }
+    return System.nanoTime() - t0;
+  }
+
+  // ---- 9. modules ---------------------------------------------------------------------------
 
   private void modules() throws Exception {
     say("modules: building " + MODULES + " with npm from a local registry");
@@ -741,6 +817,8 @@ public final class Bench {
         "pooled cold start: p50", "pooled cold start: p99",
         "pool-empty cold start: p50", "pool-empty cold start: p99",
         "webhook create: p50", "webhook update: p50", "webhook get: p50",
+        "mgmt API in slow-body flood, one port: p50", "mgmt API in slow-body flood, one port: max",
+        "mgmt API in slow-body flood, management port: p50", "mgmt API in slow-body flood, management port: max",
         "module builds: 3 modules ready",
         "pooled cold, 3 modules on host: p50", "pooled cold, 3 modules not on host: p50"));
     if (wrk) {

@@ -10,7 +10,7 @@ import java.util.Set;
 /** Command-line options of the bench. */
 final class Options {
   /** Every stage, in the order they run. */
-  static final List<String> STAGES = List.of("baseline", "pool", "warm", "http", "cold", "empty", "mgmt", "modules");
+  static final List<String> STAGES = List.of("baseline", "pool", "warm", "http", "cold", "empty", "mgmt", "flood", "modules");
 
   String runtime = "auto";
   boolean quick;
@@ -27,6 +27,8 @@ final class Options {
   int poolTarget = 8;
   int mgmtSamples = 300;
   int moduleSamples = 8;
+  int floodConnections = 420;
+  Duration floodDuration = Duration.ofSeconds(15);
   boolean wrk = true;
   Path dataDir;
   Path node = Path.of("/usr/bin/node");
@@ -46,6 +48,8 @@ final class Options {
       "  --pool-target N                   sandboxes started by the refill measurement (default 8)",
       "  --mgmt-samples N                  management calls of each kind (default 300)",
       "  --module-samples N                cold starts of each module case (default 8)",
+      "  --flood-connections N             slow-body connections of the flood stage (default 420)",
+      "  --flood-seconds S                 length of each flood (default 15)",
       "  --no-wrk                          do not cross-check TCP throughput with wrk",
       "  --data-dir DIR                    platform data directory (default: a temp dir, removed after)",
       "  --node PATH                       node binary (default /usr/bin/node)");
@@ -88,6 +92,8 @@ final class Options {
         case "--pool-target" -> o.poolTarget = positive(args, ++i, a);
         case "--mgmt-samples" -> o.mgmtSamples = positive(args, ++i, a);
         case "--module-samples" -> o.moduleSamples = positive(args, ++i, a);
+        case "--flood-connections" -> o.floodConnections = positive(args, ++i, a);
+        case "--flood-seconds" -> o.floodDuration = Duration.ofSeconds(positive(args, ++i, a));
         case "--data-dir" -> o.dataDir = Path.of(value(args, ++i, a));
         case "--node" -> o.node = Path.of(value(args, ++i, a));
         case "--help", "-h" -> throw new IllegalArgumentException(USAGE);
@@ -110,6 +116,8 @@ final class Options {
     poolTarget = 3;
     mgmtSamples = 40;
     moduleSamples = 2;
+    floodConnections = 100;
+    floodDuration = Duration.ofSeconds(3);
   }
 
   boolean runs(String stage) {

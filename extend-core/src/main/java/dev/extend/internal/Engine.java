@@ -119,7 +119,7 @@ public final class Engine implements AutoCloseable {
     this.loop = new AgentLoop("extend-agent-io");
     this.agents = new AgentClient(http);
     this.logs = new LogHub(s.logReplayLines(), s.logListeners());
-    this.metadata = new MetadataCache(functions, s.metadataRefresh(), executor);
+    this.metadata = new MetadataCache(functions, s.metadataRefresh(), executor, this::webhookGone);
     this.modules = new ModuleService(moduleRecords, queue);
     this.webhooks = new WebhookService(s, functions, modules, metadata);
     this.tokens = new TokenService(tokenStore);
@@ -306,6 +306,54 @@ public final class Engine implements AutoCloseable {
           : new LogEvent(Instant.now(), c, null, null, "stdout", line);
     }
     logs.publish(e);
+  }
+
+  // ---- deletion of webhooks and containers -----------------------------------------------
+
+  /**
+   * A webhook this node served was deleted or replaced (through this node, or noticed by the
+   * metadata cache): its container's sandbox here is retired, so nothing of its code survives.
+   */
+  private void webhookGone(WebhookRef ref) {
+    // the cache is built before the sandboxes; nothing is served until both exist
+    if (sandboxes == null || housekeeping == null) {
+      return;
+    }
+    sandboxes.retire(ref.container(), "webhook " + ref + " was deleted or replaced");
+    // A call that resolved the old webhook just before may still take a sandbox for the
+    // container after this retirement and load the old code into it, marked with a version
+    // number the new webhook may have too. Such a call gets its sandbox within the sandbox wait
+    // timeout, so retiring once more after that leaves nothing of the old code behind.
+    long settle = settings.sandboxWaitTimeout().toMillis() + 2 * settings.metadataRefresh().toMillis();
+    try {
+      housekeeping.schedule(() -> sandboxes.retire(ref.container(), "webhook " + ref + " was deleted or replaced"),
+          settle, TimeUnit.MILLISECONDS);
+    } catch (java.util.concurrent.RejectedExecutionException closing) {
+      // the platform is closing: every sandbox goes anyway
+    }
+  }
+
+  /**
+   * Deletes a container: revokes the tokens that grant it (first, so its tenant cannot add to
+   * it meanwhile), deletes its webhooks, retires its sandbox on this node, and drops its log
+   * replay and subscriptions.
+   */
+  public void deleteContainer(ContainerName container) {
+    List<String> revoked = tokens.revokeGranting(container);
+    int deleted = 0;
+    String cursor = null;
+    do {
+      dev.extend.Page<dev.extend.Webhook> page = webhooks.list(container, 1000, cursor);
+      for (dev.extend.Webhook w : page.items()) {
+        if (webhooks.delete(w.ref(), java.util.OptionalLong.empty())) {
+          deleted++;
+        }
+      }
+      cursor = page.nextCursor();
+    } while (cursor != null);
+    sandboxes.retire(container, "container deleted");
+    logs.forget(container);
+    LOG.info("container {} deleted: {} webhook(s), {} token(s) revoked", container, deleted, revoked.size());
   }
 
   // ---- API -----------------------------------------------------------------------------

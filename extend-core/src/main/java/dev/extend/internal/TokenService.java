@@ -45,6 +45,22 @@ public final class TokenService {
     return store.revoke(id);
   }
 
+  /**
+   * Revokes every live token that grants {@code container} (also those that grant other
+   * containers besides: kept, they would grant whoever reuses the name). Admin tokens stay.
+   *
+   * @return the ids revoked
+   */
+  public java.util.List<String> revokeGranting(ContainerName container) {
+    java.util.List<String> revoked = new java.util.ArrayList<>();
+    for (TokenRecord t : store.list()) {
+      if (t.containers().contains(container) && store.revoke(t.id())) {
+        revoked.add(t.id());
+      }
+    }
+    return revoked;
+  }
+
   /** The live token of a bearer secret. */
   public Optional<TokenRecord> authenticate(String bearer) {
     if (bearer == null || bearer.isEmpty() || bearer.length() > 256) {

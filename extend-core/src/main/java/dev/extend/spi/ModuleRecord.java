@@ -16,6 +16,11 @@ import java.time.Instant;
  */
 public record ModuleRecord(ModuleRef module, ModuleState state, String log, Artifact artifact, Instant updatedAt) {
 
+  /** Masks credentials in the log ({@link Redact}), whatever wrote it. */
+  public ModuleRecord {
+    log = Redact.credentials(log);
+  }
+
   /** The public view of this record. */
   public ModuleStatus status() {
     return new ModuleStatus(module, state, log);

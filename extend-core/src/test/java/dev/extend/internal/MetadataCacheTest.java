@@ -139,4 +139,27 @@ class MetadataCacheTest {
     assertThat(cache.get(REF).orElseThrow().code()).isEqualTo("v1");
     assertThat(store.gets.get()).as("served from memory").isEqualTo(before);
   }
+
+  @Test
+  void aWebhookDeletedAndCreatedAgainAtTheSameVersionIsNoticedByTheRereadAndReportedGone() throws Exception {
+    CountingStore store = new CountingStore();
+    store.put(record("old tenant"), OptionalLong.empty());
+    List<WebhookRef> gone = new java.util.concurrent.CopyOnWriteArrayList<>();
+    MetadataCache cache = new MetadataCache(store, Duration.ofMillis(20), Runnable::run, gone::add);
+    assertThat(cache.get(REF).orElseThrow().code()).isEqualTo("old tenant");
+    // through another node: deleted, created again, again at version 1
+    store.delete(REF, OptionalLong.empty());
+    Thread.sleep(2);
+    assertThat(store.put(record("new tenant"), OptionalLong.empty()).version()).isEqualTo(1);
+    // a version query alone cannot tell them apart...
+    Thread.sleep(30);
+    assertThat(cache.get(REF).orElseThrow().code()).isEqualTo("old tenant");
+    // ...the full re-read after REREAD_FACTOR bounds does
+    Thread.sleep(20L * MetadataCache.REREAD_FACTOR + 20);
+    assertThat(cache.get(REF).orElseThrow().code()).isEqualTo("new tenant");
+    assertThat(gone).containsExactly(REF);
+    // a delete through this node is reported too
+    cache.remove(REF);
+    assertThat(gone).containsExactly(REF, REF);
+  }
 }

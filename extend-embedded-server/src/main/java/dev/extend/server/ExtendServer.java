@@ -3,8 +3,10 @@ package dev.extend.server;
 import dev.extend.ServerlessPlatform;
 import dev.extend.server.internal.ApiHandler;
 import dev.extend.server.internal.Auth;
+import dev.extend.server.internal.ConnectionsPerAddress;
 import dev.extend.server.internal.JsonErrorHandler;
 import dev.extend.server.internal.LogStreams;
+import dev.extend.server.internal.RequestBodyGuard;
 import dev.extend.server.internal.RootHandler;
 import dev.extend.server.internal.RunHandler;
 import dev.extend.server.internal.SelectorLoop;
@@ -14,15 +16,18 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.time.Duration;
+import java.util.List;
 import java.util.Objects;
 import org.eclipse.jetty.http.UriCompliance;
 import org.eclipse.jetty.io.ManagedSelector;
 import org.eclipse.jetty.server.HttpConfiguration;
 import org.eclipse.jetty.server.HttpConnectionFactory;
 import org.eclipse.jetty.server.LocalConnector;
+import org.eclipse.jetty.server.NetworkConnectionLimit;
 import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.server.ServerConnector;
 import org.eclipse.jetty.server.handler.GracefulHandler;
+import org.eclipse.jetty.util.InetAddressSet;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -50,14 +55,28 @@ import org.slf4j.LoggerFactory;
  * <p>{@link #close()} is graceful: the server stops accepting connections, {@code /readyz}
  * turns 503, log streams end, in-flight requests get up to the drain timeout to finish, and
  * then the platform is closed if this server owns it.
+ *
+ * <p>Facing the internet: request bodies must arrive at a minimum rate and within a deadline
+ * (408 otherwise); connections are capped in all and per remote address; the management API
+ * has threads of its own, or a listener of its own ({@link Builder#managementPort}), so that
+ * {@code /run}'s clients, however slow or many, cannot starve it; log streams are limited per
+ * token, per container and in all, and end when their token is revoked; forwarding headers are
+ * believed only from {@link Builder#trustedProxies trusted proxies}; path-routed answers cannot
+ * set cookies for other paths and run sandboxed; errors name no host paths, sandbox ids or Java
+ * exceptions. {@link Builder#hostDomain Per-container host names} are the production setting.
  */
 public final class ExtendServer implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(ExtendServer.class);
+  /** Jetty's own pool: acceptor, selectors and short non-blocking tasks. */
+  private static final int IO_THREADS = Math.max(16, 4 * Runtime.getRuntime().availableProcessors());
 
   private final ServerlessPlatform platform;
   private final Builder config;
   private final Server jetty;
   private final ServerConnector connector;
+  private final ServerConnector managementConnector;
+  private final QueuedThreadPool management;
+  private final ConnectionsPerAddress perAddress;
   private final RootHandler root;
   private final LogStreams logs;
   /** The selectors attached to the platform while the server runs. */
@@ -71,9 +90,21 @@ public final class ExtendServer implements AutoCloseable {
     ServerMetrics metrics = b.metrics == null ? ServerMetrics.create() : b.metrics;
     metrics.bind(platform);
 
-    QueuedThreadPool threads = new ServerThreadPool(b.maxThreads, Math.min(8, b.maxThreads));
-    threads.setName("extend-http");
-    jetty = new Server(threads);
+    // Three thread budgets, so that no kind of client can starve another. Jetty's own pool only
+    // runs Jetty's short tasks (accepting, opening and resuming connections, parsing) and never
+    // a call that blocks: slow clients cannot keep new connections from being served.
+    QueuedThreadPool io = new ServerThreadPool(IO_THREADS, 4);
+    io.setName("extend-http");
+    jetty = new Server(io);
+    // Run calls that block (a token to check, a body or an answer that streams) take these.
+    QueuedThreadPool runThreads = new QueuedThreadPool(b.maxThreads, Math.min(8, b.maxThreads));
+    runThreads.setName("extend-run");
+    jetty.addBean(runThreads);
+    // The management API, readiness and metrics take these, which /run never uses. A management
+    // connector runs on them too (its acceptor and selector hold one each).
+    management = new QueuedThreadPool(b.managementThreads + (b.managementPort >= 0 ? 2 : 0), 2);
+    management.setName("extend-management");
+    jetty.addBean(management);
 
     HttpConfiguration http = new HttpConfiguration();
     http.setSendServerVersion(false);
@@ -86,19 +117,50 @@ public final class ExtendServer implements AutoCloseable {
     connector.setPort(b.port);
     connector.setHost(b.host);
     connector.setAcceptQueueSize(1024);
+    connector.setIdleTimeout(b.idleTimeout.toMillis());
+    InetAddressSet proxies = trustedProxies(b.trustedProxies);
+    // a trusted proxy carries many clients' connections: it is not held to the per-address cap
+    perAddress = new ConnectionsPerAddress(b.maxConnectionsPerAddress, proxies == null ? address -> false : proxies);
+    connector.addBean(perAddress);
     jetty.addConnector(connector);
+    // Past the global cap the connector stops accepting until connections close; a management
+    // connector is not counted, so the API stays reachable when /run's clients fill the cap.
+    jetty.addBean(new NetworkConnectionLimit(b.maxConnections, connector));
+
+    if (b.managementPort >= 0) {
+      managementConnector = new ServerConnector(jetty, management, null, null, 1, 1, new HttpConnectionFactory(http));
+      managementConnector.setPort(b.managementPort);
+      managementConnector.setHost(b.managementHost != null ? b.managementHost : b.host);
+      managementConnector.setIdleTimeout(b.idleTimeout.toMillis());
+      jetty.addConnector(managementConnector);
+    } else {
+      managementConnector = null;
+    }
 
     Auth auth = new Auth(platform, b.adminToken);
-    logs = new LogStreams(platform, b.heartbeat);
+    logs = new LogStreams(platform, b.heartbeat, b.logStreams, b.logStreamsPerToken, b.logStreamsPerContainer);
     ApiHandler api = new ApiHandler(platform, auth, logs, b.maxBodyBytes, openApiDocument());
-    RunHandler run = new RunHandler(platform, auth, b.requireTokenForRun);
+    RunHandler run = new RunHandler(platform, auth, b.requireTokenForRun, runThreads, proxies);
     Router hostRouter = b.hostDomain == null ? null : Router.hostBased(b.hostDomain);
-    root = new RootHandler(platform, hostRouter, b.router, run, api, metrics::scrape);
-    GracefulHandler graceful = new GracefulHandler(root);
+    root = new RootHandler(platform, hostRouter, b.router, run, api, metrics::scrape, management, managementConnector,
+        auth, b.operatorDataPublic, b.sandboxPathRouted);
+    RequestBodyGuard bodies = new RequestBodyGuard(root, b.minRequestDataRate, b.minRequestDataRateGrace,
+        b.requestBodyTimeout);
+    GracefulHandler graceful = new GracefulHandler(bodies);
     jetty.setHandler(graceful);
     jetty.setErrorHandler(new JsonErrorHandler());
     jetty.setStopTimeout(b.drainTimeout.toMillis());
     jetty.setStopAtShutdown(false);
+  }
+
+  /** The set of trusted proxy addresses, or null when there are none. */
+  private static InetAddressSet trustedProxies(List<String> cidrs) {
+    if (cidrs.isEmpty()) {
+      return null;
+    }
+    InetAddressSet set = new InetAddressSet();
+    cidrs.forEach(set::add);
+    return set;
   }
 
   /**
@@ -137,14 +199,29 @@ public final class ExtendServer implements AutoCloseable {
     for (ManagedSelector selector : connector.getSelectorManager().getBeans(ManagedSelector.class)) {
       loops.add(platform.attach(new SelectorLoop(selector)));
     }
-    LOG.info("Extend server listening on {} (runtime: {}, run requires token: {})",
-        describeAddress(), platform.runtimeName(), config.requireTokenForRun);
+    LOG.info("Extend server listening on {}{} (runtime: {}, run requires token: {})",
+        describeAddress(), managementConnector == null ? "" : ", management API on "
+            + (managementConnector.getHost() == null ? "0.0.0.0" : managementConnector.getHost()) + ":"
+            + managementConnector.getLocalPort(), platform.runtimeName(), config.requireTokenForRun);
     return this;
   }
 
   /** The port listened on (the real one when configured as 0); -1 before {@link #start()}. */
   public int port() {
     return connector.getLocalPort();
+  }
+
+  /**
+   * The port of the management listener (the real one when configured as 0), or -1 when the
+   * management API is served on {@link #port()} (or before {@link #start()}).
+   */
+  public int managementPort() {
+    return managementConnector == null ? -1 : managementConnector.getLocalPort();
+  }
+
+  /** Connections closed at once because their remote address had too many open. */
+  public long connectionsRefused() {
+    return perAddress.refused();
   }
 
   /** The platform served. */
@@ -244,6 +321,21 @@ public final class ExtendServer implements AutoCloseable {
     private Duration drainTimeout = Duration.ofSeconds(30);
     private Duration heartbeat = Duration.ofSeconds(15);
     private int maxThreads = 400;
+    private int managementThreads = 32;
+    private int managementPort = -1;
+    private String managementHost;
+    private int maxConnections = 4096;
+    private int maxConnectionsPerAddress = 256;
+    private Duration idleTimeout = Duration.ofSeconds(30);
+    private long minRequestDataRate = 1024;
+    private Duration minRequestDataRateGrace = Duration.ofSeconds(5);
+    private Duration requestBodyTimeout = Duration.ofSeconds(60);
+    private boolean operatorDataPublic;
+    private boolean sandboxPathRouted = true;
+    private List<String> trustedProxies = List.of();
+    private int logStreams = 256;
+    private int logStreamsPerToken = 8;
+    private int logStreamsPerContainer = 32;
     private boolean built;
 
     private Builder(ServerlessPlatform platform) {
@@ -289,15 +381,55 @@ public final class ExtendServer implements AutoCloseable {
     /**
      * Also serves {@code {container}.<domain>/{webhook}[/{rest}]}; such hosts are routed
      * before anything else, so the whole path belongs to the webhook.
+     *
+     * <p>The production setting: each container gets an origin of its own, so a tenant's pages,
+     * scripts and cookies reach neither other tenants' webhooks nor the management API. On the
+     * path router they all share the API's origin, and only cookie scoping and the sandboxing
+     * headers ({@link #sandboxPathRoutedAnswers}) stand between them.
      */
     public Builder hostDomain(String domain) {
       this.hostDomain = domain;
       return this;
     }
 
+    /**
+     * Whether answers of webhooks on the path router (which share this server's origin with
+     * each other and with the management API) carry {@code Content-Security-Policy: sandbox}
+     * and {@code X-Content-Type-Options: nosniff} (default true). Turn it off only when the
+     * webhooks must serve pages that run scripts in this origin, and no browser that holds
+     * anything of the API visits them. Their cookies are held to their own path either way.
+     */
+    public Builder sandboxPathRoutedAnswers(boolean sandbox) {
+      this.sandboxPathRouted = sandbox;
+      return this;
+    }
+
     /** Largest management request body, in bytes (default 4 MiB); invocations use the platform's limit. */
     public Builder maxBodyBytes(long bytes) {
       this.maxBodyBytes = bytes;
+      return this;
+    }
+
+    /**
+     * The proxies (load balancers) whose forwarding headers are believed, as addresses or CIDR
+     * blocks ({@code 10.0.0.0/8}, {@code 2001:db8::/32}, {@code 192.168.1.7}); default none.
+     * From a trusted proxy, {@code X-Forwarded-*} and {@code Forwarded} reach webhooks (its own
+     * address appended to {@code X-Forwarded-For}), and it is not held to the per-address
+     * connection cap. From anyone else they are dropped, and {@code X-Forwarded-For},
+     * {@code -Proto} and {@code -Host} are set from the connection.
+     */
+    public Builder trustedProxies(List<String> cidrs) {
+      this.trustedProxies = List.copyOf(cidrs);
+      return this;
+    }
+
+    /**
+     * Whether {@code /metrics} and the problems {@code /readyz} lists are served to anyone on
+     * every listener (default false: only on the management listener, or to an admin's token;
+     * anyone gets {@code /healthz} and the bare readiness status).
+     */
+    public Builder operatorDataPublic(boolean open) {
+      this.operatorDataPublic = open;
       return this;
     }
 
@@ -319,15 +451,103 @@ public final class ExtendServer implements AutoCloseable {
       return this;
     }
 
+    /**
+     * Limits on log streams ({@code GET .../logs}): at most {@code total} open on this server
+     * (default 256), {@code perToken} per token (default 8) and {@code perContainer} per
+     * container (default 32; admins are not held to it). Beyond, 429 with {@code Retry-After}.
+     */
+    public Builder logStreamLimits(int total, int perToken, int perContainer) {
+      this.logStreams = total;
+      this.logStreamsPerToken = perToken;
+      this.logStreamsPerContainer = perContainer;
+      return this;
+    }
+
     /** How often an idle log stream sends a heartbeat (default 15 s). */
     public Builder logHeartbeat(Duration interval) {
       this.heartbeat = Objects.requireNonNull(interval, "logHeartbeat");
       return this;
     }
 
-    /** Most request threads (default 400). Each in-flight invocation and log stream holds one. */
+    /**
+     * Most threads for run calls that block (default 400): those whose request body or answer
+     * streams, or that need a token check. Warm calls with small bodies hold none. Jetty's own
+     * work and the management API have threads of their own.
+     */
     public Builder maxThreads(int threads) {
       this.maxThreads = threads;
+      return this;
+    }
+
+    /**
+     * Threads reserved for the management API, readiness and metrics (default 32), apart from
+     * the shared pool, so that clients of {@code /run} cannot take them.
+     */
+    public Builder managementThreads(int threads) {
+      this.managementThreads = threads;
+      return this;
+    }
+
+    /**
+     * Serves the management API, readiness details and metrics on their own listener at this
+     * port (0 picks a free one, see {@link ExtendServer#managementPort()}); the main port then
+     * serves only {@code /run}, {@code /healthz} and {@code /readyz}. Default: none, everything
+     * on the main port. The production setting: the API is then reachable only where the
+     * operator binds it, and {@code /run}'s clients share neither its connections nor its threads.
+     */
+    public Builder managementPort(int port) {
+      this.managementPort = port;
+      return this;
+    }
+
+    /** Address the management listener binds (default: the same as {@link #host(String)}). */
+    public Builder managementHost(String host) {
+      this.managementHost = host;
+      return this;
+    }
+
+    /**
+     * Most open connections on the main port (default 4096); beyond, new ones wait in the
+     * accept queue until others close. The management listener is not counted.
+     */
+    public Builder maxConnections(int max) {
+      this.maxConnections = max;
+      return this;
+    }
+
+    /**
+     * Most open connections of one remote address on the main port (default 256); a connection
+     * beyond is closed at once. A host application calling its webhooks through the server from
+     * one machine needs this above the size of its connection pool.
+     */
+    public Builder maxConnectionsPerAddress(int max) {
+      this.maxConnectionsPerAddress = max;
+      return this;
+    }
+
+    /** How long a connection may stay silent before it is closed (default 30 s). */
+    public Builder idleTimeout(Duration timeout) {
+      this.idleTimeout = Objects.requireNonNull(timeout, "idleTimeout");
+      return this;
+    }
+
+    /**
+     * The least average rate at which a request body must arrive once {@code grace} has passed
+     * (default 1024 bytes/s after 5 s; 0 turns it off). Slower bodies are answered 408 and their
+     * connection closed.
+     */
+    public Builder minRequestDataRate(long bytesPerSecond, Duration grace) {
+      this.minRequestDataRate = bytesPerSecond;
+      this.minRequestDataRateGrace = Objects.requireNonNull(grace, "grace");
+      return this;
+    }
+
+    /**
+     * The longest a whole request body may take to arrive, from the end of its headers
+     * (default 60 s; zero turns it off). Beyond, the request is answered 408.
+     */
+    public Builder requestBodyTimeout(Duration timeout) {
+      this.requestBodyTimeout = Objects.requireNonNull(timeout, "requestBodyTimeout");
       return this;
     }
 
@@ -360,6 +580,42 @@ public final class ExtendServer implements AutoCloseable {
       }
       if (maxThreads < 16) {
         throw new IllegalStateException("maxThreads must be at least 16, was " + maxThreads);
+      }
+      if (managementThreads < 4) {
+        throw new IllegalStateException("managementThreads must be at least 4, was " + managementThreads);
+      }
+      if (managementPort < -1 || managementPort > 65535) {
+        throw new IllegalStateException("managementPort must be 0..65535 (or -1 for none), was " + managementPort);
+      }
+      if (managementPort > 0 && managementPort == port) {
+        throw new IllegalStateException("managementPort must differ from port (" + port + ")");
+      }
+      if (maxConnections < 1) {
+        throw new IllegalStateException("maxConnections must be at least 1, was " + maxConnections);
+      }
+      if (maxConnectionsPerAddress < 1) {
+        throw new IllegalStateException("maxConnectionsPerAddress must be at least 1, was " + maxConnectionsPerAddress);
+      }
+      if (idleTimeout.toMillis() < 100) {
+        throw new IllegalStateException("idleTimeout must be at least 100 ms");
+      }
+      if (minRequestDataRate < 0 || minRequestDataRateGrace.isNegative()) {
+        throw new IllegalStateException("minRequestDataRate and its grace period must not be negative");
+      }
+      for (String cidr : trustedProxies) {
+        try {
+          new InetAddressSet().add(cidr.strip());
+        } catch (RuntimeException e) {
+          throw new IllegalStateException("trustedProxies: '" + cidr + "' is not an address or CIDR block");
+        }
+      }
+      trustedProxies = trustedProxies.stream().map(String::strip).toList();
+      if (logStreams < 1 || logStreamsPerToken < 1 || logStreamsPerContainer < 1) {
+        throw new IllegalStateException("logStreamLimits must all be at least 1, were " + logStreams + ", "
+            + logStreamsPerToken + ", " + logStreamsPerContainer);
+      }
+      if (requestBodyTimeout.isNegative()) {
+        throw new IllegalStateException("requestBodyTimeout must not be negative");
       }
       if (hostDomain != null && (hostDomain.isBlank() || hostDomain.startsWith("."))) {
         throw new IllegalStateException("hostDomain must be a domain such as hooks.example.com");

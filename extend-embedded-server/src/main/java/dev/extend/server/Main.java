@@ -4,6 +4,7 @@ import dev.extend.ServerlessPlatform;
 import dev.extend.containerd.ContainerdRuntime;
 import dev.extend.jdbc.JdbcStorage;
 import dev.extend.modulebuild.NpmModuleBuilder;
+import dev.extend.spi.Redact;
 import dev.extend.spi.SandboxRuntime;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -14,6 +15,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.security.SecureRandom;
+import java.time.Duration;
 import java.util.Arrays;
 import java.util.Base64;
 import java.util.Locale;
@@ -116,7 +118,7 @@ public final class Main {
       }
       log.info("module builds: npm in-process ({} worker(s)), jobs run {}, registry {}", config.integer("EXTEND_BUILD_WORKERS"),
           runtime.jobRunner().isPresent() ? "in the " + runtime.name() + " runtime" : "as local processes",
-          config.npmRegistry() == null ? "npm default" : config.npmRegistry());
+          config.npmRegistry() == null ? "npm default" : Redact.credentials(config.npmRegistry().toString()));
 
       ServerMetrics metrics = ServerMetrics.create();
       ServerlessPlatform.Builder pb = ServerlessPlatform.builder()
@@ -148,6 +150,20 @@ public final class Main {
             .hostDomain(config.get("EXTEND_HOST_DOMAIN"))
             .metrics(metrics)
             .drainTimeout(config.drain())
+            .managementPort(config.managementPort())
+            .operatorDataPublic(config.bool("EXTEND_OPERATOR_DATA_PUBLIC"))
+            .trustedProxies(config.list("EXTEND_TRUSTED_PROXIES"))
+            .sandboxPathRoutedAnswers(config.bool("EXTEND_SANDBOX_PATH_ROUTED"))
+            .managementHost(config.get("EXTEND_MANAGEMENT_HOST"))
+            .maxThreads(config.integer("EXTEND_MAX_THREADS"))
+            .managementThreads(config.integer("EXTEND_MANAGEMENT_THREADS"))
+            .maxConnections(config.integer("EXTEND_MAX_CONNECTIONS"))
+            .maxConnectionsPerAddress(config.integer("EXTEND_MAX_CONNECTIONS_PER_ADDRESS"))
+            .idleTimeout(config.seconds("EXTEND_IDLE_TIMEOUT_SECONDS"))
+            .minRequestDataRate(config.integer("EXTEND_MIN_REQUEST_DATA_RATE"), Duration.ofSeconds(5))
+            .requestBodyTimeout(config.seconds("EXTEND_REQUEST_BODY_TIMEOUT_SECONDS"))
+            .logStreamLimits(config.integer("EXTEND_LOG_STREAMS_MAX"), config.integer("EXTEND_LOG_STREAMS_PER_TOKEN"),
+                config.integer("EXTEND_LOG_STREAMS_PER_CONTAINER"))
             .closesPlatform(true)
             .build()
             .start();
@@ -156,6 +172,9 @@ public final class Main {
         throw e;
       }
       out.println("Extend server ready on http://" + config.get("EXTEND_HOST") + ":" + server.port()
+          + (server.managementPort() < 0 ? "" : ", management API on http://"
+              + (config.get("EXTEND_MANAGEMENT_HOST") != null ? config.get("EXTEND_MANAGEMENT_HOST") : config.get("EXTEND_HOST"))
+              + ":" + server.managementPort())
           + " (runtime " + platform.runtimeName() + (platform.isolating() ? "" : ", NOT ISOLATING") + ", storage " + storage.databaseName() + ", data " + dataDir + ")");
       out.flush();
       return new Running(server, storage);

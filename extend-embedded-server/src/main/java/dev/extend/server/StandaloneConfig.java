@@ -48,6 +48,21 @@ final class StandaloneConfig {
     d.put("EXTEND_HOST_DOMAIN", null);
     d.put("EXTEND_MAX_REQUEST_BODY_BYTES", null);
     d.put("EXTEND_DRAIN_SECONDS", "30");
+    d.put("EXTEND_MANAGEMENT_PORT", null);
+    d.put("EXTEND_MANAGEMENT_HOST", null);
+    d.put("EXTEND_MAX_THREADS", "400");
+    d.put("EXTEND_MANAGEMENT_THREADS", "32");
+    d.put("EXTEND_MAX_CONNECTIONS", "4096");
+    d.put("EXTEND_MAX_CONNECTIONS_PER_ADDRESS", "256");
+    d.put("EXTEND_IDLE_TIMEOUT_SECONDS", "30");
+    d.put("EXTEND_MIN_REQUEST_DATA_RATE", "1024");
+    d.put("EXTEND_REQUEST_BODY_TIMEOUT_SECONDS", "60");
+    d.put("EXTEND_OPERATOR_DATA_PUBLIC", "false");
+    d.put("EXTEND_SANDBOX_PATH_ROUTED", "true");
+    d.put("EXTEND_TRUSTED_PROXIES", null);
+    d.put("EXTEND_LOG_STREAMS_MAX", "256");
+    d.put("EXTEND_LOG_STREAMS_PER_TOKEN", "8");
+    d.put("EXTEND_LOG_STREAMS_PER_CONTAINER", "32");
     DEFAULTS = java.util.Collections.unmodifiableMap(d);
   }
 
@@ -139,7 +154,21 @@ final class StandaloneConfig {
     integer("EXTEND_MAX_SANDBOXES");
     integer("EXTEND_BUILD_WORKERS");
     integer("EXTEND_DRAIN_SECONDS");
+    if (get("EXTEND_MANAGEMENT_PORT") != null) {
+      int mp = integer("EXTEND_MANAGEMENT_PORT");
+      if (mp < 0 || mp > 65535) {
+        throw new IllegalArgumentException("EXTEND_MANAGEMENT_PORT must be 0..65535, was " + mp);
+      }
+    }
+    for (String k : List.of("EXTEND_MAX_THREADS", "EXTEND_MANAGEMENT_THREADS", "EXTEND_MAX_CONNECTIONS",
+        "EXTEND_MAX_CONNECTIONS_PER_ADDRESS", "EXTEND_IDLE_TIMEOUT_SECONDS", "EXTEND_MIN_REQUEST_DATA_RATE",
+        "EXTEND_REQUEST_BODY_TIMEOUT_SECONDS", "EXTEND_LOG_STREAMS_MAX", "EXTEND_LOG_STREAMS_PER_TOKEN",
+        "EXTEND_LOG_STREAMS_PER_CONTAINER")) {
+      integer(k);
+    }
     bool("EXTEND_RUN_REQUIRES_TOKEN");
+    bool("EXTEND_OPERATOR_DATA_PUBLIC");
+    bool("EXTEND_SANDBOX_PATH_ROUTED");
     if (get("EXTEND_MAX_REQUEST_BODY_BYTES") != null) {
       longValue("EXTEND_MAX_REQUEST_BODY_BYTES");
     }
@@ -161,7 +190,8 @@ final class StandaloneConfig {
       }
       return uri;
     } catch (URISyntaxException e) {
-      throw new IllegalArgumentException("EXTEND_NPM_REGISTRY must be an http or https URL, was '" + v + "'");
+      throw new IllegalArgumentException("EXTEND_NPM_REGISTRY must be an http or https URL, was '"
+          + dev.extend.spi.Redact.credentials(v) + "'");
     }
   }
 
@@ -213,6 +243,24 @@ final class StandaloneConfig {
     return get("EXTEND_RUNTIME").toLowerCase(Locale.ROOT);
   }
 
+  /** The management listener's port, or -1 when the API is served on the main port. */
+  int managementPort() {
+    return get("EXTEND_MANAGEMENT_PORT") == null ? -1 : integer("EXTEND_MANAGEMENT_PORT");
+  }
+
+  /** The trusted proxies: a comma-separated list of addresses and CIDR blocks. */
+  List<String> list(String key) {
+    String v = get(key);
+    if (v == null) {
+      return List.of();
+    }
+    return java.util.Arrays.stream(v.split(",")).map(String::strip).filter(x -> !x.isEmpty()).toList();
+  }
+
+  Duration seconds(String key) {
+    return Duration.ofSeconds(integer(key));
+  }
+
   Duration drain() {
     return Duration.ofSeconds(integer("EXTEND_DRAIN_SECONDS"));
   }
@@ -232,10 +280,8 @@ final class StandaloneConfig {
   String describe() {
     StringBuilder sb = new StringBuilder();
     values.forEach((k, v) -> {
-      String shown = v == null ? "(unset)" : SECRET.contains(k) ? "****" : v;
-      if (k.equals("EXTEND_JDBC_URL") && v != null) {
-        shown = v.replaceAll("(?i)(password=)[^&;]*", "$1****");
-      }
+      // URLs (the registry's, the database's) may carry credentials: user:secret@ and password=
+      String shown = v == null ? "(unset)" : SECRET.contains(k) ? "****" : dev.extend.spi.Redact.credentials(v);
       sb.append("\n  ").append(k).append(" = ").append(shown).append("  [").append(sources.get(k)).append(']');
     });
     return sb.toString();

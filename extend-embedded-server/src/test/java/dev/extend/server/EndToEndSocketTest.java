@@ -119,7 +119,7 @@ class EndToEndSocketTest {
     assertThat(failures).isEmpty();
     assertThat(t.platform.pool().stats().assigned()).isGreaterThanOrEqualTo(20);
 
-    String metrics = send("GET", "/metrics", null, null).body();
+    String metrics = send("GET", "/metrics", TestServer.ADMIN, null).body();
     assertThat(metrics).contains("extend_invocations_total{cold=\"true\",status=\"200\"}");
     assertThat(metrics).contains("extend_invocation_duration_seconds_bucket");
   }

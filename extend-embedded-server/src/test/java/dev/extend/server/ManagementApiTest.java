@@ -291,7 +291,7 @@ class ManagementApiTest {
     assertThat(t.as(null, "GET", "/healthz", null).getStatus()).isEqualTo(200);
     HttpTester.Response ready = t.as(null, "GET", "/readyz", null);
     assertThat(ready.getStatus()).as(ready.getContent()).isEqualTo(200);
-    HttpTester.Response metrics = t.as(null, "GET", "/metrics", null);
+    HttpTester.Response metrics = t.admin("GET", "/metrics", null);
     assertThat(metrics.getStatus()).isEqualTo(200);
     assertThat(metrics.get("Content-Type")).startsWith("text/plain");
     assertThat(metrics.getContent()).contains("extend_pool_warm").contains("extend_build_queue_depth")

@@ -62,8 +62,11 @@ class OpenApiTest {
 
       HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
       List<String> ops = new ArrayList<>(documented);
-      // Deletions last, so that everything else still finds what it refers to.
-      ops.sort(Comparator.comparing((String op) -> op.startsWith("DELETE")).thenComparing(op -> op));
+      // Deletions last, so that everything else still finds what it refers to; the container's
+      // deletion (which takes its webhooks and tokens along) after every other.
+      ops.sort(Comparator.comparing((String op) -> op.startsWith("DELETE"))
+          .thenComparing(op -> op.equals("DELETE /api/v1/containers/{container}"))
+          .thenComparing(op -> op));
       List<String> failures = new ArrayList<>();
       for (String op : ops) {
         String method = op.substring(0, op.indexOf(' '));

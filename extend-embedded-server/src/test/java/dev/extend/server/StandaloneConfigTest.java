@@ -43,6 +43,14 @@ class StandaloneConfigTest {
     StandaloneConfig c = StandaloneConfig.load(List.of(), Map.of("EXTEND_ADMIN_TOKEN", "very-secret-admin-token",
         "EXTEND_JDBC_URL", "jdbc:mysql://db/extend?user=x&password=hunter2"));
     assertThat(c.describe()).doesNotContain("very-secret-admin-token").doesNotContain("hunter2");
+    StandaloneConfig registry = StandaloneConfig.load(List.of(), Map.of(
+        "EXTEND_NPM_REGISTRY", "https://ci:s3cr3t@npm.internal/",
+        "EXTEND_JDBC_URL", "jdbc:mysql://extend:pw-in-url@db/extend"));
+    assertThat(registry.describe()).doesNotContain("s3cr3t").doesNotContain("pw-in-url")
+        .contains("https://****@npm.internal/");
+    // nor in the error that names a wrong value
+    assertThatThrownBy(() -> StandaloneConfig.load(List.of(), Map.of("EXTEND_NPM_REGISTRY", "ftp://ci:s3cr3t@npm.internal/")))
+        .hasMessageNotContaining("s3cr3t");
   }
 
   @Test

@@ -196,7 +196,7 @@ public final class WorkerMain {
           .start(config.workers());
       LOG.info("build worker {} started: {} concurrent build(s), database {}, registry {}", config.workerId(),
           config.workers(), storage.databaseName(),
-          config.registry() == null ? "npm default" : config.registry());
+          config.registry() == null ? "npm default" : dev.extend.spi.Redact.credentials(config.registry().toString()));
       return new Running(storage, runtime, worker);
     } catch (IOException | RuntimeException e) {
       if (runtime != null) {

@@ -117,7 +117,8 @@ public final class BuildWorker implements AutoCloseable {
     long[] lastFlush = {System.nanoTime()};
     java.util.function.Consumer<String> sink = line -> {
       synchronized (log) {
-        log.append(line).append('\n');
+        // a registry URL or npm setting in a line may carry credentials: never stored
+        log.append(dev.extend.spi.Redact.credentials(line)).append('\n');
         if (log.length() > 2 * LOG_TAIL) {
           log.delete(0, log.length() - LOG_TAIL);
         }

@@ -236,6 +236,23 @@ public final class SandboxManager implements Pool, AutoCloseable {
     });
   }
 
+  /**
+   * Destroys the sandbox assigned to {@code container} on this node, if any (one being assigned
+   * is destroyed once assigned): its container was deleted, or one of its webhooks was deleted
+   * or replaced, and nothing of the old code may outlive that. Calls in flight on it fail; the
+   * container's next call gets a fresh sandbox.
+   *
+   * @return whether there was a sandbox to retire
+   */
+  public boolean retire(ContainerName container, String reason) {
+    CompletableFuture<ManagedSandbox> f = byContainer.get(container);
+    if (f == null || f.isCompletedExceptionally()) {
+      return false;
+    }
+    f.thenAccept(m -> recycle(m, reason));
+    return true;
+  }
+
   private void unbind(ManagedSandbox m) {
     ContainerName c = m.container;
     if (c != null) {

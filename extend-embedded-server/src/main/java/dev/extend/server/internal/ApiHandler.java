@@ -111,8 +111,10 @@ public final class ApiHandler {
         new Route("GET", w + "/{name}", Access.TOKEN, this::getWebhook),
         new Route("PUT", w + "/{name}", Access.TOKEN, this::putWebhook),
         new Route("DELETE", w + "/{name}", Access.TOKEN, this::deleteWebhook),
+        new Route("DELETE", PREFIX + "/containers/{container}", Access.ADMIN, this::deleteContainer),
         new Route("GET", PREFIX + "/containers/{container}/logs", Access.TOKEN, this::streamLogs),
-        // The list shows every tenant's dependencies: admins only. One module's state is no secret.
+        // The list shows every tenant's dependencies: admins only. A container token sees a
+        // module (and its build log) only when one of its containers' webhooks depends on it.
         new Route("GET", PREFIX + "/modules", Access.ADMIN, this::listModules),
         new Route("GET", PREFIX + "/modules/{module}/{version}", Access.TOKEN, this::getModule),
         new Route("POST", PREFIX + "/modules/{module}/{version}/retry", Access.ADMIN, this::retryModule),
@@ -265,6 +267,14 @@ public final class ApiHandler {
     c.callback().succeeded();
   }
 
+  private void deleteContainer(Call c) {
+    platform.deleteContainer(ContainerName.of(c.param("container")));
+    // its tokens were revoked: none may still be trusted from the run path's cache
+    auth.forgetAll();
+    c.response().setStatus(204);
+    c.callback().succeeded();
+  }
+
   private static Limits limits(LimitsBody body) {
     if (body == null) {
       return null;
@@ -380,9 +390,31 @@ public final class ApiHandler {
 
   private void getModule(Call c) {
     ModuleRef ref = moduleRef(c);
-    ModuleStatus status = platform.module(ref)
-        .orElseThrow(() -> new NotFoundException("module " + ref + " is not known (no webhook asked for it)"));
+    NotFoundException unknown = new NotFoundException("module " + ref + " is not known (no webhook asked for it)");
+    // To a container token, a module no webhook of its containers depends on does not exist:
+    // its log may name another tenant's registry, and its existence what another tenant uses.
+    if (!c.principal().admin() && !dependsOn(c.principal().containers(), ref)) {
+      throw unknown;
+    }
+    ModuleStatus status = platform.module(ref).orElseThrow(() -> unknown);
     Json.write(c.response(), 200, moduleJson(status, true), c.callback());
+  }
+
+  /** Whether a webhook of one of {@code containers} depends on {@code module}. */
+  private boolean dependsOn(Set<ContainerName> containers, ModuleRef module) {
+    for (ContainerName container : containers) {
+      String cursor = null;
+      do {
+        Page<Webhook> page = platform.list(container, MAX_PAGE, cursor);
+        for (Webhook w : page.items()) {
+          if (w.dependencies().contains(module)) {
+            return true;
+          }
+        }
+        cursor = page.nextCursor();
+      } while (cursor != null);
+    }
+    return false;
   }
 
   private void retryModule(Call c) {
@@ -439,6 +471,7 @@ public final class ApiHandler {
       throw new NotFoundException("token " + id + " does not exist or is already revoked");
     }
     auth.revoked(id);
+    logs.closeToken(id);
     c.response().setStatus(204);
     c.callback().succeeded();
   }
@@ -448,7 +481,8 @@ public final class ApiHandler {
   private void streamLogs(Call c) {
     Fields q = Request.extractQueryParameters(c.request());
     int replay = intParam(q, "replay", 100, 0, 10_000);
-    logs.stream(ContainerName.of(c.param("container")), replay, c.request(), c.response(), c.callback());
+    logs.stream(ContainerName.of(c.param("container")), replay, c.principal(), auth.revocableBearer(c.request()),
+        c.request(), c.response(), c.callback());
   }
 
   // ---- utilities --------------------------------------------------------------------------
@@ -485,6 +519,12 @@ public final class ApiHandler {
         throw new PayloadTooLargeException("request body exceeds the limit of " + maxBody + " bytes");
       }
       return bytes;
+    } catch (IOException e) {
+      dev.extend.ExtendException slow = RequestBodyGuard.failure(request);
+      if (slow != null) {
+        throw slow;
+      }
+      throw new ValidationException("body", "the request body could not be read");
     }
   }
 }

@@ -89,6 +89,27 @@ public final class Auth {
     runCache.asMap().values().removeIf(p -> p.tokenId().equals(tokenId));
   }
 
+  /**
+   * The bearer secret of an authenticated request when it is a token the platform issued
+   * (which may be revoked later), or null for the configured admin token.
+   */
+  public String revocableBearer(Request request) {
+    String header = request.getHeaders().get(HttpHeader.AUTHORIZATION);
+    if (header == null || header.length() < 8) {
+      return null;
+    }
+    String token = header.substring(7).trim();
+    if (adminTokenHash != null && MessageDigest.isEqual(adminTokenHash, sha256(token))) {
+      return null;
+    }
+    return token;
+  }
+
+  /** Forgets every token trusted for runs (after a deletion that revoked several). */
+  public void forgetAll() {
+    runCache.invalidateAll();
+  }
+
   private Principal authenticate(Request request, boolean cached) {
     String header = request.getHeaders().get(HttpHeader.AUTHORIZATION);
     if (header == null) {

@@ -174,8 +174,8 @@ public final class Json {
         ObjectNode n = modules.addObject();
         n.put("name", m.module().name());
         n.put("version", m.module().version());
+        // states only: a build log belongs to the module's page, for those allowed to read it
         n.put("state", m.state().wire());
-        n.put("log", m.log());
       }
     }
     if (e instanceof ValidationException ve) {

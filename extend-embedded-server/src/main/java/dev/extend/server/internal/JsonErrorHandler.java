@@ -8,9 +8,13 @@ import org.eclipse.jetty.util.Callback;
 
 /**
  * Answers the errors Jetty produces itself (malformed or ambiguous URIs, bad headers,
- * rejections during shutdown) in the API's JSON error shape instead of HTML.
+ * rejections during shutdown) in the API's JSON error shape instead of HTML. A server error's
+ * message is fixed, with a reference the log shows next to the cause; Java exception text
+ * never reaches the client.
  */
 public final class JsonErrorHandler extends ErrorHandler {
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(JsonErrorHandler.class);
+
   @Override
   public boolean handle(Request request, Response response, Callback callback) {
     Object s = request.getAttribute(ERROR_STATUS);
@@ -20,6 +24,16 @@ public final class JsonErrorHandler extends ErrorHandler {
     }
     Object m = request.getAttribute(ERROR_MESSAGE);
     String message = m == null ? HttpStatus.getMessage(status) : m.toString();
+    if (status >= 500) {
+      // Jetty's own failures (a write that broke, a handler that threw): the cause is for the log
+      String ref = Errors.reference();
+      Object cause = request.getAttribute(ERROR_EXCEPTION);
+      LOG.warn("{} {} answered {} [reference {}]: {}", request.getMethod(), request.getHttpURI().getPath(), status,
+          ref, message, cause instanceof Throwable t ? t : null);
+      message = (status == 503 ? "the server is temporarily unavailable" : "internal error") + " (reference " + ref + ")";
+    } else if (looksLikeExceptionText(message)) {
+      message = HttpStatus.getMessage(status);
+    }
     String code = switch (status) {
       case 400 -> "bad_request";
       case 404 -> "not_found";
@@ -34,5 +48,13 @@ public final class JsonErrorHandler extends ErrorHandler {
     response.getHeaders().put(ERROR_CACHE_CONTROL);
     Json.write(response, status, Json.error(code, message), callback);
     return true;
+  }
+
+  /** Whether a message is a Java exception's text ({@code java.io.IOException: ...} or {@code FooException: ...}). */
+  static boolean looksLikeExceptionText(String message) {
+    int colon = message.indexOf(':');
+    String head = colon < 0 ? message : message.substring(0, colon);
+    return message.contains("java.") || message.contains("org.eclipse.") || head.endsWith("Exception")
+        || head.endsWith("Error") || message.contains("\tat ");
   }
 }

@@ -34,7 +34,8 @@ import org.eclipse.jetty.util.thread.Invocable.InvocationType;
  * invocation is asynchronous, and a short answer is written from the thread that received it,
  * so a warm call runs on Jetty's selector and the platform's agent loop only, with no thread
  * hand-off. Anything else (a token to check, a longer or chunked body, an answer that streams)
- * moves to Jetty's thread pool, where blocking streams are read and written.
+ * moves to the run threads, where blocking streams are read and written; nothing else uses
+ * those, so however many of them slow clients hold, Jetty and the management API go on.
  */
 public final class RunHandler {
   /** Largest request body collected in memory before invoking (larger ones stream). */
@@ -47,6 +48,8 @@ public final class RunHandler {
   private final Auth auth;
   private final boolean requireToken;
   private final long maxBody;
+  private final java.util.concurrent.Executor blocking;
+  private final java.util.function.Predicate<java.net.InetAddress> trustedProxy;
 
   /**
    * Creates the handler.
@@ -54,8 +57,13 @@ public final class RunHandler {
    * @param platform runs webhooks
    * @param auth checks tokens when {@code requireToken}
    * @param requireToken whether callers need a token for the webhook's container
+   * @param blocking runs the calls that block (only run calls use it)
+   * @param trustedProxy the addresses whose forwarding headers are believed, or null for none
    */
-  public RunHandler(ServerlessPlatform platform, Auth auth, boolean requireToken) {
+  public RunHandler(ServerlessPlatform platform, Auth auth, boolean requireToken,
+      java.util.concurrent.Executor blocking, java.util.function.Predicate<java.net.InetAddress> trustedProxy) {
+    this.blocking = blocking;
+    this.trustedProxy = trustedProxy;
     this.platform = platform;
     this.auth = auth;
     this.requireToken = requireToken;
@@ -66,11 +74,12 @@ public final class RunHandler {
    * Serves one routed request; always completes {@code callback}. Never blocks: it may be
    * called on a selector thread.
    */
-  public void handle(Request request, Response response, Callback callback, Router.Route route) {
+  public void handle(Request request, Response response, Callback callback, Router.Route route,
+      SharedOrigin.Policy policy) {
     long length = request.getLength();
     boolean chunked = length < 0 && request.getHeaders().contains(HttpHeader.TRANSFER_ENCODING);
     if (requireToken || chunked || length > INLINE_BODY_MAX) {
-      request.getComponents().getExecutor().execute(() -> handleBlocking(request, response, callback, route));
+      blocking.execute(() -> handleBlocking(request, response, callback, route, policy));
       return;
     }
     InvocationRequest.Builder ir;
@@ -81,38 +90,40 @@ public final class RunHandler {
       return;
     }
     if (length <= 0) {
-      invokeAsync(request, response, callback, route, ir.build());
+      invokeAsync(request, response, callback, route, ir.build(), policy);
       return;
     }
     Content.Source.asByteArrayAsync(request, (int) length, Promise.Invocable.from(InvocationType.NON_BLOCKING,
         (byte[] body, Throwable failure) -> {
           if (failure != null) {
-            Errors.send(response, callback, new ValidationException("body",
-                "the request body could not be read: " + failure.getMessage()));
+            ExtendException slow = RequestBodyGuard.failure(request);
+            Errors.send(response, callback, slow != null ? slow
+                : new ValidationException("body", "the request body ended before its Content-Length"));
           } else {
-            invokeAsync(request, response, callback, route, ir.body(body).build());
+            invokeAsync(request, response, callback, route, ir.body(body).build(), policy);
           }
         }));
   }
 
   private void invokeAsync(Request request, Response response, Callback callback, Router.Route route,
-      InvocationRequest invocation) {
+      InvocationRequest invocation, SharedOrigin.Policy policy) {
     boolean head = "HEAD".equals(request.getMethod());
     platform.invokeAsync(route.webhook(), invocation, Runnable::run).whenComplete((answer, failure) -> {
       if (failure != null) {
         Errors.send(response, callback, failure);
       } else if (answer.completeBody().isPresent()) {
-        copy(answer, response, callback, head);
+        copy(answer, response, callback, head, policy);
       } else {
         // the body streams from the sandbox: read it where blocking is allowed
-        request.getComponents().getExecutor().execute(() -> copy(answer, response, callback, head));
+        blocking.execute(() -> copy(answer, response, callback, head, policy));
       }
     });
   }
 
-  private static void copy(InvocationResponse answer, Response response, Callback callback, boolean head) {
+  private static void copy(InvocationResponse answer, Response response, Callback callback, boolean head,
+      SharedOrigin.Policy policy) {
     try {
-      copyResponse(answer, response, callback, head);
+      copyResponse(answer, response, callback, head, policy);
     } catch (Throwable t) {
       answer.close();
       Errors.send(response, callback, t);
@@ -134,7 +145,8 @@ public final class RunHandler {
   }
 
   /** The way through Jetty's thread pool: token check, streamed request body, blocking invoke. */
-  private void handleBlocking(Request request, Response response, Callback callback, Router.Route route) {
+  private void handleBlocking(Request request, Response response, Callback callback, Router.Route route,
+      SharedOrigin.Policy policy) {
     CappedInputStream capped = null;
     InvocationResponse answer = null;
     try {
@@ -150,14 +162,22 @@ public final class RunHandler {
       }
 
       answer = platform.invoke(route.webhook(), ir.build());
-      copyResponse(answer, response, callback, "HEAD".equals(request.getMethod()));
+      copyResponse(answer, response, callback, "HEAD".equals(request.getMethod()), policy);
       answer = null; // handed over
     } catch (Throwable t) {
       if (answer != null) {
         answer.close();
       }
-      if (capped != null && capped.exceeded()) {
+      ExtendException slow = RequestBodyGuard.failure(request);
+      if (slow != null) {
+        Errors.send(response, callback, slow);
+      } else if (capped != null && capped.exceeded()) {
         Errors.send(response, callback, tooLarge());
+      } else if (Errors.unwrap(t) instanceof ValidationException v && "body".equals(v.field())) {
+        // the reading failed below us (the client broke off, a chunk was malformed): its text
+        // names Java's exceptions, not the client's mistake
+        Errors.send(response, callback, new ValidationException("body",
+            "the request body could not be read: it ended early or was malformed"));
       } else {
         Errors.send(response, callback, t);
       }
@@ -168,11 +188,19 @@ public final class RunHandler {
     return new PayloadTooLargeException("request body exceeds the limit of " + maxBody + " bytes");
   }
 
+  /**
+   * Copies the request's headers for the webhook. What says where the request came from
+   * ({@code X-Forwarded-*}, {@code Forwarded}, {@code X-Real-IP} and the like) is passed on only
+   * from a trusted proxy; from anyone else it is dropped, since a client may write anything
+   * there, and {@code X-Forwarded-For}/{@code -Proto}/{@code -Host} are set from the connection.
+   */
   private void copyRequestHeaders(Request request, InvocationRequest.Builder ir) {
     HttpFields fields = request.getHeaders();
     Set<String> connectionListed = connectionTokens(fields);
+    boolean proxied = fromTrustedProxy(request);
     String forwardedFor = null;
     boolean hasProto = false;
+    boolean hasHost = false;
     for (HttpField f : fields) {
       HttpHeader h = f.getHeader();
       if (h != null) {
@@ -188,18 +216,27 @@ public final class RunHandler {
             }
           }
           case X_FORWARDED_FOR -> {
-            forwardedFor = f.getValue();
+            if (proxied) {
+              forwardedFor = forwardedFor == null ? f.getValue() : forwardedFor + ", " + f.getValue();
+            }
             continue;
           }
-          case X_FORWARDED_PROTO -> hasProto = true;
           default -> {
           }
         }
       } else if (f.getName().regionMatches(true, 0, "proxy-", 0, 6)) {
         continue;
       }
-      if (connectionListed != null && connectionListed.contains(f.getLowerCaseName())) {
+      String lower = f.getLowerCaseName();
+      if (connectionListed != null && connectionListed.contains(lower)) {
         continue;
+      }
+      if (claimsOrigin(lower)) {
+        if (!proxied) {
+          continue;
+        }
+        hasProto |= lower.equals("x-forwarded-proto");
+        hasHost |= lower.equals("x-forwarded-host");
       }
       ir.header(f.getName(), f.getValue());
     }
@@ -209,9 +246,26 @@ public final class RunHandler {
       ir.header("x-forwarded-proto", request.getHttpURI().getScheme());
     }
     String host = fields.get(HttpHeader.HOST);
-    if (host != null && !fields.contains(HttpHeader.X_FORWARDED_HOST)) {
+    if (host != null && !hasHost) {
       ir.header("x-forwarded-host", host);
     }
+  }
+
+  /** Headers by which a client (or a proxy) says where a request came from. */
+  static boolean claimsOrigin(String lowerName) {
+    return lowerName.startsWith("x-forwarded-") || lowerName.equals("forwarded") || lowerName.equals("x-real-ip")
+        || lowerName.equals("x-client-ip") || lowerName.equals("true-client-ip")
+        || lowerName.equals("x-cluster-client-ip") || lowerName.equals("cf-connecting-ip")
+        || lowerName.equals("x-original-forwarded-for");
+  }
+
+  private boolean fromTrustedProxy(Request request) {
+    if (trustedProxy == null) {
+      return false;
+    }
+    java.net.SocketAddress a = request.getConnectionMetaData().getRemoteSocketAddress();
+    return a instanceof java.net.InetSocketAddress inet && inet.getAddress() != null
+        && trustedProxy.test(inet.getAddress());
   }
 
   /** Header names listed in Connection (beyond close/keep-alive): hop-by-hop too. */
@@ -247,7 +301,7 @@ public final class RunHandler {
   }
 
   private static void copyResponse(InvocationResponse answer, Response response, Callback callback,
-      boolean head) throws IOException {
+      boolean head, SharedOrigin.Policy policy) throws IOException {
     response.setStatus(answer.status());
     HttpFields.Mutable out = response.getHeaders();
     Headers headers = answer.headers();
@@ -258,18 +312,27 @@ public final class RunHandler {
     }
     for (java.util.Map.Entry<String, java.util.List<String>> e : headers.asMap().entrySet()) {
       String name = e.getKey();
-      if (hopByHop(name) || (connectionListed != null && connectionListed.contains(name))) {
+      // Content-Length is the server's to state: the webhook's may be wrong (or contradict its
+      // Transfer-Encoding), which would make the answer fail half-written.
+      if (hopByHop(name) || name.equals("content-length")
+          || (connectionListed != null && connectionListed.contains(name))) {
         continue;
       }
       for (String v : e.getValue()) {
-        out.add(name, v);
+        policy.add(out, name, v);
       }
     }
+    policy.finish(out);
+    // The agent frames the body by Transfer-Encoding when it has one, else by Content-Length.
+    long length = headers.first("transfer-encoding") != null ? -1 : parseLength(headers.first("content-length"));
 
     int status = answer.status();
     if (head || status == 204 || status == 304 || (status >= 100 && status < 200)) {
-      // No body by definition, whatever Content-Length says.
+      // No body by definition; a HEAD answer says how long the body would be.
       answer.close();
+      if (head && length >= 0) {
+        out.put(HttpHeader.CONTENT_LENGTH, length);
+      }
       response.write(true, null, callback);
       return;
     }
@@ -277,21 +340,26 @@ public final class RunHandler {
     if (whole.isPresent()) {
       // received whole with the head: one write, without blocking
       answer.close();
+      out.put(HttpHeader.CONTENT_LENGTH, whole.get().remaining());
       response.write(true, whole.get(), callback);
       return;
     }
     InputStream in = answer.body();
-    long length = parseLength(headers.first("content-length"));
     if (length >= 0 && length <= SINGLE_WRITE_MAX) {
       // Common case: one write carries headers and the whole body; no chunked encoding.
       byte[] body = in.readNBytes((int) length);
       answer.close();
       if (body.length != length) {
-        throw ExtendException.internal("the webhook's response ended after " + body.length
-            + " of " + length + " bytes", null);
+        throw new dev.extend.FunctionErrorException("ResponseError", "the webhook's answer ended after "
+            + body.length + " of the " + length + " bytes its Content-Length announced");
       }
+      out.put(HttpHeader.CONTENT_LENGTH, length);
       response.write(true, ByteBuffer.wrap(body), callback);
       return;
+    }
+    if (length >= 0) {
+      // framed by its length, the body read from the agent is never longer (an early end aborts)
+      out.put(HttpHeader.CONTENT_LENGTH, length);
     }
     try {
       byte[] buf = new byte[CHUNK];
