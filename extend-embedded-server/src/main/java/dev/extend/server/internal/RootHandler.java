@@ -197,6 +197,11 @@ public final class RootHandler extends Handler.Abstract {
     }
     var body = Json.MAPPER.createObjectNode();
     body.put("status", problems.isEmpty() ? "ready" : "not_ready");
+    if (!platform.isolating()) {
+      // Said to everyone, like the start-up banner: the development runtime runs tenants' code
+      // as plain processes of this host.
+      body.put("isolation", "NOT ISOLATING: the development runtime runs tenants' code as host processes");
+    }
     if (detailed) {
       var arr = body.putArray("problems");
       problems.forEach(arr::add);

@@ -108,7 +108,14 @@ public final class RunHandler {
   private void invokeAsync(Request request, Response response, Callback callback, Router.Route route,
       InvocationRequest invocation, SharedOrigin.Policy policy) {
     boolean head = "HEAD".equals(request.getMethod());
-    platform.invokeAsync(route.webhook(), invocation, Runnable::run).whenComplete((answer, failure) -> {
+    java.util.concurrent.CompletableFuture<InvocationResponse> call =
+        platform.invokeAsync(route.webhook(), invocation, Runnable::run);
+    // While the webhook works the connection is quiet: that is no idle client, the webhook's own
+    // timeout bounds the call. A failure Jetty does see (the connection broke) cancels the
+    // invocation, so the call to the sandbox ends and its in-flight place is freed at once.
+    request.addIdleTimeoutListener(timeout -> call.isDone());
+    request.addFailureListener(failure -> call.cancel(false));
+    call.whenComplete((answer, failure) -> {
       if (failure != null) {
         Errors.send(response, callback, failure);
       } else if (answer.completeBody().isPresent()) {
@@ -161,7 +168,13 @@ public final class RunHandler {
         ir.body(capped, length);
       }
 
+      java.util.concurrent.atomic.AtomicBoolean answered = new java.util.concurrent.atomic.AtomicBoolean();
+      if (capped == null) {
+        // No body to wait for: a quiet connection means the webhook works (see invokeAsync).
+        request.addIdleTimeoutListener(timeout -> answered.get());
+      }
       answer = platform.invoke(route.webhook(), ir.build());
+      answered.set(true);
       copyResponse(answer, response, callback, "HEAD".equals(request.getMethod()), policy);
       answer = null; // handed over
     } catch (Throwable t) {
