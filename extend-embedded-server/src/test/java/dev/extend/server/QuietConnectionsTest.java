@@ -47,4 +47,22 @@ class QuietConnectionsTest {
   void aPatientClientGetsItsAnswerPastTheIdleTimeout() throws Exception {
     assertThat(get("/run/patient/slow?ms=5000")).startsWith("HTTP/1.1 200").endsWith("done");
   }
+
+  /** Beyond its in-flight limit a container is answered 429 with Retry-After, over the wire. */
+  @Test
+  void beyondTheInFlightLimitA429WithRetryAfter() throws Exception {
+    Thread slow = new Thread(() -> {
+      try {
+        get("/run/patient/slow?ms=3000");
+      } catch (Exception e) {
+        // the test looks at the second call
+      }
+    });
+    slow.start();
+    Thread.sleep(500);
+    String second = get("/run/patient/slow?ms=0");
+    slow.join(20_000);
+    assertThat(second).startsWith("HTTP/1.1 429").contains("Retry-After: 1").contains("too_many_requests")
+        .contains("maxInFlightPerContainer");
+  }
 }

@@ -109,6 +109,8 @@ public final class Errors {
     } else if (e.status() == 408) {
       // The rest of a body that came too slowly is not read: the connection cannot carry on.
       response.getHeaders().put(HttpHeader.CONNECTION, "close");
+    } else if (e instanceof dev.extend.TooManyRequestsException t) {
+      response.getHeaders().put(HttpHeader.RETRY_AFTER, Integer.toString(t.retryAfterSeconds()));
     } else if (e.status() == 429) {
       response.getHeaders().put(HttpHeader.RETRY_AFTER, "5");
     } else if (e.status() == 503) {
