@@ -40,56 +40,35 @@ class RedTeamContainerdTest {
   static final int IN_FLIGHT = 4;
   @TempDir static Path data;
   @TempDir static Path scratch;
+  static ContainerdPlatform it;
   static ContainerdFixture containerd;
   static ContainerdRuntime runtime;
   static ServerlessPlatform platform;
 
   @BeforeAll
   static void start() throws Exception {
-    containerd = ContainerdFixture.start();
-    runtime = ContainerdRuntime.builder().socket(containerd.socket()).namespace("extend-test").nodeId("redteam")
-        .dataDir(TestData.dataDir()).build();
-    platform = ServerlessPlatform.builder()
-        .dataDir(data)
-        .nodeId("redteam")
-        .sandboxRuntime(runtime)
-        .sandboxLimits(128, 1000, 128, 32)
+    it = ContainerdPlatform.start("redteam", data, r -> r, p -> p
         .defaultLimits(new Limits(Duration.ofSeconds(20), 128))
         .maxInFlightPerContainer(IN_FLIGHT)
-        .poolSize(2)
-        .maxSandboxes(10)
-        .sandboxWaitTimeout(Duration.ofSeconds(30))
-        .build();
-    platform.pool().awaitWarm(Duration.ofSeconds(30));
+        .maxSandboxes(10));
+    containerd = it.containerd;
+    runtime = it.runtime;
+    platform = it.platform;
   }
 
   @AfterAll
   static void stop() throws Exception {
-    if (platform != null) {
-      platform.close();
-    }
-    if (runtime != null) {
-      runtime.close();
-    }
-    if (containerd != null) {
-      containerd.close();
+    if (it != null) {
+      it.close();
     }
   }
 
   static InvocationResponse invoke(WebhookRef ref, String query) throws Exception {
-    try {
-      return platform.invokeAsync(ref, InvocationRequest.builder().query(query).build()).get(60, TimeUnit.SECONDS);
-    } catch (ExecutionException e) {
-      throw e.getCause() instanceof Exception x ? x : new IllegalStateException(e.getCause());
-    }
+    return it.invoke(ref, query);
   }
 
   static String call(WebhookRef ref, String query) throws Exception {
-    try (InvocationResponse r = invoke(ref, query)) {
-      String body = r.bodyText();
-      assertThat(r.status()).as(body).isEqualTo(200);
-      return body;
-    }
+    return it.call(ref, query);
   }
 
   static WebhookRef put(String container, String name, String code) {
