@@ -21,7 +21,14 @@ public final class ManagedSandbox {
   final Map<WebhookName, java.util.List<dev.extend.ModuleRef>> modules = new ConcurrentHashMap<>();
 
   /** A recent invocation: its webhook, and when its answer came (0 while in flight). */
-  private record Invocation(WebhookName webhook, long endedAt) {}
+  private static final class Invocation {
+    final WebhookName webhook;
+    volatile long endedAt;
+
+    Invocation(WebhookName webhook) {
+      this.webhook = webhook;
+    }
+  }
 
   /** How long after its answer an invocation's late log lines are still attributed to it. */
   private static final long LATE_LINES_NANOS = java.util.concurrent.TimeUnit.SECONDS.toNanos(60);
@@ -86,17 +93,20 @@ public final class ManagedSandbox {
   public void began(String invocationId, WebhookName webhook) {
     if (invocations.size() >= KEEP) {
       long now = System.nanoTime();
-      invocations.values().removeIf(i -> i.endedAt() != 0 && now - i.endedAt() > LATE_LINES_NANOS);
+      invocations.values().removeIf(i -> i.endedAt != 0 && now - i.endedAt > LATE_LINES_NANOS);
       if (invocations.size() >= KEEP) {
-        invocations.values().removeIf(i -> i.endedAt() != 0);
+        invocations.values().removeIf(i -> i.endedAt != 0);
       }
     }
-    invocations.put(invocationId, new Invocation(webhook, 0));
+    invocations.put(invocationId, new Invocation(webhook));
   }
 
   /** Records that an invocation's answer came (its late log lines are still attributed for a while). */
   public void ended(String invocationId) {
-    invocations.computeIfPresent(invocationId, (k, i) -> new Invocation(i.webhook(), System.nanoTime() | 1));
+    Invocation i = invocations.get(invocationId);
+    if (i != null) {
+      i.endedAt = System.nanoTime() | 1;
+    }
   }
 
   /**
@@ -105,7 +115,7 @@ public final class ManagedSandbox {
    */
   public WebhookName attribution(String invocationId) {
     Invocation i = invocationId == null ? null : invocations.get(invocationId);
-    return i == null ? null : i.webhook();
+    return i == null ? null : i.webhook;
   }
 
   /** Marks an invocation started. */
