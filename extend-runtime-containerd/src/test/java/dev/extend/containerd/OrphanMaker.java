@@ -33,17 +33,26 @@ public final class OrphanMaker {
     }
     // A module build still running when the JVM dies, with its work area.
     Path jobWork = Files.createDirectories(work.resolve("job"));
+    java.util.concurrent.CountDownLatch running = new java.util.concurrent.CountDownLatch(1);
     Thread t = new Thread(() -> {
       try {
         runtime.jobRunner().orElseThrow().run(new dev.extend.spi.JobRunner.Job("orphan-job",
-            java.util.List.of("/usr/bin/node", "-e", "setInterval(() => {}, 1000)"), java.util.Map.of(), jobWork,
-            java.time.Duration.ofMinutes(10), line -> {}));
+            java.util.List.of("/usr/bin/node", "-e", "console.log('job running'); setInterval(() => {}, 1000)"),
+            java.util.Map.of(), jobWork, java.time.Duration.ofMinutes(10), line -> {
+              if (line.contains("job running")) {
+                running.countDown();
+              }
+            }));
       } catch (Exception ignored) {
         // killed with the JVM
       }
     });
     t.setDaemon(true);
     t.start();
+    // Its container and task exist once its process printed: only then is it a leftover to find.
+    if (!running.await(60, java.util.concurrent.TimeUnit.SECONDS)) {
+      throw new IllegalStateException("the orphan job did not start");
+    }
     while (!JobWorkArea.isMounted(jobWork)) {
       Thread.sleep(10);
     }

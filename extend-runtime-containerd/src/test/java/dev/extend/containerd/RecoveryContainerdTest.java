@@ -54,7 +54,8 @@ class RecoveryContainerdTest {
 
   @Test
   void recoverRemovesWhatAKilledJvmLeftBehind() throws Exception {
-    String node = "crashy";
+    // A node of its own each run: runc keeps a killed run's state under fixed ids otherwise.
+    String node = "crashy" + Long.toHexString(System.nanoTime() & 0xffff);
     String java = ProcessHandle.current().info().command().orElse("java");
     Process child = new ProcessBuilder(java, "-cp", System.getProperty("java.class.path"),
         OrphanMaker.class.getName(), containerd.socket().toString(), node, TestData.dataDir().toString(),
@@ -64,7 +65,9 @@ class RecoveryContainerdTest {
     List<Path> jobWork = new ArrayList<>();
     try (BufferedReader out = new BufferedReader(new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8))) {
       String line;
+      List<String> said = new ArrayList<>();
       while ((line = out.readLine()) != null && !line.equals("READY")) {
+        said.add(line);
         if (line.startsWith("SANDBOX ")) {
           sockets.add(Path.of(line.split(" ")[2]));
         }
@@ -72,7 +75,7 @@ class RecoveryContainerdTest {
           jobWork.add(Path.of(line.substring("JOBWORK ".length())));
         }
       }
-      assertThat(sockets).hasSize(2);
+      assertThat(sockets).as("what the orphan maker said: %s", said).hasSize(2);
       for (Path s : sockets) {
         assertThat(UdsHttp.awaitOk(s, "/_extend/health", Duration.ofSeconds(30))).isTrue();
       }
