@@ -92,27 +92,35 @@ final class Invoker {
   InvocationResponse invoke(WebhookRef ref, InvocationRequest request) {
     long t0 = System.nanoTime();
     boolean cold = false;
-    boolean admitted = false;
-    boolean handedOver = false;
     try {
-      WebhookRecord webhook = resolve(ref);
-      admission.enter(ref.container());
-      admitted = true;
-      SandboxManager.Lease lease = place(webhook);
-      cold = lease.cold();
-      handedOver = true; // from here the call releases lease and admission, at the end of the answer
-      InvocationResponse response = call(lease.sandbox(), webhook, request, cold, done(lease.sandbox(), ref));
+      Placed p = admitAndPlace(ref);
+      cold = p.lease().cold();
+      // the call ends the invocation (lease and admission), at the end of the answer
+      InvocationResponse response = call(p.lease().sandbox(), p.webhook(), request, cold, p.done());
       listener.invocationEnded(ref, response.status(), System.nanoTime() - t0, cold);
       return response;
     } catch (RuntimeException e) {
       ExtendException x = map(e);
       listener.invocationEnded(ref, x.status(), System.nanoTime() - t0, cold);
       throw x;
-    } finally {
-      if (admitted && !handedOver) {
-        admission.exit(ref.container());
-      }
     }
+  }
+
+  /** A webhook admitted and placed in its container's sandbox, and what ends that invocation. */
+  private record Placed(WebhookRecord webhook, SandboxManager.Lease lease, Done done) {}
+
+  /** Resolve, admit (in-flight limit), place; on failure nothing stays counted. */
+  private Placed admitAndPlace(WebhookRef ref) {
+    WebhookRecord webhook = resolve(ref);
+    admission.enter(ref.container());
+    SandboxManager.Lease lease;
+    try {
+      lease = place(webhook);
+    } catch (RuntimeException e) {
+      admission.exit(ref.container());
+      throw e;
+    }
+    return new Placed(webhook, lease, new Done(lease.sandbox(), ref));
   }
 
   /**
@@ -120,14 +128,23 @@ final class Invoker {
    * for idle) and the container's in-flight count. For an answer that streams, that is when its
    * body ends or is closed, not when its head arrived.
    */
-  private Runnable done(ManagedSandbox m, WebhookRef ref) {
-    java.util.concurrent.atomic.AtomicBoolean ran = new java.util.concurrent.atomic.AtomicBoolean();
-    return () -> {
-      if (ran.compareAndSet(false, true)) {
-        m.exit();
+  private final class Done extends java.util.concurrent.atomic.AtomicBoolean implements Runnable {
+    private static final long serialVersionUID = 1L;
+    private final transient ManagedSandbox sandbox;
+    private final transient WebhookRef ref;
+
+    Done(ManagedSandbox sandbox, WebhookRef ref) {
+      this.sandbox = sandbox;
+      this.ref = ref;
+    }
+
+    @Override
+    public void run() {
+      if (compareAndSet(false, true)) {
+        sandbox.exit();
         admission.exit(ref.container());
       }
-    };
+    }
   }
 
   /**
@@ -174,17 +191,9 @@ final class Invoker {
       return;
     }
     long t0 = System.nanoTime();
-    WebhookRecord webhook;
-    SandboxManager.Lease lease;
+    Placed p;
     try {
-      webhook = resolve(ref);
-      admission.enter(ref.container());
-      try {
-        lease = place(webhook);
-      } catch (RuntimeException e) {
-        admission.exit(ref.container());
-        throw e;
-      }
+      p = admitAndPlace(ref);
     } catch (RuntimeException e) {
       ExtendException x = map(e);
       listener.invocationEnded(ref, x.status(), System.nanoTime() - t0, false);
@@ -192,12 +201,11 @@ final class Invoker {
       return;
     }
     if (out.isDone()) {
-      lease.sandbox().exit();
-      admission.exit(ref.container());
+      p.done().run();
       return;
     }
-    CompletableFuture<InvocationResponse> f = callAsync(lease.sandbox(), webhook, request, body, slow, lease.cold(), t0,
-        done(lease.sandbox(), ref));
+    CompletableFuture<InvocationResponse> f = callAsync(p.lease().sandbox(), p.webhook(), request, body, slow,
+        p.lease().cold(), t0, p.done());
     f.whenComplete((r, e) -> {
       if (e != null) {
         out.completeExceptionally(e);
@@ -233,7 +241,7 @@ final class Invoker {
           listener.invocationEnded(ref, 429, 0, false);
           return CompletableFuture.failedFuture(refused);
         }
-        return callAsync(m, webhook, request, body, slow, false, System.nanoTime(), done(m, ref));
+        return callAsync(m, webhook, request, body, slow, false, System.nanoTime(), new Done(m, ref));
       }
       m.exit();
     }

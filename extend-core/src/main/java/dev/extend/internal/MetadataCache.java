@@ -20,11 +20,11 @@ import org.slf4j.LoggerFactory;
  * Webhook metadata on the invocation path, re-validated against the store on a bounded
  * interval: an entry younger than half the bound is served as is; between half and the full
  * bound it is served while a background check (a version query, not a full read) runs; older
- * than the bound it is checked before it is served. Webhooks that do not exist are remembered
- * apart, in a smaller cache, so calls to made-up names cannot push real webhooks out. So a warm webhook makes no store round
+ * than the bound it is checked before it is served. So a warm webhook makes no store round
  * trip on its invocations, and an update made through any node is served here within the
  * bound. When the store is unreachable, the last known copy keeps serving without waiting
- * for the store on each call.
+ * for the store on each call. Webhooks that do not exist are remembered apart, in a smaller
+ * cache, so calls to made-up names cannot push real webhooks out.
  *
  * <p>A version number alone cannot tell a webhook from one deleted and created again under the
  * same name (both start at version 1). So an entry whose version still matches is read in full
