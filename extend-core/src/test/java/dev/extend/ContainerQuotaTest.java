@@ -36,6 +36,14 @@ class ContainerQuotaTest {
     platform.put(WebhookRef.of("neighbour", "w0"), WebhookSpec.builder("module.exports = async () => 1").build());
   }
 
+  /** A cap above one page of the store's listing still counts (the store counts, it does not list). */
+  @Test
+  void aCapAboveOnePageOfListingWorks() {
+    platform = PlatformTestSupport.builder(data).poolSize(0).maxWebhooksPerContainer(5000).build();
+    platform.put(WebhookRef.of("roomy", "w0"), WebhookSpec.builder("module.exports = async () => 1").build());
+    assertThat(platform.get(WebhookRef.of("roomy", "w0"))).isPresent();
+  }
+
   @Test
   void aContainerCannotQueueMoreBuildsThanItsCap() {
     platform = PlatformTestSupport.builder(data).poolSize(0).buildWorkers(0).maxDependencies(2)

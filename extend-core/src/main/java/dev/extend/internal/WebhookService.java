@@ -62,8 +62,7 @@ public final class WebhookService {
       return; // an update
     }
     int max = settings.maxWebhooksPerContainer();
-    Page<WebhookRecord> page = store.list(ref.container(), max, null);
-    if (page.items().size() >= max) {
+    if (store.count(ref.container(), max) >= max) {
       throw new dev.extend.ConflictException("container " + ref.container() + " has " + max
           + " webhooks, its limit (maxWebhooksPerContainer): delete one first");
     }

@@ -65,6 +65,22 @@ public interface FunctionStore extends AutoCloseable {
    */
   Page<WebhookRecord> list(ContainerName container, int limit, String cursor);
 
+  /**
+   * How many webhooks {@code container} has, or any number of at least {@code atMost} when it
+   * has that many (a store may stop counting there). Default: pages of {@link #list}; a store
+   * that reads whole records to list them should count without reading them.
+   */
+  default int count(ContainerName container, int atMost) {
+    int n = 0;
+    String cursor = null;
+    do {
+      Page<WebhookRecord> page = list(container, 1000, cursor);
+      n += page.items().size();
+      cursor = page.nextCursor();
+    } while (cursor != null && n < atMost);
+    return n;
+  }
+
   /** Releases resources. */
   @Override
   default void close() {}

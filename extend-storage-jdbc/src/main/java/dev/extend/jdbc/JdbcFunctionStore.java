@@ -148,6 +148,20 @@ final class JdbcFunctionStore implements FunctionStore {
   }
 
   @Override
+  public int count(ContainerName container, int atMost) {
+    // Without reading (or decrypting) a record.
+    return db.call(c -> {
+      try (PreparedStatement ps = c.prepareStatement("SELECT COUNT(*) FROM webhooks WHERE container = ?")) {
+        ps.setString(1, container.value());
+        try (ResultSet rs = ps.executeQuery()) {
+          rs.next();
+          return (int) Math.min(Integer.MAX_VALUE, rs.getLong(1));
+        }
+      }
+    });
+  }
+
+  @Override
   public Page<WebhookRecord> list(ContainerName container, int limit, String cursor) {
     if (limit < 1 || limit > 1000) {
       throw new ValidationException("limit", "must be between 1 and 1000, was " + limit);

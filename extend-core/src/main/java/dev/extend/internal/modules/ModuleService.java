@@ -39,9 +39,14 @@ public final class ModuleService {
    * queue, would exceed {@code maxPending}. Nothing is queued when it refuses.
    */
   public List<ModuleStatus> ensure(List<ModuleRef> modules, dev.extend.ContainerName container, int maxPending) {
+    // Each module's record is read once here, and used for the answer below.
+    Map<ModuleRef, ModuleRecord> known = new java.util.HashMap<>();
     List<ModuleRef> unknown = new ArrayList<>();
     for (ModuleRef m : modules) {
-      if (record(m).isEmpty()) {
+      Optional<ModuleRecord> r = record(m);
+      if (r.isPresent()) {
+        known.put(m, r.get());
+      } else {
         unknown.add(m);
       }
     }
@@ -61,7 +66,12 @@ public final class ModuleService {
         }
       }
     }
-    return ensure(modules);
+    List<ModuleStatus> out = new ArrayList<>(modules.size());
+    for (ModuleRef m : modules) {
+      ModuleRecord r = known.get(m);
+      out.add(r != null ? r.status() : queue(m).status());
+    }
+    return out;
   }
 
   /** Queues builds of modules never asked for, and answers the state of each. */
@@ -69,15 +79,17 @@ public final class ModuleService {
     List<ModuleStatus> out = new ArrayList<>(modules.size());
     for (ModuleRef m : modules) {
       ModuleRecord r = record(m).orElse(null);
-      if (r == null) {
-        if (records.createIfAbsent(m)) {
-          queue.enqueue(m);
-        }
-        r = records.get(m).orElseThrow();
-      }
-      out.add(r.status());
+      out.add((r != null ? r : queue(m)).status());
     }
     return out;
+  }
+
+  /** Records a module never asked for and queues its build, once even when asked at once. */
+  private ModuleRecord queue(ModuleRef m) {
+    if (records.createIfAbsent(m)) {
+      queue.enqueue(m);
+    }
+    return records.get(m).orElseThrow();
   }
 
   /** The current record of each module (READY ones from the cache), queueing unknown ones. */

@@ -245,6 +245,10 @@ public abstract class FunctionStoreContract extends StoreContract<FunctionStore>
     assertThat(pages).isEqualTo(4);
     assertThat(store.list(acme, 1000, null).items()).hasSize(names.size());
     assertThat(store.list(ContainerName.of("empty"), 10, null)).isEqualTo(new Page<>(List.of(), null));
+    assertThat(store.count(acme, 1000)).isEqualTo(names.size());
+    assertThat(store.count(ContainerName.of("other"), 1000)).isEqualTo(1);
+    assertThat(store.count(ContainerName.of("empty"), 1000)).isZero();
+    assertThat(store.count(acme, 3)).isGreaterThanOrEqualTo(3);
   }
 
   @Test
