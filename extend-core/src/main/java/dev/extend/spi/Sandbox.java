@@ -43,6 +43,19 @@ public interface Sandbox {
   default void updateLimits(SandboxLimits limits) {}
 
   /**
+   * Applies the egress policy of the container this sandbox now serves. The platform calls it
+   * before it loads the container's first code into the sandbox, and again whenever the policy
+   * changes; once it returns, new connections follow the policy and open ones follow it from
+   * their next packet. A runtime that {@link SandboxRuntime#enforcesEgress() enforces egress}
+   * throws when it cannot apply the policy (the platform then loads nothing); until the first
+   * call a sandbox has no egress at all. Default: nothing, for runtimes that do not enforce.
+   *
+   * @param container the container the sandbox serves (for logs and counters)
+   * @param policy the effective policy (the platform's entries included)
+   */
+  default void egress(dev.extend.ContainerName container, dev.extend.EgressPolicy policy) throws IOException {}
+
+  /**
    * Stops the sandbox: SIGTERM, then SIGKILL after {@code grace}, then releases everything
    * the runtime holds for it. Idempotent; returns once released. The platform calls it for
    * every sandbox it started, also for one that ended by itself (exit, crash, OOM kill), so

@@ -15,7 +15,8 @@ import java.nio.file.Path;
  *   <li>Isolation (for runtimes where {@link #isolating()} is true): the sandbox sees none of
  *       the host but its code directory (read-only), the module store (read-only), the agent
  *       (read-only) and its socket directory (read-write); it runs as an unprivileged user
- *       with no capabilities, no network beyond loopback, and its limits enforced. After
+ *       with no capabilities, no network beyond loopback unless it {@link #enforcesEgress() enforces
+ *       egress policies}, and its limits enforced. After
  *       {@link Sandbox#seal()} the sandbox can no longer change what the host reaches at its
  *       socket path. Nothing visible inside (mount table, cgroup path, hostname) names another
  *       sandbox.
@@ -56,6 +57,24 @@ public interface SandboxRuntime extends AutoCloseable {
    */
   default String problem() {
     return null;
+  }
+
+  /**
+   * Whether sandboxes get a network of their own with outbound connections under an {@link
+   * dev.extend.EgressPolicy} (see {@link Sandbox#egress}). A runtime that does not enforce
+   * either gives sandboxes no network beyond loopback or, like the development runtime, the
+   * host's whole network; the platform says which at start-up. Default: false.
+   */
+  default boolean enforcesEgress() {
+    return false;
+  }
+
+  /** Sets who hears of refused connections (at most one; the platform sets it before start). */
+  default void egressListener(EgressListener listener) {}
+
+  /** Per-container egress counters of this node since start. Default: none. */
+  default java.util.Map<dev.extend.ContainerName, dev.extend.EgressCounters> egressCounters() {
+    return java.util.Map.of();
   }
 
   /**
