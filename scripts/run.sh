@@ -18,6 +18,8 @@ command -v npm >/dev/null || need+=(npm)
 if [ "${EXTEND_RUNTIME:-auto}" != local ]; then
   command -v containerd >/dev/null || need+=(containerd)
   command -v runc >/dev/null || need+=(runc)
+  command -v ip >/dev/null || need+=(iproute2)
+  command -v nft >/dev/null || need+=(nftables)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq

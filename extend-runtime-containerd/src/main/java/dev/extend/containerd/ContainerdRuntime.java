@@ -99,6 +99,10 @@ public final class ContainerdRuntime implements SandboxRuntime {
   private volatile Context.CancellableContext subscription;
   private final Duration reconcileInterval;
   private volatile boolean reconciling;
+  private final SandboxNetwork.Config networkConfig;
+  private final Path caCerts;
+  private volatile SandboxNetwork network;
+  private volatile dev.extend.spi.EgressListener egressListener = (c, s, d, p) -> {};
 
   private ContainerdRuntime(Builder b) {
     this.socket = b.socket;
@@ -115,6 +119,8 @@ public final class ContainerdRuntime implements SandboxRuntime {
     this.closeGrace = b.closeGrace;
     this.reconcileInterval = b.reconcileInterval;
     this.uids = new SandboxUids(b.uidBase, b.uidCount);
+    this.networkConfig = b.egress ? networkConfig(b.egressBridge, b.egressSubnet, b.egressDns) : null;
+    this.caCerts = b.egressCaCerts == null ? null : b.egressCaCerts.toAbsolutePath();
     // The tailer cuts the file back once past the cap: twice the cap leaves a poll's worth of
     // room for output below it, and bounds what a flood can write between two polls.
     this.outputDirBytes = 2 * b.outputCapBytes + (1 << 20);
@@ -140,6 +146,36 @@ public final class ContainerdRuntime implements SandboxRuntime {
   @Override
   public boolean isolating() {
     return true;
+  }
+
+  @Override
+  public boolean enforcesEgress() {
+    return networkConfig != null;
+  }
+
+  @Override
+  public void egressListener(dev.extend.spi.EgressListener listener) {
+    this.egressListener = Objects.requireNonNull(listener, "listener");
+  }
+
+  @Override
+  public Map<dev.extend.ContainerName, dev.extend.EgressCounters> egressCounters() {
+    SandboxNetwork n = network;
+    return n == null ? Map.of() : n.counters(this);
+  }
+
+  static SandboxNetwork.Config networkConfig(String bridge, String subnet, List<java.net.InetSocketAddress> dns) {
+    int slash = subnet.indexOf('/');
+    if (slash < 0) {
+      throw new IllegalArgumentException("the sandbox subnet needs a prefix length, e.g. 10.213.0.0/16");
+    }
+    int prefix;
+    try {
+      prefix = Integer.parseInt(subnet.substring(slash + 1));
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException("bad prefix length in " + subnet);
+    }
+    return new SandboxNetwork.Config(bridge, SandboxNetwork.parse(subnet.substring(0, slash)), prefix, dns);
   }
 
   /** The node id whose containers this runtime owns. */
@@ -220,6 +256,10 @@ public final class ContainerdRuntime implements SandboxRuntime {
           RootfsAssembler.deleteTree(d);
         }
       }
+    }
+    SandboxNetwork n = network;
+    if (n != null && minAge.compareTo(Duration.ZERO) > 0) {
+      n.reconcile();
     }
     // Tasks that ended but were never released (a caller that lost track of them).
     long stale = System.nanoTime() - TimeUnit.MINUTES.toNanos(2);
@@ -347,9 +387,43 @@ public final class ContainerdRuntime implements SandboxRuntime {
             + " overlaps the host's users: " + overlap + "; choose another sandboxUids base");
       }
       Files.createDirectories(dataDir.resolve("containerd/tasks"));
+      if (networkConfig != null) {
+        startNetwork();
+      }
       subscribe(0);
       rootfs = tree;
     }
+  }
+
+  /** Host files sandboxes see of the network: their resolver configuration and extra CAs. */
+  private Path netDir() {
+    return dataDir.resolve("containerd/net");
+  }
+
+  private void startNetwork() throws IOException {
+    SandboxNetwork n = SandboxNetwork.acquire(networkConfig);
+    try {
+      Path dir = Files.createDirectories(netDir());
+      openForOthers(dir, true);
+      Path resolv = dir.resolve("resolv.conf");
+      Files.writeString(resolv, "nameserver " + n.nameserver() + "\noptions attempts:2 timeout:2\n");
+      Files.setPosixFilePermissions(resolv, java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
+      if (caCerts != null) {
+        byte[] pem = Files.readAllBytes(caCerts);
+        if (pem.length > 4 << 20 || !new String(pem, StandardCharsets.US_ASCII).contains("-----BEGIN CERTIFICATE-----")) {
+          throw new IOException("the extra CA file " + caCerts + " holds no PEM certificate (or is over 4 MiB)");
+        }
+        Path ca = dir.resolve("ca.pem");
+        Files.write(ca, pem);
+        Files.setPosixFilePermissions(ca, java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
+      } else {
+        Files.deleteIfExists(dir.resolve("ca.pem"));
+      }
+    } catch (IOException | RuntimeException e) {
+      n.close();
+      throw e;
+    }
+    network = n;
   }
 
   @Override
@@ -375,13 +449,21 @@ public final class ContainerdRuntime implements SandboxRuntime {
     ContainerdTask task = newTask(containerId);
     OciSpecs.Input in;
     try {
+      OciSpecs.Network net = null;
+      SandboxNetwork n = network;
+      if (n != null) {
+        task.attachment = n.attach(spec.id());
+        Path ca = netDir().resolve("ca.pem");
+        net = new OciSpecs.Network(task.attachment.netnsPath(), netDir().resolve("resolv.conf"),
+            Files.exists(ca) ? ca : null);
+      }
       in = OciSpecs.sandbox(task.identity(), rootfs, spec.agentDir(), spec.codeDir(), spec.moduleStore(), socketDir,
-          spec.limits(), cgroupsPath(containerId));
-    } catch (RuntimeException e) {
-      task.returnUid();
+          spec.limits(), cgroupsPath(containerId), net);
+    } catch (IOException | RuntimeException e) {
+      forget(task);
       throw e;
     }
-    ContainerdSandbox sandbox = new ContainerdSandbox(spec, task);
+    ContainerdSandbox sandbox = new ContainerdSandbox(spec, task, this);
     task.start(in, labels("sandbox", spec.id()), spec.output(), socketDir);
     if (closed) {
       // close() ran meanwhile and could not see this one.
@@ -457,9 +539,33 @@ public final class ContainerdRuntime implements SandboxRuntime {
     tailer.close();
     scheduler.shutdownNow();
     client.close();
+    SandboxNetwork n = network;
+    if (n != null) {
+      network = null;
+      n.close();
+    }
   }
 
   // ---- plumbing shared with tasks and jobs -------------------------------------------------
+
+  /** Applies a container's policy to a sandbox's network (see {@link Sandbox#egress}). */
+  void applyEgress(ContainerdTask task, dev.extend.ContainerName container, dev.extend.EgressPolicy policy)
+      throws IOException {
+    SandboxNetwork n = network;
+    SandboxNetwork.Attachment a = task.attachment;
+    if (n == null || a == null) {
+      if (networkConfig == null) {
+        return; // loopback only: nothing leaves, whatever the policy
+      }
+      throw new IOException("the sandbox " + task.containerId + " has no network attachment");
+    }
+    n.apply(a, this, egressListener, container, policy);
+  }
+
+  /** The live tasks (for tests). */
+  List<ContainerdTask> tasksForTest() {
+    return List.copyOf(tasks.values());
+  }
 
   ContainerdClient client() {
     return client;
@@ -506,6 +612,12 @@ public final class ContainerdRuntime implements SandboxRuntime {
   /** The task is gone (or never started): it leaves the table and gives its uid back. */
   void forget(ContainerdTask task) {
     tasks.remove(task.containerId, task);
+    SandboxNetwork.Attachment a = task.attachment;
+    SandboxNetwork n = network;
+    if (a != null && n != null) {
+      task.attachment = null;
+      n.release(a);
+    }
     task.returnUid();
   }
 
@@ -658,6 +770,11 @@ public final class ContainerdRuntime implements SandboxRuntime {
     private Duration reconcileInterval = Duration.ofSeconds(30);
     private int uidBase = SandboxUids.DEFAULT_BASE;
     private int uidCount = SandboxUids.DEFAULT_COUNT;
+    private boolean egress = true;
+    private String egressBridge = "extend0";
+    private String egressSubnet = "10.213.0.0/16";
+    private List<java.net.InetSocketAddress> egressDns = List.of();
+    private Path egressCaCerts;
 
     private Builder() {}
 
@@ -796,6 +913,46 @@ public final class ContainerdRuntime implements SandboxRuntime {
         throw new IllegalArgumentException("reconcileInterval must be zero or positive, was " + interval);
       }
       this.reconcileInterval = interval;
+      return this;
+    }
+
+    /**
+     * Whether sandboxes get outbound networking under their containers' egress policies.
+     * Default true; false leaves every sandbox with loopback only (and no resolver). Needs
+     * {@code ip} (iproute2) and {@code nft} (nftables) on the host.
+     */
+    public Builder egress(boolean enabled) {
+      this.egress = enabled;
+      return this;
+    }
+
+    /**
+     * The host bridge sandboxes attach to and the IPv4 subnet they get addresses from. Default
+     * {@code extend0} and {@code 10.213.0.0/16}; each node on one host needs its own pair, and
+     * the subnet must not overlap a network the host reaches.
+     */
+    public Builder egressNetwork(String bridge, String subnet) {
+      this.egressBridge = Objects.requireNonNull(bridge, "bridge");
+      this.egressSubnet = Objects.requireNonNull(subnet, "subnet");
+      networkConfig(bridge, subnet, List.of()); // validates
+      return this;
+    }
+
+    /**
+     * The DNS servers the sandboxes' resolver asks. Default: the host's ({@code
+     * /etc/resolv.conf}).
+     */
+    public Builder egressDns(List<java.net.InetSocketAddress> servers) {
+      this.egressDns = List.copyOf(servers);
+      return this;
+    }
+
+    /**
+     * PEM certificates sandboxes trust in addition to Node's own CA list (through {@code
+     * NODE_EXTRA_CA_CERTS}): for services behind a private CA. Default none.
+     */
+    public Builder egressCaCerts(Path pemFile) {
+      this.egressCaCerts = pemFile;
       return this;
     }
 

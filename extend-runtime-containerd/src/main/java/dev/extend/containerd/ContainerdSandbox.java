@@ -13,10 +13,18 @@ import java.util.concurrent.CompletableFuture;
 final class ContainerdSandbox implements Sandbox {
   private final SandboxSpec spec;
   final ContainerdTask task;
+  private final ContainerdRuntime runtime;
 
-  ContainerdSandbox(SandboxSpec spec, ContainerdTask task) {
+  ContainerdSandbox(SandboxSpec spec, ContainerdTask task, ContainerdRuntime runtime) {
     this.spec = spec;
     this.task = task;
+    this.runtime = runtime;
+  }
+
+  /** Routes the sandbox's packets through its container's policy chain (see {@link SandboxNetwork}). */
+  @Override
+  public void egress(dev.extend.ContainerName container, dev.extend.EgressPolicy policy) throws IOException {
+    runtime.applyEgress(task, container, policy);
   }
 
   @Override

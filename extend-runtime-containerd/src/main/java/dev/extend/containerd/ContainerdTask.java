@@ -48,6 +48,8 @@ final class ContainerdTask {
   final Path outputFile;
   /** The task's own uid (and gid), from the runtime's range. */
   final int uid;
+  /** The task's place on the sandbox network, released with it (null: loopback only). */
+  volatile SandboxNetwork.Attachment attachment;
   private final CompletableFuture<SandboxExit> exit = new CompletableFuture<>();
   private final CompletableFuture<Void> released = new CompletableFuture<>();
   private final AtomicBoolean releasing = new AtomicBoolean();

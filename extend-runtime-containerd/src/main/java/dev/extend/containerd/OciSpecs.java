@@ -86,6 +86,15 @@ final class OciSpecs {
     }
   }
 
+  /**
+   * A sandbox's network: the namespace the host prepared (instead of a new one holding only
+   * loopback), the resolver configuration bound over {@code /etc/resolv.conf}, and extra CA
+   * certificates (or null) seen at {@value #CA_CERTS} and named by {@code NODE_EXTRA_CA_CERTS}.
+   */
+  record Network(Path netns, Path resolvConf, Path caCerts) {}
+
+  static final String CA_CERTS = "/etc/extend/ca.pem";
+
   /** Everything that varies between specs. */
   record Input(
       Identity identity,
@@ -98,7 +107,13 @@ final class OciSpecs {
       boolean ownNetwork,
       boolean tmpExec,
       String cgroupsPath,
-      String hostname) {}
+      String hostname,
+      Network network) {
+    Input(Identity identity, Path rootfs, List<String> args, Map<String, String> env, String cwd, List<Bind> binds,
+        SandboxLimits limits, boolean ownNetwork, boolean tmpExec, String cgroupsPath, String hostname) {
+      this(identity, rootfs, args, env, cwd, binds, limits, ownNetwork, tmpExec, cgroupsPath, hostname, null);
+    }
+  }
 
   /** The command line of the sandbox agent as seen inside the sandbox. */
   static List<String> agentCommand() {
@@ -118,12 +133,27 @@ final class OciSpecs {
   /** The spec of a sandbox running the agent. */
   static Input sandbox(Identity identity, Path rootfs, Path agentDir, Path codeDir, Path moduleStore, Path socketDir,
       SandboxLimits limits, String cgroupsPath) {
-    return new Input(identity, rootfs, agentCommand(), sandboxEnv(), "/tmp",
-        // Code and agent are JavaScript: noexec. The module store may hold native addons,
-        // which Node maps executable, so it cannot be noexec.
-        List.of(new Bind(agentDir, AGENT, false, false), new Bind(codeDir, CODE, false, false),
-            new Bind(moduleStore, MODULES, false, true), new Bind(socketDir, SOCK, true, false)),
-        limits, true, false, cgroupsPath, "sandbox");
+    return sandbox(identity, rootfs, agentDir, codeDir, moduleStore, socketDir, limits, cgroupsPath, null);
+  }
+
+  /** The spec of a sandbox running the agent, on {@code network} (null: loopback only). */
+  static Input sandbox(Identity identity, Path rootfs, Path agentDir, Path codeDir, Path moduleStore, Path socketDir,
+      SandboxLimits limits, String cgroupsPath, Network network) {
+    // Code and agent are JavaScript: noexec. The module store may hold native addons,
+    // which Node maps executable, so it cannot be noexec.
+    List<Bind> binds = new java.util.ArrayList<>(List.of(new Bind(agentDir, AGENT, false, false),
+        new Bind(codeDir, CODE, false, false), new Bind(moduleStore, MODULES, false, true),
+        new Bind(socketDir, SOCK, true, false)));
+    Map<String, String> env = sandboxEnv();
+    if (network != null) {
+      binds.add(new Bind(network.resolvConf(), "/etc/resolv.conf", false, false));
+      if (network.caCerts() != null) {
+        binds.add(new Bind(network.caCerts(), CA_CERTS, false, false));
+        env.put("NODE_EXTRA_CA_CERTS", CA_CERTS);
+      }
+    }
+    return new Input(identity, rootfs, agentCommand(), env, "/tmp", binds, limits, true, false, cgroupsPath, "sandbox",
+        network);
   }
 
   /**
@@ -223,8 +253,16 @@ final class OciSpecs {
     // A cgroup namespace too: /proc/self/cgroup then shows "/" instead of the host's cgroup path.
     for (String ns : in.ownNetwork() ? List.of("pid", "ipc", "uts", "mount", "cgroup", "network")
         : List.of("pid", "ipc", "uts", "mount", "cgroup")) {
-      // No path: a new namespace. A new network namespace holds only loopback.
-      namespaces.addObject().put("type", ns);
+      // No path: a new namespace. A new network namespace holds only loopback; a sandbox on
+      // the egress network joins the one the host prepared for it.
+      ObjectNode n = namespaces.addObject().put("type", ns);
+      if (ns.equals("network") && in.network() != null) {
+        n.put("path", in.network().netns().toString());
+      }
+    }
+    if (in.network() != null) {
+      // No IPv6 inside: the policy is enforced for IPv4, and nothing else may leave.
+      linux.putObject("sysctl").put("net.ipv6.conf.all.disable_ipv6", "1").put("net.ipv6.conf.default.disable_ipv6", "1");
     }
     linux.set("resources", resources(in.limits()));
     linux.put("cgroupsPath", in.cgroupsPath());

@@ -42,7 +42,7 @@ import org.slf4j.LoggerFactory;
 final class RootfsAssembler {
   private static final Logger LOG = LoggerFactory.getLogger(RootfsAssembler.class);
   /** Bumped when the recipe changes, so old trees are not reused. */
-  static final String RECIPE = "3";
+  static final String RECIPE = "4";
   static final String MARKER = ".extend-rootfs";
   private static final Pattern LDD_PATH = Pattern.compile("(/\\S+)\\s*(\\(0x[0-9a-f]+\\))?$");
 
@@ -173,6 +173,9 @@ final class RootfsAssembler {
     Files.writeString(etc.resolve("nsswitch.conf"), "passwd: files\ngroup: files\nhosts: files dns\n");
     // A mount point for jobs' bind of the host's resolver configuration; empty for sandboxes.
     Files.writeString(etc.resolve("resolv.conf"), "");
+    // A mount point for the platform's extra CA certificates (NODE_EXTRA_CA_CERTS).
+    Files.createDirectories(etc.resolve("extend"));
+    Files.writeString(etc.resolve("extend/ca.pem"), "");
     Path certs = Path.of("/etc/ssl/certs/ca-certificates.crt");
     if (Files.exists(certs)) {
       copyFile(certs.toRealPath(), root.resolve("etc/ssl/certs/ca-certificates.crt"));

@@ -16,7 +16,7 @@ public final class OrphanMaker {
 
   /** Starts the sandboxes, prints one {@code SANDBOX <id> <socket>} line each, then {@code READY}. */
   public static void main(String[] args) throws Exception {
-    ContainerdRuntime runtime = ContainerdRuntime.builder().socket(Path.of(args[0])).namespace("extend-test")
+    ContainerdRuntime runtime = ContainerdRuntime.builder().egress(false).socket(Path.of(args[0])).namespace("extend-test")
         .nodeId(args[1]).dataDir(Path.of(args[2])).build();
     runtime.recover();
     Path work = Path.of(args[3]);
