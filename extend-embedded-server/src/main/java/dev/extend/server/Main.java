@@ -269,6 +269,42 @@ public final class Main {
     return Path.of("/usr/bin/node");
   }
 
+  /** {@code EXTEND_EGRESS_DNS}: comma-separated {@code address[:port]} (IPv6 in brackets). */
+  static java.util.List<java.net.InetSocketAddress> dnsServers(String value) {
+    java.util.List<java.net.InetSocketAddress> out = new java.util.ArrayList<>();
+    for (String part : value.split(",")) {
+      String s = part.trim();
+      if (s.isEmpty()) {
+        continue;
+      }
+      String host = s;
+      int port = 53;
+      if (s.startsWith("[")) {
+        int close = s.indexOf(']');
+        host = close < 0 ? "" : s.substring(1, close);
+        if (close >= 0 && s.length() > close + 1 && s.charAt(close + 1) == ':') {
+          port = Integer.parseInt(s.substring(close + 2));
+        }
+      } else if (s.indexOf(':') >= 0 && s.indexOf(':') == s.lastIndexOf(':')) {
+        host = s.substring(0, s.indexOf(':'));
+        try {
+          port = Integer.parseInt(s.substring(s.indexOf(':') + 1));
+        } catch (NumberFormatException e) {
+          port = -1;
+        }
+      }
+      if (!host.matches("[0-9.]+|[0-9A-Fa-f:]+") || port < 1 || port > 65535) {
+        throw new IllegalStateException("EXTEND_EGRESS_DNS: not an address[:port]: " + s);
+      }
+      try {
+        out.add(new java.net.InetSocketAddress(java.net.InetAddress.getByName(host), port));
+      } catch (java.net.UnknownHostException e) {
+        throw new IllegalStateException("EXTEND_EGRESS_DNS: not an address: " + s);
+      }
+    }
+    return out;
+  }
+
   /**
    * The sandbox runtime: the development runtime only when named ({@code EXTEND_RUNTIME=local});
    * otherwise ({@code auto}, the default, or {@code containerd}) containerd, and start-up fails
@@ -286,12 +322,28 @@ public final class Main {
       throw new IllegalStateException("EXTEND_RUNTIME=" + mode + " needs containerd, and there is no containerd socket"
           + " at " + socket + ". " + HOW_TO_GET_CONTAINERD);
     }
-    ContainerdRuntime containerd = ContainerdRuntime.builder()
+    ContainerdRuntime.Builder rb = ContainerdRuntime.builder()
         .socket(socket)
         .nodeId(nodeId)
         .dataDir(dataDir)
-        .nodeBinary(node)
-        .build();
+        .nodeBinary(node);
+    try {
+      rb.egressNetwork(config.get("EXTEND_EGRESS_BRIDGE"), config.get("EXTEND_EGRESS_SUBNET"));
+    } catch (IllegalArgumentException e) {
+      throw new IllegalStateException("EXTEND_EGRESS_BRIDGE / EXTEND_EGRESS_SUBNET: " + e.getMessage());
+    }
+    String dns = config.get("EXTEND_EGRESS_DNS");
+    if (dns != null && !dns.isBlank()) {
+      rb.egressDns(dnsServers(dns));
+    }
+    String ca = config.get("EXTEND_EGRESS_CA_CERTS");
+    if (ca != null && !ca.isBlank()) {
+      if (!Files.isReadable(Path.of(ca))) {
+        throw new IllegalStateException("EXTEND_EGRESS_CA_CERTS: cannot read " + ca);
+      }
+      rb.egressCaCerts(Path.of(ca));
+    }
+    ContainerdRuntime containerd = rb.build();
     String problem = containerd.problem();
     if (problem == null) {
       log.info("sandbox runtime: containerd at {} (EXTEND_RUNTIME={})", socket, mode);

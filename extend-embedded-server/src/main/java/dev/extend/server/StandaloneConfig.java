@@ -33,6 +33,10 @@ final class StandaloneConfig {
     d.put("EXTEND_ADMIN_TOKEN", null);
     d.put("EXTEND_RUNTIME", "auto");
     d.put("EXTEND_CONTAINERD_SOCKET", "/run/containerd/containerd.sock");
+    d.put("EXTEND_EGRESS_DNS", null);
+    d.put("EXTEND_EGRESS_CA_CERTS", null);
+    d.put("EXTEND_EGRESS_BRIDGE", "extend0");
+    d.put("EXTEND_EGRESS_SUBNET", "10.213.0.0/16");
     d.put("EXTEND_JDBC_URL", null);
     d.put("EXTEND_JDBC_USER", null);
     d.put("EXTEND_JDBC_PASSWORD", null);
