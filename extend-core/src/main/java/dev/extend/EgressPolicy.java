@@ -314,14 +314,17 @@ public record EgressPolicy(Mode mode, List<Rule> allow) {
       return network.getHostAddress() + "/" + prefix;
     }
 
-    /** The wire form: {@code host[:port]}, {@code CIDR[:port]} or {@code [v6CIDR]:port}. */
+    /**
+     * The wire form, which {@link #parse} reads back: {@code host[:port]}, {@code CIDR[:port]} or
+     * {@code [v6CIDR][:port]} (IPv6 always in brackets, as parse requires).
+     */
     @Override
     public String toString() {
       String target;
       if (host != null) {
         target = host;
       } else if (network instanceof Inet6Address) {
-        target = port == 0 ? cidr() : "[" + cidr() + "]";
+        target = "[" + cidr() + "]";
       } else {
         target = cidr();
       }

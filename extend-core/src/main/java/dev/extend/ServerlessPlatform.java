@@ -4,6 +4,7 @@ import dev.extend.internal.Engine;
 import dev.extend.internal.Settings;
 import dev.extend.spi.ArtifactStore;
 import dev.extend.spi.BuildQueue;
+import dev.extend.spi.EgressStore;
 import dev.extend.spi.FunctionStore;
 import dev.extend.spi.ModuleBuilder;
 import dev.extend.spi.ModuleStore;
@@ -100,7 +101,7 @@ public final class ServerlessPlatform implements AutoCloseable {
 
   /**
    * Deletes a container, so that a later container of the same name starts clean: its webhooks,
-   * every token that grants it (also tokens granting other containers besides; admin tokens
+   * its egress policy, every token that grants it (also tokens granting other containers besides; admin tokens
    * stay), its log replay and log subscriptions (each listener's {@link LogListener#onClose()}
    * is called), and its sandbox on this node. Idempotent.
    *
@@ -116,6 +117,73 @@ public final class ServerlessPlatform implements AutoCloseable {
    */
   public void deleteContainer(ContainerName container) {
     engine.deleteContainer(Objects.requireNonNull(container, "container"));
+  }
+
+  // ---- egress -----------------------------------------------------------------------------
+
+  /**
+   * The egress policy a container's sandboxes run under: its own policy (see {@link
+   * #setEgressPolicy}), else the platform's default mode ({@link Builder#egress}), plus the
+   * platform's entries (except in {@code none}).
+   *
+   * @throws UnavailableException when the store is unreachable
+   */
+  public EgressPolicy egressPolicy(ContainerName container) {
+    return engine.egress().effective(Objects.requireNonNull(container, "container"));
+  }
+
+  /**
+   * The policy set for a container, without the platform's entries, or empty when it follows the
+   * platform's default.
+   *
+   * @throws UnavailableException when the store is unreachable
+   */
+  public Optional<EgressPolicy> storedEgressPolicy(ContainerName container) {
+    return engine.egress().stored(Objects.requireNonNull(container, "container"))
+        .map(dev.extend.spi.StoredEgressPolicy::policy);
+  }
+
+  /**
+   * The platform's egress policy as configured: its mode is the default of containers that have
+   * none of their own, and its entries are allowed to every container (except in {@code none}).
+   */
+  public EgressPolicy platformEgressPolicy() {
+    return engine.egress().platformPolicy();
+  }
+
+  /**
+   * Sets a container's egress policy (the platform's entries are added to it). It applies to the
+   * container's running sandboxes at once on this node and within {@link Builder#egressRefresh}
+   * (1 s by default) plus a store round trip on every other node sharing the store, without
+   * restarting them; a sandbox the policy cannot be applied to is replaced.
+   *
+   * @throws UnavailableException when the store is unreachable
+   */
+  public void setEgressPolicy(ContainerName container, EgressPolicy policy) {
+    engine.egress().set(Objects.requireNonNull(container, "container"), Objects.requireNonNull(policy, "policy"));
+  }
+
+  /**
+   * Returns a container to the platform's default egress policy, applied like {@link
+   * #setEgressPolicy}. Idempotent.
+   *
+   * @throws UnavailableException when the store is unreachable
+   */
+  public void resetEgressPolicy(ContainerName container) {
+    engine.egress().reset(Objects.requireNonNull(container, "container"));
+  }
+
+  /**
+   * Whether the sandbox runtime enforces egress policies. When false, policies are stored and
+   * shown but not applied: the development runtime gives sandboxes the host's whole network.
+   */
+  public boolean enforcesEgress() {
+    return engine.enforcesEgress();
+  }
+
+  /** What each container's sandboxes sent and received outside on this node, from the runtime. */
+  public java.util.Map<ContainerName, EgressCounters> egressCounters() {
+    return engine.egressCounters();
   }
 
   // ---- modules ----------------------------------------------------------------------------
@@ -316,6 +384,32 @@ public final class ServerlessPlatform implements AutoCloseable {
     /** Where API tokens are stored (default: in memory). */
     public Builder tokenStore(TokenStore store) {
       s.tokenStore = store;
+      return this;
+    }
+
+    /** Where per-container egress policies are stored (default: in memory). */
+    public Builder egressStore(EgressStore store) {
+      s.egressStore = store;
+      return this;
+    }
+
+    /**
+     * The platform's egress policy (default {@link EgressPolicy#PUBLIC}): its mode is the default
+     * of every container without a policy of its own, and its entries are allowed to every
+     * container in addition to its own policy (not in {@code none}).
+     */
+    public Builder egress(EgressPolicy policy) {
+      s.egress = Objects.requireNonNull(policy, "policy");
+      return this;
+    }
+
+    /**
+     * How often each node re-validates the egress policies of the containers it has sandboxes
+     * of (default 1 s): a change made through another node applies here within this bound plus
+     * one store round trip.
+     */
+    public Builder egressRefresh(Duration every) {
+      s.egressRefresh = every;
       return this;
     }
 

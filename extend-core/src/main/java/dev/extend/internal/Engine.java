@@ -19,6 +19,7 @@ import dev.extend.internal.sandbox.ManagedSandbox;
 import dev.extend.internal.sandbox.SandboxManager;
 import dev.extend.spi.ArtifactStore;
 import dev.extend.spi.BuildQueue;
+import dev.extend.spi.EgressStore;
 import dev.extend.spi.FunctionStore;
 import dev.extend.spi.ModuleBuilder;
 import dev.extend.spi.ModuleStore;
@@ -64,6 +65,7 @@ public final class Engine implements AutoCloseable {
   private final ModuleStore moduleRecords;
   private final BuildQueue queue;
   private final TokenStore tokenStore;
+  private final EgressStore egressStore;
   private final SandboxRuntime runtime;
   private final ExecutorService executor;
   private final ExecutorService invocations;
@@ -81,6 +83,8 @@ public final class Engine implements AutoCloseable {
   private final BuildWorker buildWorker;
   private final Invoker invoker;
   private final ScheduledExecutorService housekeeping;
+  private final EgressService egress;
+  private final ScheduledExecutorService egressRefresh;
 
   private Engine(Settings s) throws IOException {
     this.settings = s;
@@ -91,6 +95,7 @@ public final class Engine implements AutoCloseable {
     this.moduleRecords = pick("module store", s.moduleStore(), ModuleStore::inMemory);
     this.queue = pick("build queue", s.buildQueue(), BuildQueue::inMemory);
     this.tokenStore = pick("token store", s.tokenStore(), TokenStore::inMemory);
+    this.egressStore = pick("egress store", s.egressStore(), EgressStore::inMemory);
     this.runtime = chooseRuntime(s);
     ModuleBuilder builder = s.moduleBuilder() == null ? null : s.moduleBuilder().forRuntime(runtime);
     if (builder != null && s.buildWorkers() > 0 && runtime.isolating() && !builder.isolating()) {
@@ -124,6 +129,8 @@ public final class Engine implements AutoCloseable {
     this.webhooks = new WebhookService(s, functions, modules, metadata);
     this.tokens = new TokenService(tokenStore);
     this.hostModules = new HostModuleStore(s.dataDir().resolve("modules"), artifacts);
+    this.egress = new EgressService(egressStore, s.egress(), runtime.enforcesEgress(), logs, s.egressRefresh());
+    runtime.egressListener(egress);
     Path agentDir = installAgent(s.dataDir());
     runtime.recover();
     this.sandboxes = new SandboxManager(runtime, agents, s.nodeId(), s.dataDir(), agentDir, hostModules.root(),
@@ -132,6 +139,7 @@ public final class Engine implements AutoCloseable {
           http.forget(socket);
           loop.forget(socket);
         });
+    egress.attach(sandboxes);
     this.sandboxes.start();
     if (builder != null && s.buildWorkers() > 0) {
       this.buildWorker = new BuildWorker(queue, moduleRecords, artifacts, builder, s.nodeId(),
@@ -143,15 +151,29 @@ public final class Engine implements AutoCloseable {
       LOG.info("module builds: no in-process worker; builds wait for a standalone worker on the shared queue");
     }
     this.invoker = new Invoker(metadata, modules, hostModules, sandboxes, agents, http, loop, s.listener(),
-        s.sandboxLimits(), admission);
+        s.sandboxLimits(), admission, egress);
     this.housekeeping = Executors.newSingleThreadScheduledExecutor(r -> {
       Thread t = new Thread(r, "extend-housekeeping");
       t.setDaemon(true);
       return t;
     });
     housekeeping.scheduleWithFixedDelay(this::collectModules, 60, 60, TimeUnit.SECONDS);
-    LOG.info("Extend node {} started: runtime {}, data dir {}, pool {} warm / {} max", s.nodeId(), runtime.name(),
-        s.dataDir(), s.poolSize(), s.maxSandboxes());
+    if (egress.enforcing()) {
+      // A thread of its own: module clean-up on housekeeping must not delay a policy change.
+      this.egressRefresh = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "extend-egress");
+        t.setDaemon(true);
+        return t;
+      });
+      long every = s.egressRefresh().toMillis();
+      egressRefresh.scheduleWithFixedDelay(this::refreshEgress, every, every, TimeUnit.MILLISECONDS);
+    } else {
+      this.egressRefresh = null;
+      warnEgressNotEnforced(runtime);
+    }
+    LOG.info("Extend node {} started: runtime {}, data dir {}, pool {} warm / {} max, egress {}{}", s.nodeId(),
+        runtime.name(), s.dataDir(), s.poolSize(), s.maxSandboxes(), describeEgress(s.egress()),
+        egress.enforcing() ? "" : " (NOT ENFORCED)");
   }
 
   /** Starts an engine. */
@@ -213,6 +235,33 @@ public final class Engine implements AutoCloseable {
           ************************************************************************""", chosen.name());
     }
     return chosen;
+  }
+
+  /** The platform's egress setting for logs, e.g. {@code public + 2 entries for every container}. */
+  static String describeEgress(dev.extend.EgressPolicy p) {
+    if (p.allow().isEmpty() || p.mode() == dev.extend.EgressPolicy.Mode.NONE) {
+      return p.mode().wireName();
+    }
+    return p.mode().wireName() + " + " + p.allow().size() + " entr" + (p.allow().size() == 1 ? "y" : "ies")
+        + " for every container";
+  }
+
+  private static void warnEgressNotEnforced(SandboxRuntime runtime) {
+    if (!runtime.isolating()) {
+      LOG.warn("EGRESS NOT ENFORCED: sandbox runtime '{}' gives sandboxes the host's network; egress policies"
+          + " are stored and shown, but not applied", runtime.name());
+    } else {
+      LOG.info("egress: sandbox runtime '{}' does not enforce egress policies (sandboxes have no network beyond"
+          + " loopback); policies are stored and shown, but not applied", runtime.name());
+    }
+  }
+
+  private void refreshEgress() {
+    try {
+      egress.refresh();
+    } catch (RuntimeException e) {
+      LOG.warn("egress re-validation failed: {}", e.toString());
+    }
   }
 
   /** Copies the agent's files into a content-addressed directory of the data dir. */
@@ -335,8 +384,8 @@ public final class Engine implements AutoCloseable {
 
   /**
    * Deletes a container: revokes the tokens that grant it (first, so its tenant cannot add to
-   * it meanwhile), deletes its webhooks, retires its sandbox on this node, and drops its log
-   * replay and subscriptions.
+   * it meanwhile), deletes its webhooks and its egress policy, retires its sandbox on this node,
+   * and drops its log replay and subscriptions.
    */
   public void deleteContainer(ContainerName container) {
     List<String> revoked = tokens.revokeGranting(container);
@@ -351,6 +400,7 @@ public final class Engine implements AutoCloseable {
       }
       cursor = page.nextCursor();
     } while (cursor != null);
+    egress.forget(container);
     sandboxes.retire(container, "container deleted");
     logs.forget(container);
     LOG.info("container {} deleted: {} webhook(s), {} token(s) revoked", container, deleted, revoked.size());
@@ -371,6 +421,21 @@ public final class Engine implements AutoCloseable {
   /** Module states. */
   public ModuleService modules() {
     return modules;
+  }
+
+  /** Egress policies. */
+  public EgressService egress() {
+    return egress;
+  }
+
+  /** Whether the sandbox runtime enforces egress policies. */
+  public boolean enforcesEgress() {
+    return egress.enforcing();
+  }
+
+  /** The runtime's per-container egress counters on this node. */
+  public java.util.Map<ContainerName, dev.extend.EgressCounters> egressCounters() {
+    return runtime.egressCounters();
   }
 
   /** Tokens. */
@@ -453,6 +518,9 @@ public final class Engine implements AutoCloseable {
   @Override
   public void close() {
     housekeeping.shutdownNow();
+    if (egressRefresh != null) {
+      egressRefresh.shutdownNow();
+    }
     if (buildWorker != null) {
       buildWorker.close();
     }
@@ -462,7 +530,8 @@ public final class Engine implements AutoCloseable {
     loop.close();
     executor.shutdownNow();
     invocations.shutdownNow();
-    for (AutoCloseable c : new AutoCloseable[] {functions, artifacts, moduleRecords, queue, tokenStore}) {
+    for (AutoCloseable c : new AutoCloseable[] {functions, artifacts, moduleRecords, queue, tokenStore,
+        egressStore}) {
       try {
         c.close();
       } catch (Exception e) {

@@ -50,7 +50,8 @@ import org.slf4j.LoggerFactory;
 /**
  * The invocation path, in links: resolve the webhook (cached metadata) → check and place its
  * modules on this host → get the container's sandbox (assigned, warm, or started) → make sure
- * the agent runs this version of the code → call the agent and map its answer.
+ * the agent runs this version of the code (in a sandbox's first load, after its container's
+ * egress policy is applied) → call the agent and map its answer.
  *
  * <p>Every link runs on the caller's thread; a warm invocation (metadata fresh, sandbox
  * assigned, code loaded) touches no store and hands nothing to another thread: it writes the
@@ -69,11 +70,13 @@ final class Invoker {
   private final PlatformListener listener;
   private final SandboxLimits sandboxLimits;
   private final Admission admission;
+  private final EgressService egress;
 
   Invoker(MetadataCache metadata, ModuleService modules, HostModuleStore hostModules, SandboxManager sandboxes,
       AgentClient agents, AgentHttp http, AgentLoop loop, PlatformListener listener, SandboxLimits sandboxLimits,
-      Admission admission) {
+      Admission admission, EgressService egress) {
     this.admission = admission;
+    this.egress = egress;
     this.metadata = metadata;
     this.modules = modules;
     this.hostModules = hostModules;
@@ -390,6 +393,8 @@ final class Invoker {
         return;
       }
       try {
+        // A sandbox's first code runs under its container's egress policy, never before it.
+        egress.prepare(m);
         provision(webhook, mods); // again: the store may have collected one since
         Path dir = m.sandbox().spec().codeDir().resolve(name);
         String version = "v" + webhook.version();

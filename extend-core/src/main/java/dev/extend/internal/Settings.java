@@ -1,9 +1,11 @@
 package dev.extend.internal;
 
+import dev.extend.EgressPolicy;
 import dev.extend.Limits;
 import dev.extend.LogListener;
 import dev.extend.spi.ArtifactStore;
 import dev.extend.spi.BuildQueue;
+import dev.extend.spi.EgressStore;
 import dev.extend.spi.FunctionStore;
 import dev.extend.spi.ModuleBuilder;
 import dev.extend.spi.ModuleStore;
@@ -34,6 +36,7 @@ public record Settings(
     ModuleStore moduleStore,
     BuildQueue buildQueue,
     TokenStore tokenStore,
+    EgressStore egressStore,
     SandboxRuntime runtime,
     ModuleBuilder moduleBuilder,
     int buildWorkers,
@@ -53,6 +56,8 @@ public record Settings(
     int maxMetaBytes,
     long maxRequestBodyBytes,
     Duration metadataRefresh,
+    EgressPolicy egress,
+    Duration egressRefresh,
     int logReplayLines,
     int maxHostModules,
     int maxInFlightPerContainer,
@@ -72,6 +77,7 @@ public record Settings(
     public ModuleStore moduleStore;
     public BuildQueue buildQueue;
     public TokenStore tokenStore;
+    public EgressStore egressStore;
     public SandboxRuntime runtime;
     public ModuleBuilder moduleBuilder;
     public int buildWorkers = 1;
@@ -91,6 +97,9 @@ public record Settings(
     public int maxMetaBytes = 4096;
     public long maxRequestBodyBytes = 6L << 20;
     public Duration metadataRefresh = Duration.ofSeconds(1);
+    /** The default mode, and the entries every container's policy gets. */
+    public EgressPolicy egress = EgressPolicy.PUBLIC;
+    public Duration egressRefresh = Duration.ofSeconds(1);
     public int logReplayLines = 200;
     public int maxHostModules = 1000;
     public int maxInFlightPerContainer = 200;
@@ -115,6 +124,8 @@ public record Settings(
       positive(idleTimeout, "idleTimeout");
       positive(sandboxWaitTimeout, "sandboxWaitTimeout");
       positive(metadataRefresh, "metadataRefresh");
+      require(egress != null, "egress must be set (EgressPolicy.PUBLIC is the default)");
+      positive(egressRefresh, "egressRefresh");
       require(defaultLimits.timeout().compareTo(maxLimits.timeout()) <= 0,
           "defaultLimits.timeout (" + defaultLimits.timeout() + ") exceeds maxLimits.timeout (" + maxLimits.timeout() + ")");
       require(defaultLimits.memoryMb() <= maxLimits.memoryMb(),
@@ -133,10 +144,10 @@ public record Settings(
           + maxQueuedBuildsPerContainer + ") cannot be less than maxDependencies (" + maxDependencies + ")");
       Path node_ = nodeBinary != null ? nodeBinary : findNode();
       return new Settings(dataDir.toAbsolutePath().normalize(), node, functionStore, artifactStore, moduleStore,
-          buildQueue, tokenStore, runtime, moduleBuilder, buildWorkers, node_, poolSize,
+          buildQueue, tokenStore, egressStore, runtime, moduleBuilder, buildWorkers, node_, poolSize,
           maxSandboxes, idleTimeout, sandboxWaitTimeout, sandboxLimits, defaultLimits, maxLimits,
           maxCodeBytes, maxDependencies, maxSecrets, maxSecretBytes, maxMeta, maxMetaBytes,
-          maxRequestBodyBytes, metadataRefresh, logReplayLines, maxHostModules, maxInFlightPerContainer,
+          maxRequestBodyBytes, metadataRefresh, egress, egressRefresh, logReplayLines, maxHostModules, maxInFlightPerContainer,
           maxInvocationThreads, maxWebhooksPerContainer, maxQueuedBuildsPerContainer, List.copyOf(logListeners),
           listener, copyScopes(privateScopes));
     }

@@ -6,6 +6,7 @@ import dev.extend.ExtendException;
 import dev.extend.UnavailableException;
 import dev.extend.spi.ArtifactStore;
 import dev.extend.spi.BuildQueue;
+import dev.extend.spi.EgressStore;
 import dev.extend.spi.FunctionStore;
 import dev.extend.spi.ModuleStore;
 import dev.extend.spi.TokenStore;
@@ -28,8 +29,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Every Extend store over one JDBC database: webhooks, module records, artifacts, the build
- * queue and API tokens. MySQL 8 and MariaDB 10.6+ serve many nodes at once; an H2 file database
- * ({@link #h2}) is the embedded default for a single node.
+ * queue, API tokens and egress policies. MySQL 8 and MariaDB 10.6+ serve many nodes at once; an
+ * H2 file database ({@link #h2}) is the embedded default for a single node.
  *
  * <p>Start-up validates the configuration, opens a HikariCP pool and applies the schema
  * migrations (Flyway; nodes starting together take turns on its lock). Stores share the pool:
@@ -63,6 +64,7 @@ public final class JdbcStorage implements AutoCloseable {
   private final JdbcModuleStore modules;
   private final JdbcBuildQueue queue;
   private final JdbcTokenStore tokens;
+  private final JdbcEgressStore egress;
 
   private JdbcStorage(Builder b) {
     Dialect dialect = Dialect.of(b.jdbcUrl);
@@ -97,6 +99,7 @@ public final class JdbcStorage implements AutoCloseable {
       this.modules = new JdbcModuleStore(db);
       this.queue = new JdbcBuildQueue(db);
       this.tokens = new JdbcTokenStore(db);
+      this.egress = new JdbcEgressStore(db);
       int swept = artifacts.sweep();
       if (swept > 0) {
         LOG.info("Removed {} chunks of artifact uploads that never completed", swept);
@@ -245,6 +248,11 @@ public final class JdbcStorage implements AutoCloseable {
   /** API tokens (hashes only). */
   public TokenStore tokenStore() {
     return tokens;
+  }
+
+  /** Per-container egress policies, shared by every node on this database. */
+  public EgressStore egressStore() {
+    return egress;
   }
 
   /** The database as named in logs and errors (its URL without parameters). */

@@ -48,10 +48,14 @@ class JdbcOutageMariaDbTest {
         assertThatThrownBy(() -> storage.moduleStore().createIfAbsent(new ModuleRef("a", "1.0.0")))
             .isInstanceOf(UnavailableException.class);
         assertThatThrownBy(() -> storage.tokenStore().list()).isInstanceOf(UnavailableException.class);
+        assertThatThrownBy(() -> storage.egressStore().revisions(List.of(ref.container())))
+            .isInstanceOf(UnavailableException.class);
+        assertThatThrownBy(() -> storage.egressStore().put(ref.container(), dev.extend.EgressPolicy.NONE))
+            .isInstanceOf(UnavailableException.class);
         assertThatThrownBy(() -> storage.artifactStore().put(new ByteArrayInputStream(new byte[10]), 100))
             .isInstanceOf(UnavailableException.class);
         long elapsedMs = (System.nanoTime() - start) / 1_000_000;
-        System.out.printf("six calls during the outage failed in %d ms in total%n", elapsedMs);
+        System.out.printf("eight calls during the outage failed in %d ms in total%n", elapsedMs);
 
         server.startServer();
 
@@ -61,6 +65,7 @@ class JdbcOutageMariaDbTest {
         assertThat(storage.functionStore().put(record, OptionalLong.of(1)).version()).isEqualTo(2);
         assertThat(storage.buildQueue().take("w", Duration.ofMinutes(1))).isPresent();
         assertThat(storage.tokenStore().list()).isEmpty();
+        assertThat(storage.egressStore().get(ref.container())).isEmpty();
       }
     }
   }

@@ -2,11 +2,13 @@ package dev.extend.jdbc;
 
 import dev.extend.spi.ArtifactStore;
 import dev.extend.spi.BuildQueue;
+import dev.extend.spi.EgressStore;
 import dev.extend.spi.FunctionStore;
 import dev.extend.spi.ModuleStore;
 import dev.extend.spi.TokenStore;
 import dev.extend.testing.ArtifactStoreContract;
 import dev.extend.testing.BuildQueueContract;
+import dev.extend.testing.EgressStoreContract;
 import dev.extend.testing.FunctionStoreContract;
 import dev.extend.testing.ModuleStoreContract;
 import dev.extend.testing.TokenStoreContract;
@@ -16,7 +18,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Nested;
 
 /**
- * Runs the five storage contract suites against {@link JdbcStorage}; subclasses say which
+ * Runs the six storage contract suites against {@link JdbcStorage}; subclasses say which
  * database, fresh for every test.
  */
 abstract class JdbcStoresContractSupport {
@@ -77,6 +79,14 @@ abstract class JdbcStoresContractSupport {
     @Override
     protected TokenStore createStore() throws Exception {
       return fresh().tokenStore();
+    }
+  }
+
+  @Nested
+  class Egress extends EgressStoreContract {
+    @Override
+    protected EgressStore createStore() throws Exception {
+      return fresh().egressStore();
     }
   }
 }

@@ -34,6 +34,14 @@ public final class ManagedSandbox {
   private static final long LATE_LINES_NANOS = java.util.concurrent.TimeUnit.SECONDS.toNanos(60);
   private static final int KEEP = 1024;
 
+  /**
+   * The revision of the egress policy last applied to it (0: the platform's default), or null
+   * while none has been: no code is loaded into it before one is.
+   */
+  private volatile Long egressRevision;
+  /** Held while a policy is applied, so that two applications do not interleave. */
+  private final Object egressLock = new Object();
+
   /** Invocations sent to this sandbox, in flight or recent: the only ones its log lines may name. */
   private final Map<String, Invocation> invocations = new ConcurrentHashMap<>();
 
@@ -87,6 +95,21 @@ public final class ManagedSandbox {
     java.util.Set<dev.extend.ModuleRef> all = new java.util.HashSet<>();
     modules.values().forEach(all::addAll);
     return all;
+  }
+
+  /** The revision of the egress policy applied to it, or null before the first. */
+  public Long egressRevision() {
+    return egressRevision;
+  }
+
+  /** Records that the egress policy of {@code revision} was applied. */
+  public void markEgress(long revision) {
+    egressRevision = revision;
+  }
+
+  /** The lock an egress policy is applied under. */
+  public Object egressLock() {
+    return egressLock;
   }
 
   /** Records an invocation sent to this sandbox. */
