@@ -152,6 +152,9 @@ public final class Bench {
       if (o.runs("modules")) {
         modules();
       }
+      if (o.runs("egress")) {
+        egress();
+      }
       footer();
       return table;
     } finally {
@@ -196,6 +199,9 @@ public final class Bench {
           .buildWorkers(3);
     } else {
       b.buildWorkers(0);
+    }
+    if (o.runs("egress")) {
+      b.egress(dev.extend.EgressPolicy.PUBLIC.plus(dev.extend.EgressPolicy.parseList("egress", EgressStage.ALLOW)));
     }
     if (env.storage != null) {
       b.functionStore(env.storage.functionStore())
@@ -463,6 +469,43 @@ public final class Bench {
   }
 
   // ---- 4. pool-empty cold start -------------------------------------------------------------
+
+  /**
+   * Outbound requests: the same sequence of keep-alive fetches to a test host of the bench's
+   * own, once from inside a webhook's sandbox (through the egress network and its policy) and
+   * once from the host.
+   */
+  private void egress() throws Exception {
+    if (!platform.enforcesEgress()) {
+      say("egress: skipped (the runtime enforces no egress policy)");
+      return;
+    }
+    int n = o.quick ? 500 : 2000;
+    int ms = o.quick ? 1000 : 3000;
+    try (EgressStage stage = new EgressStage()) {
+      stage.start();
+      dev.extend.WebhookRef ref = dev.extend.WebhookRef.of("bench-egress", "fetch");
+      platform.put(ref, WebhookSpec.builder(EgressStage.MEASURE + "\nmodule.exports = async () => JSON.stringify("
+          + "await measure(" + n + ", 16, " + ms + "));").limits(new dev.extend.Limits(Duration.ofMinutes(2), 256))
+          .build());
+      com.fasterxml.jackson.databind.JsonNode inside;
+      try (InvocationResponse r = platform.invoke(ref, InvocationRequest.builder().build())) {
+        inside = new com.fasterxml.jackson.databind.ObjectMapper().readTree(r.bodyText());
+      }
+      com.fasterxml.jackson.databind.JsonNode host = new com.fasterxml.jackson.databind.ObjectMapper()
+          .readTree(stage.measureFromHost(o.node, n, 16, ms));
+      double inP50 = inside.path("p50").asDouble();
+      double hostP50 = host.path("p50").asDouble();
+      table.add("egress: webhook -> test host p50", inP50, "ms", n + " sequential keep-alive fetches in the sandbox");
+      table.add("egress: webhook -> test host p99", inside.path("p99").asDouble(), "ms", null);
+      table.add("egress: host -> test host p50", hostP50, "ms", "the same fetches from the host's node");
+      table.add("egress: added p50", inP50 - hostP50, "ms", "bar: <= 0.5 ms");
+      double inRps = inside.path("rps").asDouble();
+      double hostRps = host.path("rps").asDouble();
+      table.add("egress: webhook throughput", inRps, "req/s", ratio(inRps, hostRps), "16 concurrent fetch loops; x host");
+      table.add("egress: host throughput", hostRps, "req/s", "bar: webhook >= 0.8 x host");
+    }
+  }
 
   private void empty() throws Exception {
     say("empty: first call of " + o.emptySamples + " fresh containers with no warm sandbox");

@@ -10,7 +10,7 @@ import java.util.Set;
 /** Command-line options of the bench. */
 final class Options {
   /** Every stage, in the order they run. */
-  static final List<String> STAGES = List.of("baseline", "pool", "warm", "http", "cold", "empty", "mgmt", "flood", "modules");
+  static final List<String> STAGES = List.of("baseline", "pool", "warm", "http", "cold", "empty", "mgmt", "flood", "modules", "egress");
 
   String runtime = "auto";
   boolean quick;

@@ -99,7 +99,8 @@ class PlatformHostileTenantContainerdTest {
     // An unprivileged uid of the runtime's range, its own.
     assertThat(r.get("uid").asLong()).isBetween((long) SandboxUids.DEFAULT_BASE,
         (long) SandboxUids.DEFAULT_BASE + SandboxUids.DEFAULT_COUNT - 1);
-    assertThat(r.get("ifaces").toString()).isEqualTo("[\"lo\"]");
+    // Loopback and its own link to the egress network (EgressContainerdTest covers what passes it).
+    assertThat(r.get("ifaces").toString()).isEqualTo("[\"lo\",\"eth0\"]");
     assertThat(r.get("status").toString()).contains("CapEff: 0000000000000000", "Seccomp: 2", "NoNewPrivs: 1");
     assertThat(r.get("env").toString()).doesNotContain("EXTEND_TEST_SECRET", "JAVA", "MAVEN");
   }
