@@ -316,17 +316,18 @@ public record EgressPolicy(Mode mode, List<Rule> allow) {
 
     /**
      * The wire form, which {@link #parse} reads back: {@code host[:port]}, {@code CIDR[:port]} or
-     * {@code [v6CIDR][:port]} (IPv6 always in brackets, as parse requires).
+     * {@code [v6CIDR][:port]} (IPv6 always in brackets, as parse requires); a range of one address
+     * is written as the address, as it is usually given.
      */
     @Override
     public String toString() {
       String target;
       if (host != null) {
         target = host;
-      } else if (network instanceof Inet6Address) {
-        target = "[" + cidr() + "]";
       } else {
-        target = cidr();
+        boolean single = prefix == network.getAddress().length * 8;
+        String range = single ? network.getHostAddress() : cidr();
+        target = network instanceof Inet6Address ? "[" + range + "]" : range;
       }
       return port == 0 ? target : target + ":" + port;
     }

@@ -131,6 +131,72 @@ class EgressEnforcementTest {
     }
   }
 
+  /** A store that can be made unreachable. */
+  private static final class FlakyEgressStore implements EgressStore {
+    final EgressStore delegate = EgressStore.inMemory();
+    volatile boolean down;
+
+    private void check() {
+      if (down) {
+        throw new UnavailableException("test: egress store unreachable");
+      }
+    }
+
+    @Override
+    public java.util.Optional<dev.extend.spi.StoredEgressPolicy> get(ContainerName c) {
+      check();
+      return delegate.get(c);
+    }
+
+    @Override
+    public dev.extend.spi.StoredEgressPolicy put(ContainerName c, EgressPolicy p) {
+      check();
+      return delegate.put(c, p);
+    }
+
+    @Override
+    public boolean delete(ContainerName c) {
+      check();
+      return delegate.delete(c);
+    }
+
+    @Override
+    public java.util.Map<ContainerName, Long> revisions(java.util.Collection<ContainerName> cs) {
+      check();
+      return delegate.revisions(cs);
+    }
+  }
+
+  @Test
+  void aStoreOutageKeepsTheLastKnownPolicies() throws Exception {
+    EgressRecordingRuntime runtime = new EgressRecordingRuntime();
+    FlakyEgressStore store = new FlakyEgressStore();
+    try (ServerlessPlatform p = PlatformTestSupport.builder(dir.resolve("a")).sandboxRuntime(runtime)
+        .egressStore(store).egress(PLATFORM).egressRefresh(Duration.ofMillis(100)).buildWorkers(0).build()) {
+      WebhookRef acme = WebhookRef.of("acme", "hook");
+      WebhookRef globex = WebhookRef.of("globex", "hook");
+      p.put(acme, WebhookSpec.builder(CODE).build());
+      p.put(globex, WebhookSpec.builder(CODE).build());
+      p.setEgressPolicy(acme.container(), EgressPolicy.NONE);
+      assertThat(call(p, acme)).isEqualTo(200);
+
+      store.down = true;
+      Thread.sleep(600);
+      assertThat(call(p, acme)).as("warm calls go on").isEqualTo(200);
+      assertThat(runtime.appliedTo("acme")).as("never back to the default").singleElement()
+          .satisfies(a -> assertThat(a.policy()).isEqualTo(EgressPolicy.NONE));
+      assertThatThrownBy(() -> call(p, globex)).as("a policy never read is not guessed")
+          .isInstanceOf(UnavailableException.class);
+      assertThat(runtime.appliedTo("globex")).isEmpty();
+
+      store.down = false;
+      store.delegate.put(acme.container(), EgressPolicy.PUBLIC); // as another node would
+      await(() -> runtime.appliedTo("acme").size() == 2, Duration.ofSeconds(3));
+      assertThat(runtime.appliedTo("acme").get(1).policy()).isEqualTo(EgressPolicy.PUBLIC.plus(PLATFORM.allow()));
+      assertThat(call(p, globex)).isEqualTo(200);
+    }
+  }
+
   @Test
   void refusedConnectionsAreLinesOfTheContainersLog() throws Exception {
     EgressRecordingRuntime runtime = new EgressRecordingRuntime();

@@ -17,7 +17,8 @@ class EgressPolicyTest {
     EgressPolicy again = EgressPolicy.of(p.mode().wireName(), p.allowStrings());
     assertThat(again).isEqualTo(p);
     assertThat(again.allowStrings()).isEqualTo(p.allowStrings());
-    assertThat(p.allowStrings()).contains("api.slack.com:443", "203.0.113.0/24", "[2001:db8:0:0:0:0:0:0/32]:443");
+    assertThat(p.allowStrings()).contains("api.slack.com:443", "203.0.113.0/24", "198.51.100.7:5432",
+        "[2001:db8:0:0:0:0:0:0/32]:443", "[2001:db8:0:0:0:0:0:1]");
   }
 
   @Test

@@ -220,8 +220,11 @@ public final class EgressService implements EgressListener {
       if (k == null || k.revision() != revision) {
         try {
           StoredEgressPolicy stored = revision == 0 ? null : store.get(c).orElse(null);
+          boolean changed = k != null;
           k = remember(c, stored == null ? 0 : stored.revision(), effective(stored));
-          LOG.info("egress policy of container {} changed: {}", c, k.effective());
+          if (changed) {
+            LOG.info("egress policy of container {} changed: {}", c, k.effective());
+          }
         } catch (RuntimeException ex) {
           LOG.warn("the egress policy of container {} cannot be read: {}", c, ex.toString());
           continue;

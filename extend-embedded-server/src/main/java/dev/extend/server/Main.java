@@ -32,7 +32,8 @@ import org.slf4j.LoggerFactory;
  * {@code EXTEND_CONTAINERD_SOCKET}, {@code EXTEND_JDBC_URL} (default: an H2 file database in
  * the data dir; {@code jdbc:mysql://...} or {@code jdbc:mariadb://...} with
  * {@code EXTEND_JDBC_USER}/{@code EXTEND_JDBC_PASSWORD}), {@code EXTEND_SECRET_KEYS},
- * {@code EXTEND_POOL_SIZE}, {@code EXTEND_MAX_SANDBOXES}, {@code EXTEND_NPM_REGISTRY} and more (see
+ * {@code EXTEND_POOL_SIZE}, {@code EXTEND_MAX_SANDBOXES}, {@code EXTEND_NPM_REGISTRY}, {@code EXTEND_EGRESS}
+ * ({@code public} | {@code none} | {@code allowlist}), {@code EXTEND_EGRESS_ALLOW} and more (see
  * {@code examples/standalone/extend.properties}). SIGTERM shuts down gracefully.
  */
 public final class Main {
@@ -130,6 +131,8 @@ public final class Main {
           .moduleStore(storage.moduleStore())
           .buildQueue(storage.buildQueue())
           .tokenStore(storage.tokenStore())
+          .egressStore(storage.egressStore())
+          .egress(config.egress())
           .sandboxRuntime(runtime)
           .moduleBuilder(builds.build())
           .buildWorkers(config.integer("EXTEND_BUILD_WORKERS"))
@@ -175,13 +178,23 @@ public final class Main {
           + (server.managementPort() < 0 ? "" : ", management API on http://"
               + (config.get("EXTEND_MANAGEMENT_HOST") != null ? config.get("EXTEND_MANAGEMENT_HOST") : config.get("EXTEND_HOST"))
               + ":" + server.managementPort())
-          + " (runtime " + platform.runtimeName() + (platform.isolating() ? "" : ", NOT ISOLATING") + ", storage " + storage.databaseName() + ", data " + dataDir + ")");
+          + " (runtime " + platform.runtimeName() + (platform.isolating() ? "" : ", NOT ISOLATING")
+          + ", egress " + egressLine(platform) + ", storage " + storage.databaseName() + ", data " + dataDir + ")");
       out.flush();
       return new Running(server, storage);
     } catch (IOException | RuntimeException e) {
       storage.close();
       throw e;
     }
+  }
+
+  /** The platform's egress mode for the start line, e.g. {@code public +1 entry} or {@code public NOT ENFORCED}. */
+  static String egressLine(ServerlessPlatform platform) {
+    dev.extend.EgressPolicy p = platform.platformEgressPolicy();
+    int n = p.allow().size();
+    String entries = n == 0 || p.mode() == dev.extend.EgressPolicy.Mode.NONE ? ""
+        : " +" + n + (n == 1 ? " entry" : " entries");
+    return p.mode().wireName() + entries + (platform.enforcesEgress() ? "" : " NOT ENFORCED");
   }
 
   /** The configured admin token, else the one stored in the data dir, else a new one stored there. */

@@ -1,5 +1,7 @@
 package dev.extend.server;
 
+import dev.extend.ContainerName;
+import dev.extend.EgressCounters;
 import dev.extend.PoolStats;
 import dev.extend.ServerlessPlatform;
 import dev.extend.WebhookRef;
@@ -15,13 +17,18 @@ import io.micrometer.core.instrument.binder.system.UptimeMetrics;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.function.ToDoubleFunction;
 
 /**
  * The server's Prometheus metrics: invocations by status and cold start, their latency
- * histogram, sandbox starts and ends, pool gauges, build queue depth and JVM basics.
+ * histogram, sandbox starts and ends, pool gauges, build queue depth, per-container egress
+ * counters and JVM basics.
  *
  * <p>Invocation and sandbox figures come from the platform itself, so register
  * {@link #platformListener()} on the platform's builder before building it; invocations made
@@ -42,6 +49,7 @@ public final class ServerMetrics {
   private final ConcurrentHashMap<String, Counter> sandboxEnds = new ConcurrentHashMap<>();
   private final PlatformListener listener;
   private volatile boolean bound;
+  private volatile ServerlessPlatform platform;
 
   private ServerMetrics() {
     registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
@@ -75,7 +83,91 @@ public final class ServerMetrics {
 
   /** The metrics in Prometheus text format. */
   public String scrape() {
-    return registry.scrape();
+    ServerlessPlatform p = platform;
+    String text = registry.scrape();
+    if (p == null) {
+      return text;
+    }
+    Map<ContainerName, EgressCounters> counters;
+    try {
+      counters = p.egressCounters();
+    } catch (RuntimeException e) {
+      return text; // the runtime's figures are missing from this scrape, the rest is served
+    }
+    return text + egressText(counters, MAX_EGRESS_CONTAINERS);
+  }
+
+  /** Containers with egress series of their own; the others are summed under {@code _other}. */
+  static final int MAX_EGRESS_CONTAINERS = 20;
+
+  /** The egress families, their help texts and what each counts. */
+  private static final List<String[]> EGRESS_FAMILIES = List.of(
+      new String[] {"extend_egress_connections_total", "Outbound connections of the container's sandboxes the"
+          + " egress policy let through"},
+      new String[] {"extend_egress_bytes_out_total", "Bytes the container's sandboxes sent outside"},
+      new String[] {"extend_egress_bytes_in_total", "Bytes the container's sandboxes received from outside"},
+      new String[] {"extend_egress_denials_total", "Connections and name lookups of the container's sandboxes the"
+          + " egress policy refused"});
+
+  /**
+   * Per-container egress counters in Prometheus text: the {@code max} containers with the most
+   * bytes out plus denials get a {@code container} label of their own, the rest are summed under
+   * {@code container="_other"} (no container is named that: names start with a letter or digit),
+   * so that the label's cardinality stays bounded whatever the number of tenants. Empty when
+   * there are no counters (a runtime that does not enforce egress).
+   */
+  static String egressText(Map<ContainerName, EgressCounters> counters, int max) {
+    if (counters.isEmpty()) {
+      return "";
+    }
+    List<Map.Entry<ContainerName, EgressCounters>> all = new ArrayList<>(counters.entrySet());
+    all.sort(Comparator.comparingLong((Map.Entry<ContainerName, EgressCounters> e) ->
+        e.getValue().bytesOut() + e.getValue().denials()).reversed().thenComparing(Map.Entry::getKey));
+    List<Map.Entry<String, EgressCounters>> series = new ArrayList<>();
+    EgressCounters rest = null;
+    for (int i = 0; i < all.size(); i++) {
+      Map.Entry<ContainerName, EgressCounters> e = all.get(i);
+      if (i < max) {
+        series.add(Map.entry(e.getKey().value(), e.getValue()));
+      } else {
+        rest = rest == null ? e.getValue() : rest.plus(e.getValue());
+      }
+    }
+    if (rest != null) {
+      series.add(Map.entry("_other", rest));
+    }
+    StringBuilder sb = new StringBuilder(256 + series.size() * 4 * 64);
+    for (int f = 0; f < EGRESS_FAMILIES.size(); f++) {
+      String name = EGRESS_FAMILIES.get(f)[0];
+      sb.append("# HELP ").append(name).append(' ').append(EGRESS_FAMILIES.get(f)[1]).append('\n');
+      sb.append("# TYPE ").append(name).append(" counter\n");
+      for (Map.Entry<String, EgressCounters> e : series) {
+        EgressCounters c = e.getValue();
+        long v = switch (f) {
+          case 0 -> c.connections();
+          case 1 -> c.bytesOut();
+          case 2 -> c.bytesIn();
+          default -> c.denials();
+        };
+        sb.append(name).append("{container=\"").append(escapeLabel(e.getKey())).append("\"} ").append(v).append('\n');
+      }
+    }
+    return sb.toString();
+  }
+
+  /** A label value escaped per the Prometheus text format: backslash, double quote and line feed. */
+  static String escapeLabel(String value) {
+    StringBuilder sb = new StringBuilder(value.length() + 8);
+    for (int i = 0; i < value.length(); i++) {
+      char ch = value.charAt(i);
+      switch (ch) {
+        case '\\' -> sb.append("\\\\");
+        case '"' -> sb.append("\\\"");
+        case '\n' -> sb.append("\\n");
+        default -> sb.append(ch);
+      }
+    }
+    return sb.toString();
   }
 
   /** Adds gauges reading the platform's pool and build queue; once per metrics object. */
@@ -84,6 +176,7 @@ public final class ServerMetrics {
       return;
     }
     bound = true;
+    this.platform = platform;
     poolGauge(platform, "extend.pool.warm", "Warm sandboxes waiting for a container", PoolStats::warm);
     poolGauge(platform, "extend.pool.starting", "Sandboxes being started", PoolStats::starting);
     poolGauge(platform, "extend.pool.assigned", "Sandboxes assigned to containers", PoolStats::assigned);

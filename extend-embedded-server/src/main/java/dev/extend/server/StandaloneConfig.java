@@ -67,6 +67,8 @@ final class StandaloneConfig {
     d.put("EXTEND_LOG_STREAMS_MAX", "256");
     d.put("EXTEND_LOG_STREAMS_PER_TOKEN", "8");
     d.put("EXTEND_LOG_STREAMS_PER_CONTAINER", "32");
+    d.put("EXTEND_EGRESS", "public");
+    d.put("EXTEND_EGRESS_ALLOW", null);
     DEFAULTS = java.util.Collections.unmodifiableMap(d);
   }
 
@@ -178,6 +180,29 @@ final class StandaloneConfig {
     }
     if (get("EXTEND_NPM_REGISTRY") != null) {
       npmRegistry();
+    }
+    egress();
+  }
+
+  /**
+   * The platform's egress policy: {@code EXTEND_EGRESS} (public, none or allowlist) is the mode of
+   * containers without a policy of their own, {@code EXTEND_EGRESS_ALLOW} (comma-separated
+   * {@code host[:port]} / {@code CIDR[:port]}) the entries every container is allowed besides.
+   */
+  dev.extend.EgressPolicy egress() {
+    String mode = get("EXTEND_EGRESS");
+    dev.extend.EgressPolicy.Mode m;
+    try {
+      m = dev.extend.EgressPolicy.Mode.parse("EXTEND_EGRESS", mode == null ? null : mode.toLowerCase(Locale.ROOT));
+    } catch (dev.extend.ValidationException e) {
+      throw new IllegalArgumentException("EXTEND_EGRESS must be public, none or allowlist, was '" + mode + "'");
+    }
+    try {
+      return new dev.extend.EgressPolicy(m, dev.extend.EgressPolicy.parseList("EXTEND_EGRESS_ALLOW",
+          get("EXTEND_EGRESS_ALLOW")));
+    } catch (dev.extend.ValidationException e) {
+      throw new IllegalArgumentException(e.getMessage()
+          + " (EXTEND_EGRESS_ALLOW is a comma-separated list of host[:port] and CIDR[:port] entries)");
     }
   }
 

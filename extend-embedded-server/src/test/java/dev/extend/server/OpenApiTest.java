@@ -58,7 +58,8 @@ class OpenApiTest {
           "version", "1.3.0", "id", tokenId);
       Map<String, String> bodies = Map.of(
           "PUT /api/v1/containers/{container}/webhooks/{name}", "{\"code\": \"module.exports = async () => 2\"}",
-          "POST /api/v1/tokens", "{\"containers\": [\"acme\"]}");
+          "POST /api/v1/tokens", "{\"containers\": [\"acme\"]}",
+          "PUT /api/v1/containers/{container}/egress", "{\"mode\": \"allowlist\", \"allow\": [\"api.slack.com:443\"]}");
 
       HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
       List<String> ops = new ArrayList<>(documented);

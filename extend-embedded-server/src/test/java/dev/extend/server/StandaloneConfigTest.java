@@ -77,10 +77,28 @@ class StandaloneConfigTest {
   }
 
   @Test
+  void egressSettingsAreReadAndRefusedNamingTheVariable() throws Exception {
+    StandaloneConfig defaults = StandaloneConfig.load(List.of(), Map.of());
+    assertThat(defaults.egress()).isEqualTo(dev.extend.EgressPolicy.PUBLIC);
+    StandaloneConfig set = StandaloneConfig.load(List.of(), Map.of("EXTEND_EGRESS", "allowlist",
+        "EXTEND_EGRESS_ALLOW", "api.slack.com:443, 203.0.113.0/24 ,,[2001:db8::/32]:443"));
+    assertThat(set.egress().mode()).isEqualTo(dev.extend.EgressPolicy.Mode.ALLOWLIST);
+    assertThat(set.egress().allowStrings()).hasSize(3).startsWith("api.slack.com:443", "203.0.113.0/24");
+
+    assertThatThrownBy(() -> StandaloneConfig.load(List.of(), Map.of("EXTEND_EGRESS", "open")))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("EXTEND_EGRESS must be")
+        .hasMessageContaining("'open'");
+    assertThatThrownBy(() -> StandaloneConfig.load(List.of(), Map.of("EXTEND_EGRESS_ALLOW", "ok.example.com,no good")))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageStartingWith("EXTEND_EGRESS_ALLOW:")
+        .hasMessageContaining("no good");
+  }
+
+  @Test
   void theExampleConfigurationLoads() throws Exception {
     Path example = Path.of("..", "examples", "standalone", "extend.properties");
     StandaloneConfig c = StandaloneConfig.load(List.of("--config", example.toString()), Map.of());
     assertThat(c.port()).isEqualTo(8080);
     assertThat(c.runtime()).isEqualTo("auto");
+    assertThat(c.egress()).isEqualTo(dev.extend.EgressPolicy.PUBLIC);
   }
 }

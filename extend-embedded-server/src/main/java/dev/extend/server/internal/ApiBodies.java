@@ -21,6 +21,11 @@ final class ApiBodies {
       @JsonProperty("timeoutMs") Long timeoutMs,
       @JsonProperty("memoryMb") Integer memoryMb) {}
 
+  /** {@code PUT /api/v1/containers/{container}/egress}. */
+  record EgressBody(
+      @JsonProperty("mode") String mode,
+      @JsonProperty("allow") List<String> allow) {}
+
   /** {@code POST /api/v1/tokens}. */
   record TokenBody(
       @JsonProperty("containers") List<String> containers,

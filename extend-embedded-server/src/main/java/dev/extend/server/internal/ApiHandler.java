@@ -3,6 +3,7 @@ package dev.extend.server.internal;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.extend.ContainerName;
+import dev.extend.EgressPolicy;
 import dev.extend.IssuedToken;
 import dev.extend.Limits;
 import dev.extend.ModuleRef;
@@ -18,6 +19,7 @@ import dev.extend.Webhook;
 import dev.extend.WebhookName;
 import dev.extend.WebhookRef;
 import dev.extend.WebhookSpec;
+import dev.extend.server.internal.ApiBodies.EgressBody;
 import dev.extend.server.internal.ApiBodies.LimitsBody;
 import dev.extend.server.internal.ApiBodies.TokenBody;
 import dev.extend.server.internal.ApiBodies.WebhookBody;
@@ -39,8 +41,8 @@ import org.eclipse.jetty.util.Callback;
 import org.eclipse.jetty.util.Fields;
 
 /**
- * The management API under {@code /api/v1}: webhooks, modules, tokens, log streams and the
- * OpenAPI document. Every route is one entry of {@link #ROUTES}, which the served OpenAPI
+ * The management API under {@code /api/v1}: webhooks, containers and their egress policies,
+ * modules, tokens, log streams and the OpenAPI document. Every route is one entry of {@link #ROUTES}, which the served OpenAPI
  * document is checked against.
  */
 public final class ApiHandler {
@@ -113,6 +115,10 @@ public final class ApiHandler {
         new Route("DELETE", w + "/{name}", Access.TOKEN, this::deleteWebhook),
         new Route("DELETE", PREFIX + "/containers/{container}", Access.ADMIN, this::deleteContainer),
         new Route("GET", PREFIX + "/containers/{container}/logs", Access.TOKEN, this::streamLogs),
+        // Where a tenant's code may connect is the operator's decision, not the tenant's.
+        new Route("GET", PREFIX + "/containers/{container}/egress", Access.ADMIN, this::getEgress),
+        new Route("PUT", PREFIX + "/containers/{container}/egress", Access.ADMIN, this::putEgress),
+        new Route("DELETE", PREFIX + "/containers/{container}/egress", Access.ADMIN, this::deleteEgress),
         // The list shows every tenant's dependencies: admins only. A container token sees a
         // module (and its build log) only when one of its containers' webhooks depends on it.
         new Route("GET", PREFIX + "/modules", Access.ADMIN, this::listModules),
@@ -361,6 +367,51 @@ public final class ApiHandler {
       n.put("state", s == null ? "unknown" : s.state().wire());
     }
     return arr;
+  }
+
+  // ---- egress -----------------------------------------------------------------------------
+
+  private void getEgress(Call c) {
+    ContainerName container = ContainerName.of(c.param("container"));
+    EgressPolicy stored = platform.storedEgressPolicy(container).orElse(null);
+    Json.write(c.response(), 200, egressJson(stored), c.callback());
+  }
+
+  private void putEgress(Call c) throws IOException {
+    ContainerName container = ContainerName.of(c.param("container"));
+    EgressBody body = Json.parse(readBody(c.request()), EgressBody.class);
+    if (body.mode() == null) {
+      throw new ValidationException("mode", "is required: public, none or allowlist");
+    }
+    EgressPolicy policy = EgressPolicy.of(body.mode(), body.allow());
+    platform.setEgressPolicy(container, policy);
+    Json.write(c.response(), 200, egressJson(policy), c.callback());
+  }
+
+  private void deleteEgress(Call c) {
+    platform.resetEgressPolicy(ContainerName.of(c.param("container")));
+    c.response().setStatus(204);
+    c.callback().succeeded();
+  }
+
+  /**
+   * A container's egress policy as the API shows it: its own (or, with {@code default}, the
+   * platform's default mode and no entries), the platform's entries, and whether the runtime
+   * enforces policies at all.
+   */
+  private ObjectNode egressJson(EgressPolicy stored) {
+    EgressPolicy platformPolicy = platform.platformEgressPolicy();
+    ObjectNode n = Json.MAPPER.createObjectNode();
+    n.put("mode", (stored == null ? platformPolicy.mode() : stored.mode()).wireName());
+    ArrayNode allow = n.putArray("allow");
+    if (stored != null) {
+      stored.allowStrings().forEach(allow::add);
+    }
+    n.put("default", stored == null);
+    ArrayNode platformAllow = n.putArray("platformAllow");
+    platformPolicy.allowStrings().forEach(platformAllow::add);
+    n.put("enforced", platform.enforcesEgress());
+    return n;
   }
 
   // ---- modules ----------------------------------------------------------------------------

@@ -202,6 +202,12 @@ public final class RootHandler extends Handler.Abstract {
       // as plain processes of this host.
       body.put("isolation", "NOT ISOLATING: the development runtime runs tenants' code as host processes");
     }
+    if (!platform.enforcesEgress()) {
+      // Said to everyone too: egress policies are stored but nothing applies them.
+      body.put("egress", platform.isolating()
+          ? "not enforced: the sandbox runtime gives sandboxes no network beyond loopback"
+          : "NOT ENFORCED: the development runtime gives sandboxes the host's network");
+    }
     if (detailed) {
       var arr = body.putArray("problems");
       problems.forEach(arr::add);
