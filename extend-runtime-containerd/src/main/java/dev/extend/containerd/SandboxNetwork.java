@@ -371,8 +371,16 @@ final class SandboxNetwork implements AutoCloseable {
       if (old != null && old.container.equals(container) && old.policy.equals(policy)) {
         return;
       }
-      Chain chain = chainFor(owner, container, policy);
+      ChainKey key = new ChainKey(owner, container, policy);
+      Chain chain = chains.get(key);
+      boolean created = chain == null;
       StringBuilder cmd = new StringBuilder();
+      if (created) {
+        // A new chain and the sandbox's map entries in one transaction: one round trip.
+        chain = new Chain(chainIds.incrementAndGet(), owner, container, policy);
+        cmd.append(chainScript(chain)).append("; ");
+      }
+      chain.users++;
       if (old != null) {
         cmd.append("delete element ").append(table).append(" egress { ").append(a.address).append(" }; ")
             .append("delete element ").append(table).append(" ingress { ").append(a.address).append(" }; ");
@@ -386,8 +394,12 @@ final class SandboxNetwork implements AutoCloseable {
       try {
         nft.run(cmd.toString());
       } catch (IOException e) {
-        unuse(chain);
+        chain.users--; // the transaction applied nothing; a chain in use keeps its other users
         throw e;
+      }
+      if (created) {
+        chains.put(key, chain);
+        chainsById.put(chain.id, chain);
       }
       a.chain = chain;
       if (old != null) {
@@ -425,19 +437,6 @@ final class SandboxNetwork implements AutoCloseable {
   /** The sandbox at a source address, or null. */
   Attachment at(InetAddress source) {
     return byAddress.get(source.getHostAddress());
-  }
-
-  private Chain chainFor(Object owner, ContainerName container, EgressPolicy policy) throws IOException {
-    ChainKey key = new ChainKey(owner, container, policy);
-    Chain c = chains.get(key);
-    if (c == null) {
-      c = new Chain(chainIds.incrementAndGet(), owner, container, policy);
-      nft.run(chainScript(c));
-      chains.put(key, c);
-      chainsById.put(c.id, c);
-    }
-    c.users++;
-    return c;
   }
 
   private void unuse(Chain c) {
@@ -480,10 +479,13 @@ final class SandboxNetwork implements AutoCloseable {
     cmds.add("add rule " + t + " q" + n + " counter name i" + n + " accept");
     cmds.add("add chain " + t + " p" + n);
     String deny = " counter name d" + n + " goto deny";
-    cmds.add("add rule " + t + " p" + n + " fib daddr type { local, broadcast, multicast }" + deny);
     if (p.mode() != EgressPolicy.Mode.NONE) {
+      // Connections this chain admitted (the host is never among them): one lookup per packet.
       cmds.add("add rule " + t + " p" + n + " ct state established,related ct mark " + n + " counter name o" + n
           + " accept");
+    }
+    cmds.add("add rule " + t + " p" + n + " fib daddr type { local, broadcast, multicast }" + deny);
+    if (p.mode() != EgressPolicy.Mode.NONE) {
       // Address ranges, grouped by port (IPv6 entries have nothing to match: sandboxes have no IPv6).
       Map<Integer, List<String>> ranges = new HashMap<>();
       for (EgressPolicy.Rule r : p.allow()) {
