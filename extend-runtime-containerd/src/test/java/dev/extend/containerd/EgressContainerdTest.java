@@ -129,7 +129,9 @@ class EgressContainerdTest {
     assertThat(get(neighbour, "http://public.test/")).startsWith("OK ");
 
     p.platform.setEgressPolicy(c, EgressPolicy.NONE);
-    assertThat(get(ref, "http://203.0.113.10/")).isEqualTo("ERR ECONNREFUSED");
+    // Refused, never answered by the host. (Seen once on a loaded machine: the first connection
+    // right after the change timed out instead of being reset; the host still saw nothing.)
+    assertThat(get(ref, "http://203.0.113.10/")).isIn("ERR ECONNREFUSED", "ERR TimeoutError");
     // a kept-alive connection is cut (reset); a new one finds no name
     assertThat(get(ref, "http://public.test/")).isIn("ERR ENOTFOUND", "ERR ECONNRESET");
     assertThat(get(ref, "http://public.test:80/again")).isIn("ERR ENOTFOUND", "ERR ECONNRESET");
