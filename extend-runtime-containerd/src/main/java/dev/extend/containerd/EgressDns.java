@@ -59,6 +59,12 @@ import org.xbill.DNS.Type;
 final class EgressDns implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(EgressDns.class);
   private static final int PER_SANDBOX = 64;
+  /** Addresses of one answer a sandbox gets (and the host opens for an allowed name); the rest are dropped. */
+  static final int MAX_ADDRESSES = 16;
+  /** TCP connections one sandbox may hold open to the resolver. */
+  static final int TCP_PER_SANDBOX = 4;
+  /** How long one TCP connection may last in all, however it trickles. */
+  static final long TCP_CONNECTION_MS = 10_000;
 
   private final SandboxNetwork network;
   private final DatagramChannel udp;
@@ -68,7 +74,14 @@ final class EgressDns implements AutoCloseable {
   private final ExecutorService workers;
   private final Semaphore inFlight = new Semaphore(1024);
   private final Semaphore tcpConnections = new Semaphore(32);
+  private final Map<InetAddress, AtomicInteger> tcpPerSource = new ConcurrentHashMap<>();
   private final Map<InetAddress, AtomicInteger> perSource = new ConcurrentHashMap<>();
+  private final java.util.concurrent.ScheduledExecutorService closer =
+      java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "extend-egress-dns-deadlines");
+        t.setDaemon(true);
+        return t;
+      });
   private final Thread udpThread;
   private final Thread tcpThread;
   private volatile boolean closed;
@@ -169,17 +182,31 @@ final class EgressDns implements AutoCloseable {
     while (!closed) {
       try {
         SocketChannel c = tcp.accept();
-        if (!tcpConnections.tryAcquire()) {
+        InetAddress source = ((InetSocketAddress) c.getRemoteAddress()).getAddress();
+        AtomicInteger mine = tcpPerSource.computeIfAbsent(source, k -> new AtomicInteger());
+        if (mine.incrementAndGet() > TCP_PER_SANDBOX || !tcpConnections.tryAcquire()) {
+          releaseTcp(source, mine);
           c.close();
           continue;
         }
         Thread t = new Thread(() -> {
+          // A connection ends at its deadline, however slowly it sends: a sandbox cannot hold
+          // the resolver's connections (a trickle resets the read timeout, not this).
+          java.util.concurrent.ScheduledFuture<?> deadline = closer.schedule(() -> {
+            try {
+              c.close();
+            } catch (IOException e) {
+              // closing
+            }
+          }, TCP_CONNECTION_MS, TimeUnit.MILLISECONDS);
           try (c) {
             serveConnection(c);
           } catch (IOException | RuntimeException e) {
             LOG.debug("DNS over TCP: {}", e.toString());
           } finally {
+            deadline.cancel(false);
             tcpConnections.release();
+            releaseTcp(source, mine);
           }
         }, "extend-egress-dns-tcp-conn");
         t.setDaemon(true);
@@ -189,6 +216,12 @@ final class EgressDns implements AutoCloseable {
           LOG.debug("DNS accept failed: {}", e.toString());
         }
       }
+    }
+  }
+
+  private void releaseTcp(InetAddress source, AtomicInteger n) {
+    if (n.decrementAndGet() <= 0) {
+      tcpPerSource.remove(source, n);
     }
   }
 
@@ -297,6 +330,7 @@ final class EgressDns implements AutoCloseable {
     }
     List<Record> kept = new ArrayList<>();
     List<InetAddress> allowedByName = new ArrayList<>();
+    int addresses = 0;
     List<String> refused = new ArrayList<>();
     long ttl = Long.MAX_VALUE;
     for (Record r : response.getSection(Section.ANSWER)) {
@@ -305,6 +339,9 @@ final class EgressDns implements AutoCloseable {
       }
       if (r instanceof ARecord a) {
         InetAddress address = a.getAddress();
+        if (addresses++ >= MAX_ADDRESSES) {
+          continue; // an upstream that answers thousands of addresses opens no more than these
+        }
         if (!hostRules.isEmpty()) {
           allowedByName.add(address);
           ttl = Math.min(ttl, r.getTTL());
@@ -382,5 +419,6 @@ final class EgressDns implements AutoCloseable {
       // closing
     }
     workers.shutdownNow();
+    closer.shutdownNow();
   }
 }

@@ -518,6 +518,8 @@ final class SandboxNetwork implements AutoCloseable {
     long now = System.currentTimeMillis();
     List<String> refresh = new ArrayList<>();
     List<String> add = new ArrayList<>();
+    // Remembered only once the kernel holds them: a full set must not grow this map.
+    Map<String, Long> added = new HashMap<>();
     for (InetAddress address : addresses) {
       if (!(address instanceof Inet4Address)) {
         continue;
@@ -536,7 +538,7 @@ final class SandboxNetwork implements AutoCloseable {
           refresh.add(del);
         }
         add.add(ins);
-        c.names.put(key, now + timeout * 1000);
+        added.put(key, now + timeout * 1000);
       }
     }
     if (add.isEmpty()) {
@@ -556,6 +558,7 @@ final class SandboxNetwork implements AutoCloseable {
         }
         nft.run(String.join("; ", add)); // an element expired between our reading and the kernel's
       }
+      c.names.putAll(added);
     }
     if (c.names.size() > 100_000) {
       c.names.entrySet().removeIf(e -> e.getValue() < now);
