@@ -8,7 +8,6 @@ import java.io.Writer;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 /**
  * The host's nftables, through one long-lived {@code nft -i} process: each command line is one
@@ -39,24 +38,7 @@ final class Nft implements AutoCloseable {
 
   /** Runs a script in a process of its own ({@code nft -f -}): for creating the table. */
   static void runScript(String script) throws IOException {
-    Process p = new ProcessBuilder(BINARY, "-f", "-").redirectErrorStream(true).start();
-    try (Writer w = new OutputStreamWriter(p.getOutputStream(), StandardCharsets.UTF_8)) {
-      w.write(script);
-    }
-    String output = new String(p.getInputStream().readNBytes(64 * 1024), StandardCharsets.UTF_8);
-    try {
-      if (!p.waitFor(30, TimeUnit.SECONDS)) {
-        p.destroyForcibly();
-        throw new IOException("nft -f did not finish within 30 s");
-      }
-    } catch (InterruptedException e) {
-      p.destroyForcibly();
-      Thread.currentThread().interrupt();
-      throw new IOException("interrupted", e);
-    }
-    if (p.exitValue() != 0) {
-      throw new IOException("nft failed (exit " + p.exitValue() + "): " + output.strip());
-    }
+    HostCommand.run(List.of(BINARY, "-f", "-"), script);
   }
 
   /** Runs a command without a process of its own, for cleanup: failures are returned, not thrown. */
@@ -65,18 +47,10 @@ final class Nft implements AutoCloseable {
     cmd.add(BINARY);
     cmd.addAll(List.of(args));
     try {
-      Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-      String output = new String(p.getInputStream().readNBytes(64 * 1024), StandardCharsets.UTF_8);
-      if (!p.waitFor(30, TimeUnit.SECONDS)) {
-        p.destroyForcibly();
-        return "timed out";
-      }
-      return p.exitValue() == 0 ? null : output.strip();
+      HostCommand.run(cmd, null);
+      return null;
     } catch (IOException e) {
-      return e.toString();
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      return "interrupted";
+      return e.getMessage();
     }
   }
 

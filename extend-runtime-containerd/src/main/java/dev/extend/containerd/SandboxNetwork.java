@@ -6,8 +6,6 @@ import dev.extend.EgressCounters;
 import dev.extend.EgressPolicy;
 import dev.extend.spi.EgressListener;
 import java.io.IOException;
-import java.io.OutputStreamWriter;
-import java.io.Writer;
 import java.net.Inet4Address;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -15,7 +13,6 @@ import java.net.UnknownHostException;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.channels.OverlappingFileLockException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -710,27 +707,15 @@ final class SandboxNetwork implements AutoCloseable {
     }
     cmd.add("-b");
     cmd.add("-");
-    Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-    try (Writer w = new OutputStreamWriter(p.getOutputStream(), StandardCharsets.UTF_8)) {
-      for (int i = from; i < commands.length; i++) {
-        w.write(commands[i]);
-        w.write('\n');
-      }
+    StringBuilder input = new StringBuilder();
+    for (int i = from; i < commands.length; i++) {
+      input.append(commands[i]).append('\n');
     }
-    String output = new String(p.getInputStream().readNBytes(16 * 1024), StandardCharsets.UTF_8);
     try {
-      if (!p.waitFor(30, TimeUnit.SECONDS)) {
-        p.destroyForcibly();
-        throw new IOException("ip did not finish within 30 s");
-      }
-    } catch (InterruptedException e) {
-      p.destroyForcibly();
-      Thread.currentThread().interrupt();
-      throw new IOException("interrupted", e);
-    }
-    if (p.exitValue() != 0) {
+      HostCommand.run(cmd, input.toString());
+    } catch (IOException e) {
       throw new IOException("ip " + String.join("; ", List.of(commands).subList(from, commands.length)) + ": "
-          + output.strip());
+          + e.getMessage(), e);
     }
   }
 
@@ -798,8 +783,7 @@ final class SandboxNetwork implements AutoCloseable {
   }
 
   private static List<String> links() throws IOException {
-    Process p = new ProcessBuilder("ip", "-o", "link", "show").redirectErrorStream(true).start();
-    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    String out = HostCommand.run(List.of("ip", "-o", "link", "show"), null);
     List<String> names = new ArrayList<>();
     for (String line : out.split("\n")) {
       String[] parts = line.split(":\\s+", 3);
@@ -814,8 +798,7 @@ final class SandboxNetwork implements AutoCloseable {
 
   /** A route of the host's (other than the bridge's) that overlaps the subnet, or null. */
   private String routeConflict() throws IOException {
-    Process p = new ProcessBuilder("ip", "-4", "-o", "route", "show", "table", "all").redirectErrorStream(true).start();
-    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    String out = HostCommand.run(List.of("ip", "-4", "-o", "route", "show", "table", "all"), null);
     for (String line : out.split("\n")) {
       String[] parts = line.trim().split("\\s+");
       if (parts.length == 0 || parts[0].isEmpty() || parts[0].equals("default") || line.contains(" dev " + config.bridge() + " ")) {
