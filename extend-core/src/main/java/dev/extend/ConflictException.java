@@ -9,6 +9,11 @@ public class ConflictException extends ExtendException {
     super("conflict", 409, message);
   }
 
+  /** Creates the error with a more specific code than {@code conflict}. */
+  public ConflictException(String code, String message) {
+    super(code, 409, message);
+  }
+
   /** Creates the error with a message and its cause. */
   public ConflictException(String message, Throwable cause) {
     super("conflict", 409, message, cause);

@@ -8,10 +8,15 @@ import java.util.regex.Pattern;
  * scope, at most 214 characters); versions must be exact semver: no ranges, tags, URLs, git
  * or file specs.
  *
+ * <p>A module is built once per version and Node.js ABI ({@link NodeRuntime#abi()}): native
+ * addons differ between ABIs. A webhook's dependencies carry no ABI ({@code 0}); the platform
+ * binds them to the webhook's runtime ({@link #forAbi}) to find or build what it runs.
+ *
  * @param name the package name, scope included
  * @param version the exact version
+ * @param abi the Node.js ABI it is built for, or 0 when not bound to one
  */
-public record ModuleRef(String name, String version) implements Comparable<ModuleRef> {
+public record ModuleRef(String name, String version, int abi) implements Comparable<ModuleRef> {
   private static final Pattern NAME =
       Pattern.compile("(?:@[a-z0-9~-][a-z0-9._~-]*/)?[a-z0-9~-][a-z0-9._~-]*");
   private static final Pattern SEMVER = Pattern.compile(
@@ -22,6 +27,24 @@ public record ModuleRef(String name, String version) implements Comparable<Modul
   public ModuleRef {
     checkName("dependencies." + name, name);
     checkVersion("dependencies." + name, version);
+    if (abi < 0 || abi > 10_000) {
+      throw new ValidationException("abi", "must be between 0 and 10000");
+    }
+  }
+
+  /** A module not bound to an ABI, as a webhook's dependencies name it. */
+  public ModuleRef(String name, String version) {
+    this(name, version, 0);
+  }
+
+  /** This module built for {@code abi}. */
+  public ModuleRef forAbi(int abi) {
+    return abi == this.abi ? this : new ModuleRef(name, version, abi);
+  }
+
+  /** This module without its ABI: the dependency a webhook names. */
+  public ModuleRef unbound() {
+    return forAbi(0);
   }
 
   /** Parses {@code name@version} (the scope's leading {@code @} is part of the name). */
@@ -75,20 +98,29 @@ public record ModuleRef(String name, String version) implements Comparable<Modul
     return s.length() <= 40 ? s : s.substring(0, 40) + "...";
   }
 
-  /** The directory name of this module in a module store: {@code name@version}, with a scope's {@code /} as {@code +}. */
+  /**
+   * The directory name of this module in a module store: {@code name@version}, with a scope's
+   * {@code /} as {@code +}, and {@code ~abi<N>} when bound to an ABI.
+   */
   public String storeKey() {
-    return name.replace('/', '+') + "@" + version;
+    return name.replace('/', '+') + "@" + version + (abi == 0 ? "" : "~abi" + abi);
   }
 
   @Override
   public int compareTo(ModuleRef o) {
     int c = name.compareTo(o.name);
-    return c != 0 ? c : version.compareTo(o.version);
+    c = c != 0 ? c : version.compareTo(o.version);
+    return c != 0 ? c : Integer.compare(abi, o.abi);
   }
 
-  /** {@code name@version}. */
+  /** {@code name@version}, and {@code (abi N)} when bound to an ABI. */
   @Override
   public String toString() {
+    return name + "@" + version + (abi == 0 ? "" : " (abi " + abi + ")");
+  }
+
+  /** {@code name@version}, whatever the ABI: what npm installs. */
+  public String spec() {
     return name + "@" + version;
   }
 }

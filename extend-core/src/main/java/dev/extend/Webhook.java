@@ -14,6 +14,8 @@ import java.util.Set;
  * @param secretNames the names of its secrets (values are write-only)
  * @param meta its metadata
  * @param limits its effective limits
+ * @param runtime the runtime it runs on ({@code node22}); null only for webhooks stored before
+ *     runtimes were named, which run on the platform's default
  * @param version its version, bumped by every update (starts at 1)
  * @param createdAt when it was created
  * @param updatedAt when it was last updated
@@ -25,6 +27,7 @@ public record Webhook(
     Set<String> secretNames,
     Map<String, String> meta,
     Limits limits,
+    String runtime,
     long version,
     Instant createdAt,
     Instant updatedAt) {

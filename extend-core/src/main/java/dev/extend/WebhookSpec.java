@@ -19,13 +19,15 @@ import java.util.TreeMap;
  * @param secrets secret name to value; never returned in plain text
  * @param meta plain string metadata, returned on reads
  * @param limits limits, or null for the platform's defaults
+ * @param runtime the runtime to run on ({@code node22}), or null for the platform's default
  */
 public record WebhookSpec(
     String code,
     Map<String, String> dependencies,
     Map<String, String> secrets,
     Map<String, String> meta,
-    Limits limits) {
+    Limits limits,
+    String runtime) {
 
   /** Validates structure and copies the maps (sorted, unmodifiable). */
   public WebhookSpec {
@@ -38,6 +40,15 @@ public record WebhookSpec(
     }
     secrets = copy("secrets", secrets);
     meta = copy("meta", meta);
+    if (runtime != null) {
+      NodeRuntime.checkName(runtime);
+    }
+  }
+
+  /** A spec on the platform's default runtime. */
+  public WebhookSpec(String code, Map<String, String> dependencies, Map<String, String> secrets,
+      Map<String, String> meta, Limits limits) {
+    this(code, dependencies, secrets, meta, limits, null);
   }
 
   private static Map<String, String> copy(String field, Map<String, String> in) {
@@ -62,7 +73,7 @@ public record WebhookSpec(
   @Override
   public String toString() {
     return "WebhookSpec[dependencies=" + dependencies + ", secrets=" + secrets.keySet() + ", meta=" + meta
-        + ", limits=" + limits + ", code=" + code.length() + " chars]";
+ + ", limits=" + limits + ", runtime=" + runtime + ", code=" + code.length() + " chars]";
   }
 
   /** Starts a spec with the given code. */
@@ -77,6 +88,7 @@ public record WebhookSpec(
     private final Map<String, String> secrets = new LinkedHashMap<>();
     private final Map<String, String> meta = new LinkedHashMap<>();
     private Limits limits;
+    private String runtime;
 
     private Builder(String code) {
       this.code = Objects.requireNonNull(code, "code");
@@ -106,9 +118,15 @@ public record WebhookSpec(
       return this;
     }
 
+    /** Sets the runtime, e.g. {@code node22} (default: the platform's). */
+    public Builder runtime(String runtime) {
+      this.runtime = runtime;
+      return this;
+    }
+
     /** Builds and validates the spec. */
     public WebhookSpec build() {
-      return new WebhookSpec(code, dependencies, secrets, meta, limits);
+      return new WebhookSpec(code, dependencies, secrets, meta, limits, runtime);
     }
   }
 }

@@ -24,7 +24,7 @@ final class EgressRecordingRuntime implements SandboxRuntime {
   /** One call of {@code egress}. */
   record Applied(String sandboxId, ContainerName container, EgressPolicy policy, boolean codePresent, long nanos) {}
 
-  private final SandboxRuntime local = SandboxRuntime.localProcesses(PlatformTestSupport.node());
+  private final SandboxRuntime local = SandboxRuntime.localProcesses();
   final List<Applied> applied = new CopyOnWriteArrayList<>();
   /** Sandboxes destroyed with code files in them (ids). */
   final List<String> destroyedWithCode = new CopyOnWriteArrayList<>();

@@ -132,12 +132,17 @@ class ManagementValidationTest {
     PutResult r = platform.put(ref, WebhookSpec.builder("module.exports = async () => require('lodash').VERSION")
         .dependency("lodash", "4.17.21").build());
     // no builder in this platform: the build stays queued for a worker
-    assertThat(r.modules()).singleElement().satisfies(m -> assertThat(m.state()).isEqualTo(ModuleState.QUEUED));
+    assertThat(r.modules()).singleElement().satisfies(m -> {
+      assertThat(m.state()).isEqualTo(ModuleState.QUEUED);
+      assertThat(m.module().abi()).isEqualTo(NodeRuntime.BUILT_IN.get(1).abi());
+    });
     assertThat(platform.buildQueueDepth()).isEqualTo(1);
     assertThatThrownBy(() -> platform.invoke(ref, InvocationRequest.get()))
         .isInstanceOfSatisfying(ModulesNotReadyException.class, e -> {
           assertThat(e.status()).isEqualTo(409);
-          assertThat(e.modules()).singleElement().satisfies(m -> assertThat(m.module()).isEqualTo(ModuleRef.parse("lodash@4.17.21")));
+          // the build for the webhook's runtime: the default's ABI
+          assertThat(e.modules()).singleElement().satisfies(m -> assertThat(m.module())
+              .isEqualTo(ModuleRef.parse("lodash@4.17.21").forAbi(platform.defaultRuntime().abi())));
         });
   }
 }

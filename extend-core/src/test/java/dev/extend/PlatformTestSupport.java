@@ -22,7 +22,7 @@ final class PlatformTestSupport {
     return ServerlessPlatform.builder()
         .dataDir(dataDir)
         .nodeId("test")
-        .sandboxRuntime(SandboxRuntime.localProcesses(node()))
+        .sandboxRuntime(SandboxRuntime.localProcesses())
         .poolSize(2)
         .maxSandboxes(8)
         .sandboxWaitTimeout(Duration.ofSeconds(20));

@@ -110,7 +110,7 @@ class ValidationTest {
         .build();
     assertThat(spec.toString()).contains("SLACK_TOKEN").doesNotContain("xoxb-12345").doesNotContain("xoxb-in-code");
     dev.extend.spi.WebhookRecord r = new dev.extend.spi.WebhookRecord(WebhookRef.of("acme", "hook"), spec.code(),
-        java.util.List.of(), spec.secrets(), Map.of(), new Limits(Duration.ofSeconds(1), 128), 3, null, null);
+        java.util.List.of(), spec.secrets(), Map.of(), new Limits(Duration.ofSeconds(1), 128), "node22", 3, null, null);
     assertThat(r.toString()).contains("SLACK_TOKEN", "version=3").doesNotContain("xoxb-12345");
   }
 }

@@ -188,7 +188,7 @@ public final class Bench {
         .dataDir(platformDir)
         .nodeId(nodeId)
         .sandboxRuntime(env.runtime)
-        .nodeBinary(o.node)
+        .runtimesDir(o.runtimesDir)
         .poolSize(poolSize)
         .maxSandboxes(max)
         .idleTimeout(Duration.ofHours(1))

@@ -35,7 +35,7 @@ final class Environment implements AutoCloseable {
   /** Chooses the runtime: local, containerd (a socket that answers, else a private daemon), or auto. */
   void runtime(Options o, String nodeId, Path dataDir, StringBuilder log) throws Exception {
     if (o.runtime.equals("local")) {
-      runtime = SandboxRuntime.localProcesses(o.node);
+      runtime = SandboxRuntime.localProcesses();
       runtimeDescription = "local processes (not isolating)";
       return;
     }
@@ -62,7 +62,7 @@ final class Environment implements AutoCloseable {
     }
     if (socket != null) {
       ContainerdRuntime rt = ContainerdRuntime.builder().socket(socket).namespace(NAMESPACE).nodeId(nodeId)
-          .dataDir(dataDir).nodeBinary(o.node).build();
+          .dataDir(dataDir).build();
       // A busy machine can miss the health check's short deadline: ask again for a while.
       String problem = rt.problem();
       for (long end = System.nanoTime() + 20_000_000_000L; problem != null && System.nanoTime() < end; ) {
@@ -83,7 +83,7 @@ final class Environment implements AutoCloseable {
     }
     log.append("containerd not usable (").append(failure == null ? "no socket" : failure.getMessage())
         .append("); using the local runtime");
-    runtime = SandboxRuntime.localProcesses(o.node);
+    runtime = SandboxRuntime.localProcesses();
     runtimeDescription = "local processes (auto: containerd not usable)";
   }
 

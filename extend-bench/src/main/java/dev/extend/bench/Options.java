@@ -31,7 +31,10 @@ final class Options {
   Duration floodDuration = Duration.ofSeconds(15);
   boolean wrk = true;
   Path dataDir;
-  Path node = Path.of("/usr/bin/node");
+  /** The bare-node baseline's node; null: the platform default runtime's own, as the sandboxes run it. */
+  Path node;
+  /** Where the platform's runtime distributions are kept between runs. */
+  Path runtimesDir = Path.of("/var/cache/extend-bench/runtimes");
 
   static final String USAGE = String.join("\n",
       "usage: java -jar extend-bench/target/extend-bench.jar [options]",
@@ -52,7 +55,8 @@ final class Options {
       "  --flood-seconds S                 length of each flood (default 15)",
       "  --no-wrk                          do not cross-check TCP throughput with wrk",
       "  --data-dir DIR                    platform data directory (default: a temp dir, removed after)",
-      "  --node PATH                       node binary (default /usr/bin/node)");
+      "  --node PATH                       node binary of the bare baseline (default: the default runtime's)",
+      "  --runtimes-dir DIR                where runtime distributions are kept (default /var/cache/extend-bench/runtimes)");
 
   static Options parse(String[] args) {
     Options o = new Options();
@@ -96,8 +100,20 @@ final class Options {
         case "--flood-seconds" -> o.floodDuration = Duration.ofSeconds(positive(args, ++i, a));
         case "--data-dir" -> o.dataDir = Path.of(value(args, ++i, a));
         case "--node" -> o.node = Path.of(value(args, ++i, a));
+        case "--runtimes-dir" -> o.runtimesDir = Path.of(value(args, ++i, a));
         case "--help", "-h" -> throw new IllegalArgumentException(USAGE);
         default -> throw new IllegalArgumentException("unknown option " + a + "\n" + USAGE);
+      }
+    }
+    if (o.node == null) {
+      // The same Node.js the sandboxes run: the ratios compare the platform, not two Nodes.
+      try {
+        o.node = new dev.extend.internal.runtime.NodeDistributions(o.runtimesDir, null, null)
+            .ensure(dev.extend.NodeRuntime.BUILT_IN.stream().filter(r -> r.name().equals(dev.extend.NodeRuntime.DEFAULT))
+                .findFirst().orElseThrow()).resolve("bin/node");
+      } catch (java.io.IOException e) {
+        throw new IllegalArgumentException("the default runtime's Node.js cannot be had: " + e.getMessage()
+            + " (or pass --node PATH)");
       }
     }
     return o;

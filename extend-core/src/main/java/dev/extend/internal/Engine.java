@@ -1,5 +1,7 @@
 package dev.extend.internal;
 
+import dev.extend.internal.runtime.NodeDistributions;
+import dev.extend.internal.runtime.Runtimes;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.extend.ContainerName;
@@ -66,7 +68,10 @@ public final class Engine implements AutoCloseable {
   private final BuildQueue queue;
   private final TokenStore tokenStore;
   private final EgressStore egressStore;
+  /** Where stores not given one by one came from, closed with them; null when none. */
+  private final dev.extend.spi.Storage storage;
   private final SandboxRuntime runtime;
+  private final Runtimes runtimes;
   private final ExecutorService executor;
   private final ExecutorService invocations;
   private final Admission admission;
@@ -86,18 +91,19 @@ public final class Engine implements AutoCloseable {
   private final EgressService egress;
   private final ScheduledExecutorService egressRefresh;
 
-  private Engine(Settings s) throws IOException {
+  private Engine(Settings s, Discovery.Stores stores) throws IOException {
     this.settings = s;
-    Files.createDirectories(s.dataDir());
-    FileTrees.closeToOthers(s.dataDir());
-    this.functions = pick("function store", s.functionStore(), FunctionStore::inMemory);
-    this.artifacts = pick("artifact store", s.artifactStore(), ArtifactStore::inMemory);
-    this.moduleRecords = pick("module store", s.moduleStore(), ModuleStore::inMemory);
-    this.queue = pick("build queue", s.buildQueue(), BuildQueue::inMemory);
-    this.tokenStore = pick("token store", s.tokenStore(), TokenStore::inMemory);
-    this.egressStore = pick("egress store", s.egressStore(), EgressStore::inMemory);
+    this.functions = stores.functions();
+    this.artifacts = stores.artifacts();
+    this.moduleRecords = stores.modules();
+    this.queue = stores.queue();
+    this.tokenStore = stores.tokens();
+    this.egressStore = stores.egress();
+    this.storage = stores.storage();
+    this.runtimes = new Runtimes(s.runtimes(), s.defaultRuntime(),
+        new NodeDistributions(s.runtimesDir(), s.npmRegistry(), s.runtimeTarballs()));
     this.runtime = chooseRuntime(s);
-    ModuleBuilder builder = s.moduleBuilder() == null ? null : s.moduleBuilder().forRuntime(runtime);
+    ModuleBuilder builder = Discovery.moduleBuilder(s, runtime);
     if (builder != null && s.buildWorkers() > 0 && runtime.isolating() && !builder.isolating()) {
       // Install scripts are tenants' code as much as webhooks are.
       throw new IllegalStateException("the sandbox runtime '" + runtime.name() + "' isolates tenants, but the module"
@@ -126,14 +132,14 @@ public final class Engine implements AutoCloseable {
     this.logs = new LogHub(s.logReplayLines(), s.logListeners());
     this.metadata = new MetadataCache(functions, s.metadataRefresh(), executor, this::webhookGone);
     this.modules = new ModuleService(moduleRecords, queue);
-    this.webhooks = new WebhookService(s, functions, modules, metadata);
+    this.webhooks = new WebhookService(s, functions, modules, metadata, runtimes);
     this.tokens = new TokenService(tokenStore);
     this.hostModules = new HostModuleStore(s.dataDir().resolve("modules"), artifacts);
     this.egress = new EgressService(egressStore, s.egress(), runtime.enforcesEgress(), logs, s.egressRefresh());
     runtime.egressListener(egress);
     Path agentDir = installAgent(s.dataDir());
     runtime.recover();
-    this.sandboxes = new SandboxManager(runtime, agents, s.nodeId(), s.dataDir(), agentDir, hostModules.root(),
+    this.sandboxes = new SandboxManager(runtime, runtimes, agents, s.nodeId(), s.dataDir(), agentDir, hostModules.root(),
         s.sandboxLimits(), s.poolSize(), s.maxSandboxes(), s.idleTimeout(), s.sandboxWaitTimeout(), s.listener(),
         this::onSandboxOutput, socket -> {
           http.forget(socket);
@@ -142,16 +148,24 @@ public final class Engine implements AutoCloseable {
     egress.attach(sandboxes);
     this.sandboxes.start();
     if (builder != null && s.buildWorkers() > 0) {
-      this.buildWorker = new BuildWorker(queue, moduleRecords, artifacts, builder, s.nodeId(),
+      this.buildWorker = new BuildWorker(queue, moduleRecords, artifacts, builder, runtimes, s.nodeId(),
           s.dataDir().resolve("builds"), 512L << 20).start(s.buildWorkers());
       LOG.info("module builds: {} in-process worker(s) with {}{}", s.buildWorkers(),
           builder.getClass().getSimpleName(), builder.isolating() ? "" : " (install scripts NOT ISOLATED)");
     } else {
       this.buildWorker = null;
-      LOG.info("module builds: no in-process worker; builds wait for a standalone worker on the shared queue");
+      if (stores.queueInMemory()) {
+        // Nothing will ever build: a standalone worker cannot reach this process's memory.
+        LOG.warn("module builds: NONE. {}, and the build queue is in this process's memory, where no standalone"
+            + " worker reaches it: webhooks with dependencies stay unrunnable, their modules queued. Put"
+            + " extend-modulebuild on the class path, or give .moduleBuilder(...) and buildWorkers >= 1",
+            s.buildWorkers() == 0 ? "buildWorkers is 0" : "No module builder was given or found by ServiceLoader");
+      } else {
+        LOG.info("module builds: no in-process worker; builds wait for a standalone worker on the shared queue");
+      }
     }
     this.invoker = new Invoker(metadata, modules, hostModules, sandboxes, agents, http, loop, s.listener(),
-        s.sandboxLimits(), admission, egress);
+        s.sandboxLimits(), admission, egress, runtimes);
     this.housekeeping = Executors.newSingleThreadScheduledExecutor(r -> {
       Thread t = new Thread(r, "extend-housekeeping");
       t.setDaemon(true);
@@ -171,27 +185,30 @@ public final class Engine implements AutoCloseable {
       this.egressRefresh = null;
       warnEgressNotEnforced(runtime);
     }
-    LOG.info("Extend node {} started: runtime {}, data dir {}, pool {} warm / {} max, egress {}{}", s.nodeId(),
-        runtime.name(), s.dataDir(), s.poolSize(), s.maxSandboxes(), describeEgress(s.egress()),
-        egress.enforcing() ? "" : " (NOT ENFORCED)");
+    LOG.info("Extend node {} started: runtime {}, data dir {}, pool {} warm / {} max, egress {}{}, Node.js runtimes {}"
+        + " (default {}, distributions in {})", s.nodeId(), runtime.name(), s.dataDir(), s.poolSize(), s.maxSandboxes(),
+        describeEgress(s.egress()), egress.enforcing() ? "" : " (NOT ENFORCED)", describeRuntimes(runtimes),
+        runtimes.defaultRuntime().name(), runtimes.distributions());
   }
 
   /** Starts an engine. */
   public static Engine start(Settings settings) {
     try {
-      return new Engine(settings);
+      Files.createDirectories(settings.dataDir());
+      FileTrees.closeToOthers(settings.dataDir());
     } catch (IOException e) {
       throw new UncheckedIOException("cannot start the platform: " + e.getMessage(), e);
     }
-  }
-
-  private static <T> T pick(String what, T given, java.util.function.Supplier<T> fallback) {
-    if (given != null) {
-      LOG.info("{}: {} (configured)", what, given.getClass().getSimpleName());
-      return given;
+    Discovery.Stores stores = Discovery.stores(settings);
+    try {
+      return new Engine(settings, stores);
+    } catch (IOException e) {
+      stores.closeOpened();
+      throw new UncheckedIOException("cannot start the platform: " + e.getMessage(), e);
+    } catch (RuntimeException | Error e) {
+      stores.closeOpened();
+      throw e;
     }
-    LOG.info("{}: in memory (embedded default; nothing survives a restart)", what);
-    return fallback.get();
   }
 
   /** Why a platform without an isolating runtime does not start, and what to do. */
@@ -209,7 +226,7 @@ public final class Engine implements AutoCloseable {
       List<SandboxRuntimeProvider> providers = new ArrayList<>();
       ServiceLoader.load(SandboxRuntimeProvider.class).forEach(providers::add);
       providers.sort(Comparator.comparingInt(SandboxRuntimeProvider::priority).reversed());
-      var ctx = new SandboxRuntimeProvider.Context(s.nodeId(), s.dataDir(), s.nodeBinary());
+      var ctx = new SandboxRuntimeProvider.Context(s.nodeId(), s.dataDir());
       for (SandboxRuntimeProvider p : providers) {
         Optional<SandboxRuntime> r = p.create(ctx);
         if (r.isPresent()) {
@@ -235,6 +252,14 @@ public final class Engine implements AutoCloseable {
           ************************************************************************""", chosen.name());
     }
     return chosen;
+  }
+
+  static String describeRuntimes(Runtimes r) {
+    List<String> out = new ArrayList<>();
+    for (dev.extend.NodeRuntime n : r.all()) {
+      out.add(n.name() + "=" + n.nodeVersion() + (n.state() == dev.extend.NodeRuntime.State.CURRENT ? "" : " (" + n.state().json() + ")"));
+    }
+    return String.join(", ", out);
   }
 
   /** The platform's egress setting for logs, e.g. {@code public + 2 entries for every container}. */
@@ -418,6 +443,11 @@ public final class Engine implements AutoCloseable {
     return webhooks;
   }
 
+  /** The platform's Node.js runtimes. */
+  public Runtimes runtimes() {
+    return runtimes;
+  }
+
   /** Module states. */
   public ModuleService modules() {
     return modules;
@@ -531,9 +561,11 @@ public final class Engine implements AutoCloseable {
     executor.shutdownNow();
     invocations.shutdownNow();
     for (AutoCloseable c : new AutoCloseable[] {functions, artifacts, moduleRecords, queue, tokenStore,
-        egressStore}) {
+        egressStore, storage}) {
       try {
-        c.close();
+        if (c != null) {
+          c.close();
+        }
       } catch (Exception e) {
         LOG.warn("closing {} failed: {}", c.getClass().getSimpleName(), e.toString());
       }

@@ -7,6 +7,8 @@ import dev.extend.FunctionTimeoutException;
 import dev.extend.InvocationRequest;
 import dev.extend.InvocationResponse;
 import dev.extend.ModuleRef;
+import dev.extend.NodeRuntime;
+import dev.extend.internal.runtime.Runtimes;
 import dev.extend.ModuleState;
 import dev.extend.ModuleStatus;
 import dev.extend.ModulesNotReadyException;
@@ -71,10 +73,12 @@ final class Invoker {
   private final SandboxLimits sandboxLimits;
   private final Admission admission;
   private final EgressService egress;
+  private final Runtimes runtimes;
 
   Invoker(MetadataCache metadata, ModuleService modules, HostModuleStore hostModules, SandboxManager sandboxes,
       AgentClient agents, AgentHttp http, AgentLoop loop, PlatformListener listener, SandboxLimits sandboxLimits,
-      Admission admission, EgressService egress) {
+      Admission admission, EgressService egress, Runtimes runtimes) {
+    this.runtimes = runtimes;
     this.admission = admission;
     this.egress = egress;
     this.metadata = metadata;
@@ -155,9 +159,10 @@ final class Invoker {
    * it. The caller must {@link ManagedSandbox#exit()} the lease's sandbox (the call does).
    */
   private SandboxManager.Lease place(WebhookRecord webhook) {
-    List<ModuleRecord> mods = modules(webhook);
+    NodeRuntime runtime = runtimes.forCall(webhook.runtime()); // 409 on a retired one, never an upgrade
+    List<ModuleRecord> mods = modules(webhook, runtime);
     provision(webhook, mods); // before a sandbox is taken: a module that cannot be had costs none
-    SandboxManager.Lease lease = lease(webhook);
+    SandboxManager.Lease lease = lease(webhook, runtime);
     ManagedSandbox m = lease.sandbox();
     try {
       Long loaded = m.loadedVersion(webhook.ref().name());
@@ -232,8 +237,9 @@ final class Invoker {
   CompletableFuture<InvocationResponse> invokeAsync(WebhookRef ref, InvocationRequest request, Executor slow) {
     ByteBuffer body = request.completeBody().orElse(null);
     WebhookRecord webhook = body == null || !metadata.fresh(ref) ? null : metadata.get(ref).orElse(null);
-    List<ModuleRecord> mods = webhook == null ? null : modules.readyFromMemory(webhook.dependencies());
-    ManagedSandbox m = mods == null ? null : sandboxes.tryAssigned(ref.container());
+    NodeRuntime runtime = webhook == null ? null : runtimes.runnable(webhook.runtime());
+    List<ModuleRecord> mods = runtime == null ? null : modules.readyFromMemory(webhook.dependencies(), runtime.abi());
+    ManagedSandbox m = mods == null ? null : sandboxes.tryAssigned(ref.container(), runtime);
     if (m != null) {
       Long loaded = m.loadedVersion(ref.name());
       if (loaded != null && loaded == webhook.version()) {
@@ -335,11 +341,24 @@ final class Invoker {
 
   // ---- links 2-4: modules, sandbox, code --------------------------------------------------
 
-  private List<ModuleRecord> modules(WebhookRecord webhook) {
+  /** The webhook's dependencies as built for its runtime's ABI. */
+  private static List<ModuleRef> bound(WebhookRecord webhook, int abi) {
+    List<ModuleRef> deps = webhook.dependencies();
+    if (deps.isEmpty()) {
+      return deps;
+    }
+    List<ModuleRef> out = new ArrayList<>(deps.size());
+    for (ModuleRef d : deps) {
+      out.add(d.forAbi(abi));
+    }
+    return out;
+  }
+
+  private List<ModuleRecord> modules(WebhookRecord webhook, NodeRuntime runtime) {
     if (webhook.dependencies().isEmpty()) {
       return List.of();
     }
-    List<ModuleRecord> mods = modules.records(webhook.dependencies());
+    List<ModuleRecord> mods = modules.records(bound(webhook, runtime.abi()));
     for (ModuleRecord m : mods) {
       if (m.state() != ModuleState.READY) {
         List<ModuleStatus> all = new ArrayList<>();
@@ -375,8 +394,8 @@ final class Invoker {
     }
   }
 
-  private SandboxManager.Lease lease(WebhookRecord webhook) {
-    CompletableFuture<SandboxManager.Lease> f = sandboxes.acquire(webhook.ref().container());
+  private SandboxManager.Lease lease(WebhookRecord webhook, NodeRuntime runtime) {
+    CompletableFuture<SandboxManager.Lease> f = sandboxes.acquire(webhook.ref().container(), runtime);
     try {
       return f.join(); // bounded: the manager fails waiters after its wait timeout
     } catch (CompletionException e) {
@@ -401,7 +420,7 @@ final class Invoker {
         // The agent reads a version's file only when told to load it, so it is written in place.
         Path vdir = Files.createDirectories(dir.resolve(version));
         Files.writeString(vdir.resolve("index.js"), webhook.code(), StandardCharsets.UTF_8);
-        List<ModuleRef> deps = webhook.dependencies();
+        List<ModuleRef> deps = mods.stream().map(ModuleRecord::module).toList();
         if (!deps.isEmpty()) {
           // Per version: Node caches real paths of the paths it resolved, so a node_modules
           // replaced in place would keep serving the old version's modules to the new code.

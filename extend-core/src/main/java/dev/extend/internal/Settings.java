@@ -1,5 +1,7 @@
 package dev.extend.internal;
 
+import dev.extend.NodeRuntime;
+import java.net.URI;
 import dev.extend.EgressPolicy;
 import dev.extend.Limits;
 import dev.extend.LogListener;
@@ -12,6 +14,7 @@ import dev.extend.spi.ModuleStore;
 import dev.extend.spi.PlatformListener;
 import dev.extend.spi.SandboxLimits;
 import dev.extend.spi.SandboxRuntime;
+import dev.extend.spi.Storage;
 import dev.extend.spi.TokenStore;
 import java.net.InetAddress;
 import java.nio.file.Files;
@@ -40,7 +43,11 @@ public record Settings(
     SandboxRuntime runtime,
     ModuleBuilder moduleBuilder,
     int buildWorkers,
-    Path nodeBinary,
+    List<NodeRuntime> runtimes,
+    String defaultRuntime,
+    Path runtimesDir,
+    Path runtimeTarballs,
+    URI npmRegistry,
     int poolSize,
     int maxSandboxes,
     Duration idleTimeout,
@@ -66,7 +73,8 @@ public record Settings(
     int maxQueuedBuildsPerContainer,
     List<LogListener> logListeners,
     PlatformListener listener,
-    Map<String, Set<String>> privateScopes) {
+    Map<String, Set<String>> privateScopes,
+    Storage storage) {
 
   /** The builder's working copy; {@link #seal()} validates it. */
   public static final class Mutable {
@@ -78,10 +86,24 @@ public record Settings(
     public BuildQueue buildQueue;
     public TokenStore tokenStore;
     public EgressStore egressStore;
+    /** The stores not given one by one come from it. */
+    public Storage storage;
     public SandboxRuntime runtime;
     public ModuleBuilder moduleBuilder;
     public int buildWorkers = 1;
-    public Path nodeBinary;
+    /** Name -> runtime, in the order given: the built-in ones unless replaced. */
+    public final Map<String, NodeRuntime> runtimes = new LinkedHashMap<>();
+    public String defaultRuntime = NodeRuntime.DEFAULT;
+    /** Where verified distributions live; null: system property extend.runtimesDir, else dataDir/runtimes. */
+    public Path runtimesDir;
+    /** A directory of the registry's tarballs to use instead of the registry (air-gapped hosts), or null. */
+    public Path runtimeTarballs;
+    /** The npm registry runtimes come from; null: npm's default. */
+    public URI npmRegistry;
+
+    {
+      NodeRuntime.BUILT_IN.forEach(r -> runtimes.put(r.name(), r));
+    }
     public int poolSize = 2;
     public int maxSandboxes = 64;
     public Duration idleTimeout = Duration.ofMinutes(10);
@@ -114,9 +136,8 @@ public record Settings(
     /** Validates every setting and returns the sealed settings. */
     public Settings seal() {
       require(dataDir != null, "dataDir must be set");
-      String node = nodeId != null ? nodeId : defaultNodeId();
-      require(node.matches("[A-Za-z0-9][A-Za-z0-9._-]{0,47}"),
-          "nodeId must be 1-48 letters, digits, '.', '_' or '-', was '" + node + "'");
+      require(nodeId == null || nodeId.matches(NodeIds.PATTERN),
+          "nodeId must be 1-48 letters, digits, '.', '_' or '-', was '" + nodeId + "'");
       require(buildWorkers >= 0 && buildWorkers <= 16, "buildWorkers must be 0..16, was " + buildWorkers);
       require(maxSandboxes >= 1, "maxSandboxes cannot be less than 1, was " + maxSandboxes);
       require(poolSize >= 0 && poolSize <= maxSandboxes,
@@ -142,14 +163,25 @@ public record Settings(
       require(maxWebhooksPerContainer >= 1, "maxWebhooksPerContainer cannot be less than 1, was " + maxWebhooksPerContainer);
       require(maxQueuedBuildsPerContainer >= Math.max(1, maxDependencies), "maxQueuedBuildsPerContainer ("
           + maxQueuedBuildsPerContainer + ") cannot be less than maxDependencies (" + maxDependencies + ")");
-      Path node_ = nodeBinary != null ? nodeBinary : findNode();
-      return new Settings(dataDir.toAbsolutePath().normalize(), node, functionStore, artifactStore, moduleStore,
-          buildQueue, tokenStore, egressStore, runtime, moduleBuilder, buildWorkers, node_, poolSize,
+      require(!runtimes.isEmpty(), "at least one runtime must be configured");
+      NodeRuntime def = runtimes.get(defaultRuntime);
+      require(def != null, "defaultRuntime '" + defaultRuntime + "' is not one of the runtimes " + runtimes.keySet());
+      require(def.state() != NodeRuntime.State.RETIRED, "defaultRuntime '" + defaultRuntime + "' is retired");
+      Path data = dataDir.toAbsolutePath().normalize();
+      String sysDir = System.getProperty("extend.runtimesDir");
+      Path rtDir = runtimesDir != null ? runtimesDir
+          : sysDir != null && !sysDir.isBlank() ? Path.of(sysDir) : data.resolve("runtimes");
+      // Only once every setting holds: a configuration refused leaves nothing on disk.
+      String node = nodeId != null ? nodeId : NodeIds.stored(dataDir);
+      return new Settings(data, node, functionStore, artifactStore, moduleStore,
+          buildQueue, tokenStore, egressStore, runtime, moduleBuilder, buildWorkers, List.copyOf(runtimes.values()),
+          defaultRuntime, rtDir.toAbsolutePath().normalize(),
+          runtimeTarballs == null ? null : runtimeTarballs.toAbsolutePath().normalize(), npmRegistry, poolSize,
           maxSandboxes, idleTimeout, sandboxWaitTimeout, sandboxLimits, defaultLimits, maxLimits,
           maxCodeBytes, maxDependencies, maxSecrets, maxSecretBytes, maxMeta, maxMetaBytes,
           maxRequestBodyBytes, metadataRefresh, egress, egressRefresh, logReplayLines, maxHostModules, maxInFlightPerContainer,
           maxInvocationThreads, maxWebhooksPerContainer, maxQueuedBuildsPerContainer, List.copyOf(logListeners),
-          listener, copyScopes(privateScopes));
+          listener, copyScopes(privateScopes), storage);
     }
 
     private static Map<String, Set<String>> copyScopes(Map<String, Set<String>> scopes) {
@@ -183,20 +215,6 @@ public record Settings(
       return null;
     }
     return "the private scope @" + scope + " is not granted to container " + container;
-  }
-
-  /** {@code node} from the PATH, else /usr/bin/node. */
-  public static Path findNode() {
-    String path = System.getenv("PATH");
-    if (path != null) {
-      for (String dir : path.split(java.io.File.pathSeparator)) {
-        Path p = Path.of(dir, "node");
-        if (Files.isExecutable(p)) {
-          return p;
-        }
-      }
-    }
-    return Path.of("/usr/bin/node");
   }
 
   static String defaultNodeId() {

@@ -31,9 +31,12 @@ public final class WebhookService {
   private final FunctionStore store;
   private final ModuleService modules;
   private final MetadataCache cache;
+  private final dev.extend.internal.runtime.Runtimes runtimes;
 
   /** A service over the given store. */
-  public WebhookService(Settings settings, FunctionStore store, ModuleService modules, MetadataCache cache) {
+  public WebhookService(Settings settings, FunctionStore store, ModuleService modules, MetadataCache cache,
+      dev.extend.internal.runtime.Runtimes runtimes) {
+    this.runtimes = runtimes;
     this.settings = settings;
     this.store = store;
     this.modules = modules;
@@ -46,8 +49,9 @@ public final class WebhookService {
     checkRoom(ref);
     // Builds are queued first: a build for a webhook whose write then fails is harmless,
     // a stored webhook whose builds were never queued is not.
-    List<ModuleStatus> states = modules.ensure(draft.dependencies(), ref.container(),
-        settings.maxQueuedBuildsPerContainer());
+    int abi = runtimes.forWrite(draft.runtime()).abi();
+    List<ModuleStatus> states = modules.ensure(draft.dependencies().stream().map(m -> m.forAbi(abi)).toList(),
+        ref.container(), settings.maxQueuedBuildsPerContainer());
     WebhookRecord stored = store.put(draft, expectedVersion);
     cache.put(stored);
     return new PutResult(view(stored), stored.version() == 1, states);
@@ -101,7 +105,9 @@ public final class WebhookService {
         throw new ValidationException("dependencies." + m.name(), refusal);
       }
     }
-    return new WebhookRecord(ref, spec.code(), deps, spec.secrets(), spec.meta(), limits, 0, null, null);
+    // The runtime is stored by name even when defaulted: a later change of the default moves nothing.
+    String runtime = runtimes.forWrite(spec.runtime()).name();
+    return new WebhookRecord(ref, spec.code(), deps, spec.secrets(), spec.meta(), limits, runtime, 0, null, null);
   }
 
   private static void checkMap(String field, Map<String, String> map, Pattern names, int maxEntries, int maxBytes,
@@ -142,7 +148,7 @@ public final class WebhookService {
 
   /** The public view of a record: secrets by name only. */
   static Webhook view(WebhookRecord r) {
-    return new Webhook(r.ref(), r.code(), r.dependencies(), r.secrets().keySet(), r.meta(), r.limits(), r.version(),
+    return new Webhook(r.ref(), r.code(), r.dependencies(), r.secrets().keySet(), r.meta(), r.limits(), r.runtime(), r.version(),
         r.createdAt(), r.updatedAt());
   }
 }

@@ -1,5 +1,6 @@
 package dev.extend.spi;
 
+import dev.extend.NodeRuntime;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -59,9 +60,13 @@ public interface JobRunner {
    * @param inputs files to put in the work area before the job starts, by relative path
    * @param serviceDir a host directory of sockets the host serves the job on, or null
    * @param collector reads results out of the work area after the job (see the duties)
+   * @param runtime the Node.js runtime the job runs with
+   * @param runtimeDir host directory of that runtime's verified distribution (see {@link
+   *     SandboxSpec#runtimeDir()}); the job's {@code node} and {@code npm} come from it
    */
   record Job(String id, List<String> command, Map<String, String> env, Path workDir, Duration timeout,
-      Consumer<String> output, Map<String, byte[]> inputs, Path serviceDir, Collector collector) {
+      Consumer<String> output, Map<String, byte[]> inputs, Path serviceDir, Collector collector,
+      NodeRuntime runtime, Path runtimeDir) {
     /** Validates and copies. */
     public Job {
       Objects.requireNonNull(id, "id");
@@ -77,12 +82,14 @@ public interface JobRunner {
         }
       }
       collector = collector == null ? Collector.NONE : collector;
+      Objects.requireNonNull(runtime, "runtime");
+      Objects.requireNonNull(runtimeDir, "runtimeDir");
     }
 
     /** A job with no inputs, no service directory and nothing to collect. */
     public Job(String id, List<String> command, Map<String, String> env, Path workDir, Duration timeout,
-        Consumer<String> output) {
-      this(id, command, env, workDir, timeout, output, Map.of(), null, Collector.NONE);
+        Consumer<String> output, NodeRuntime runtime, Path runtimeDir) {
+      this(id, command, env, workDir, timeout, output, Map.of(), null, Collector.NONE, runtime, runtimeDir);
     }
   }
 
@@ -101,6 +108,12 @@ public interface JobRunner {
 
   /** The path under which jobs see their service directory. */
   String servicePath(Job job);
+
+  /**
+   * The prefix under which jobs see the runtime distribution ({@code bin/node}, {@code
+   * include/node}, {@code lib/node_modules/npm}); its {@code bin} is on the job's {@code PATH}.
+   */
+  String runtimePath(Job job);
 
   /** Runs a job and returns its exit status. */
   int run(Job job) throws IOException, InterruptedException, TimeoutException;

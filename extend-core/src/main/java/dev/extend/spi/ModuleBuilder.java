@@ -1,5 +1,6 @@
 package dev.extend.spi;
 
+import dev.extend.NodeRuntime;
 import dev.extend.ModuleRef;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -28,11 +29,15 @@ public interface ModuleBuilder {
    * Builds a module.
    *
    * @param module the module to build
+   * @param runtime the Node.js runtime to build for: the build runs its node and npm, so native
+   *     addons are compiled for its ABI
+   * @param runtimeDir host directory of that runtime's verified distribution (see {@link
+   *     SandboxSpec#runtimeDir()})
    * @param workDir an empty directory the builder may use
    * @param output where to write the tarball
    * @param log receives build output, line by line
    */
-  void build(ModuleRef module, Path workDir, Path output, Consumer<String> log)
+  void build(ModuleRef module, NodeRuntime runtime, Path runtimeDir, Path workDir, Path output, Consumer<String> log)
       throws ModuleBuildException, IOException, InterruptedException;
 
   /**

@@ -89,20 +89,11 @@ public interface SandboxRuntime extends AutoCloseable {
   void close();
 
   /**
-   * The development runtime: each sandbox is a plain child process. It does <b>not</b>
-   * isolate tenants from each other or from the host; the platform says so loudly.
-   *
-   * @param nodeBinary the {@code node} executable
-   */
-  static SandboxRuntime localProcesses(Path nodeBinary) {
-    return new dev.extend.internal.runtime.LocalProcessRuntime(nodeBinary);
-  }
-
-  /**
-   * The development runtime with the {@code node} found on this host (the first on the {@code
-   * PATH}, else {@code /usr/bin/node}). It does <b>not</b> isolate.
+   * The development runtime: each sandbox is a plain child process running the runtime's
+   * {@code node} ({@link SandboxSpec#runtimeDir()}). It does <b>not</b> isolate tenants from each
+   * other or from the host; the platform says so loudly.
    */
   static SandboxRuntime localProcesses() {
-    return localProcesses(dev.extend.internal.Settings.findNode());
+    return new dev.extend.internal.runtime.LocalProcessRuntime();
   }
 }

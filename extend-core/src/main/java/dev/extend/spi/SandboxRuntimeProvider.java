@@ -11,7 +11,7 @@ import java.util.Optional;
 public interface SandboxRuntimeProvider {
 
   /** Settings a provider may use. */
-  record Context(String nodeId, Path dataDir, Path nodeBinary) {}
+  record Context(String nodeId, Path dataDir) {}
 
   /** Higher wins. The local runtime has priority 0. */
   int priority();

@@ -1,5 +1,6 @@
 package dev.extend.spi;
 
+import dev.extend.NodeRuntime;
 import java.nio.file.Path;
 import java.util.Objects;
 import java.util.function.Consumer;
@@ -23,9 +24,14 @@ import java.util.function.Consumer;
  * @param moduleStore host directory of the module store
  * @param limits resource limits
  * @param output receives the sandbox's stdout and stderr, line by line (no line terminator)
+ * @param runtime the Node.js runtime the sandbox runs
+ * @param runtimeDir host directory of that runtime's verified distribution ({@code bin/node},
+ *     {@code lib/node_modules/npm}, {@code include/node}), read-only: the runtime builds the
+ *     sandbox's Node from it, never from the host's own
  */
 public record SandboxSpec(
-    String id, Path directory, Path agentDir, Path moduleStore, SandboxLimits limits, Consumer<String> output) {
+    String id, Path directory, Path agentDir, Path moduleStore, SandboxLimits limits, Consumer<String> output,
+    NodeRuntime runtime, Path runtimeDir) {
 
   /** Checks fields. */
   public SandboxSpec {
@@ -38,6 +44,8 @@ public record SandboxSpec(
     Objects.requireNonNull(moduleStore, "moduleStore");
     Objects.requireNonNull(limits, "limits");
     Objects.requireNonNull(output, "output");
+    Objects.requireNonNull(runtime, "runtime");
+    Objects.requireNonNull(runtimeDir, "runtimeDir");
   }
 
   /** Host directory of the container's code. */

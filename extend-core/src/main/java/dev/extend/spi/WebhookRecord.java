@@ -18,6 +18,8 @@ import java.util.Objects;
  * @param secrets secret values by name
  * @param meta metadata
  * @param limits effective limits
+ * @param runtime the runtime it runs on ({@code node22}); null only for webhooks stored before
+ *     runtimes were named, which run on the platform's default
  * @param version version, 1 for a new webhook, bumped by each update
  * @param createdAt creation time
  * @param updatedAt time of the last update
@@ -29,6 +31,7 @@ public record WebhookRecord(
     Map<String, String> secrets,
     Map<String, String> meta,
     Limits limits,
+    String runtime,
     long version,
     Instant createdAt,
     Instant updatedAt) {
@@ -45,14 +48,14 @@ public record WebhookRecord(
 
   /** The same record with another version and timestamps. */
   public WebhookRecord withVersion(long version, Instant createdAt, Instant updatedAt) {
-    return new WebhookRecord(ref, code, dependencies, secrets, meta, limits, version, createdAt, updatedAt);
+    return new WebhookRecord(ref, code, dependencies, secrets, meta, limits, runtime, version, createdAt, updatedAt);
   }
 
   /** Names the secrets, never their values; leaves out the code. */
   @Override
   public String toString() {
     return "WebhookRecord[ref=" + ref + ", version=" + version + ", dependencies=" + dependencies
-        + ", secrets=" + new java.util.TreeSet<>(secrets.keySet()) + ", meta=" + meta + ", limits=" + limits
+        + ", secrets=" + new java.util.TreeSet<>(secrets.keySet()) + ", meta=" + meta + ", limits=" + limits + ", runtime=" + runtime
         + ", code=" + code.length() + " chars]";
   }
 }

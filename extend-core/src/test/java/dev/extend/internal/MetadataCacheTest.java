@@ -64,7 +64,7 @@ class MetadataCacheTest {
   static final WebhookRef REF = WebhookRef.of("acme", "hook");
 
   static WebhookRecord record(String code) {
-    return new WebhookRecord(REF, code, List.of(), Map.of(), Map.of(), new Limits(Duration.ofSeconds(1), 128), 0, null, null);
+    return new WebhookRecord(REF, code, List.of(), Map.of(), Map.of(), new Limits(Duration.ofSeconds(1), 128), "node22", 0, null, null);
   }
 
   @Test

@@ -8,7 +8,6 @@ import dev.extend.spi.Redact;
 import dev.extend.spi.SandboxRuntime;
 import java.io.IOException;
 import java.io.PrintStream;
-import java.net.InetAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
@@ -18,7 +17,6 @@ import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.Base64;
-import java.util.Locale;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -38,7 +36,6 @@ import org.slf4j.LoggerFactory;
  */
 public final class Main {
   private static final String ADMIN_TOKEN_FILE = "admin-token";
-  private static final String NODE_ID_FILE = "node-id";
 
   private Main() {}
 
@@ -105,13 +102,12 @@ public final class Main {
 
     String adminToken = adminToken(config, dataDir, out, log);
     String nodeId = nodeId(config, dataDir);
-    Path node = nodeBinary(config);
 
     JdbcStorage storage = JdbcStorage.fromEnvironment(config.asEnvironment(), dataDir);
     log.info("storage: {}", storage);
     SandboxRuntime runtime = null;
     try {
-      runtime = runtime(config, nodeId, dataDir, node, log);
+      runtime = runtime(config, nodeId, dataDir, log);
       NpmModuleBuilder.Builder builds = NpmModuleBuilder.builder();
       runtime.jobRunner().ifPresent(builds::jobRunner);
       if (config.npmRegistry() != null) {
@@ -125,7 +121,8 @@ public final class Main {
       ServerlessPlatform.Builder pb = ServerlessPlatform.builder()
           .dataDir(dataDir)
           .nodeId(nodeId)
-          .nodeBinary(node)
+          .defaultRuntime(config.get("EXTEND_DEFAULT_RUNTIME"))
+          .npmRegistry(config.npmRegistry())
           .functionStore(storage.functionStore())
           .artifactStore(storage.artifactStore())
           .moduleStore(storage.moduleStore())
@@ -141,6 +138,13 @@ public final class Main {
           .listener(metrics.platformListener());
       if (config.get("EXTEND_MAX_REQUEST_BODY_BYTES") != null) {
         pb.maxRequestBodyBytes(config.longValue("EXTEND_MAX_REQUEST_BODY_BYTES"));
+      }
+      config.runtimeStates().forEach(pb::runtimeState);
+      if (config.get("EXTEND_RUNTIME_TARBALLS") != null) {
+        pb.runtimeTarballs(Path.of(config.get("EXTEND_RUNTIME_TARBALLS")));
+      }
+      if (config.get("EXTEND_RUNTIMES_DIR") != null) {
+        pb.runtimesDir(Path.of(config.get("EXTEND_RUNTIMES_DIR")));
       }
       ServerlessPlatform platform = pb.build();
       ExtendServer server;
@@ -227,33 +231,9 @@ public final class Main {
   }
 
   /** This node's id: configured, else stable across restarts (so leftovers can be recovered). */
-  static String nodeId(StandaloneConfig config, Path dataDir) throws IOException {
+  static String nodeId(StandaloneConfig config, Path dataDir) {
     String configured = config.get("EXTEND_NODE_ID");
-    if (configured != null) {
-      return configured;
-    }
-    Path file = dataDir.resolve(NODE_ID_FILE);
-    if (Files.exists(file)) {
-      return Files.readString(file, StandardCharsets.UTF_8).strip();
-    }
-    String host;
-    try {
-      host = InetAddress.getLocalHost().getHostName().toLowerCase(Locale.ROOT).replaceAll("[^a-z0-9-]", "-");
-    } catch (IOException e) {
-      host = "node";
-    }
-    if (host.length() > 32) {
-      host = host.substring(0, 32);
-    }
-    byte[] random = new byte[3];
-    new SecureRandom().nextBytes(random);
-    String id = (host.isEmpty() ? "node" : host) + "-" + java.util.HexFormat.of().formatHex(random);
-    try {
-      Files.writeString(file, id + "\n", StandardCharsets.UTF_8, java.nio.file.StandardOpenOption.CREATE_NEW);
-    } catch (FileAlreadyExistsException e) {
-      return Files.readString(file, StandardCharsets.UTF_8).strip();
-    }
-    return id;
+    return configured != null ? configured : ServerlessPlatform.storedNodeId(dataDir);
   }
 
   private static void writePrivate(Path file, String content) throws IOException {
@@ -263,23 +243,6 @@ public final class Main {
       Files.createFile(file);
     }
     Files.writeString(file, content, StandardCharsets.UTF_8);
-  }
-
-  static Path nodeBinary(StandaloneConfig config) {
-    String configured = config.get("EXTEND_NODE");
-    if (configured != null) {
-      return Path.of(configured);
-    }
-    String path = System.getenv("PATH");
-    if (path != null) {
-      for (String dir : path.split(java.io.File.pathSeparator)) {
-        Path candidate = Path.of(dir, "node");
-        if (Files.isExecutable(candidate)) {
-          return candidate;
-        }
-      }
-    }
-    return Path.of("/usr/bin/node");
   }
 
   /** {@code EXTEND_EGRESS_DNS}: comma-separated {@code address[:port]} (IPv6 in brackets). */
@@ -323,12 +286,12 @@ public final class Main {
    * otherwise ({@code auto}, the default, or {@code containerd}) containerd, and start-up fails
    * with what to do when it is not usable: tenants' code never runs as host processes by default.
    */
-  static SandboxRuntime runtime(StandaloneConfig config, String nodeId, Path dataDir, Path node, Logger log) {
+  static SandboxRuntime runtime(StandaloneConfig config, String nodeId, Path dataDir, Logger log) {
     String mode = config.runtime();
     if (mode.equals("local")) {
       log.warn("sandbox runtime: local (EXTEND_RUNTIME=local): NOT ISOLATING, tenants' code runs as processes of"
           + " this host");
-      return SandboxRuntime.localProcesses(node);
+      return SandboxRuntime.localProcesses();
     }
     Path socket = Path.of(config.get("EXTEND_CONTAINERD_SOCKET"));
     if (!Files.exists(socket)) {
@@ -338,8 +301,7 @@ public final class Main {
     ContainerdRuntime.Builder rb = ContainerdRuntime.builder()
         .socket(socket)
         .nodeId(nodeId)
-        .dataDir(dataDir)
-        .nodeBinary(node);
+        .dataDir(dataDir);
     try {
       rb.egressNetwork(config.get("EXTEND_EGRESS_BRIDGE"), config.get("EXTEND_EGRESS_SUBNET"));
     } catch (IllegalArgumentException e) {

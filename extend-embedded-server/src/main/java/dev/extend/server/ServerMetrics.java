@@ -183,6 +183,13 @@ public final class ServerMetrics {
     poolGauge(platform, "extend.pool.target.warm", "Warm sandboxes the pool keeps ready", PoolStats::targetWarm);
     poolGauge(platform, "extend.pool.max", "Cap on this node's sandboxes", PoolStats::maxSandboxes);
     poolGauge(platform, "extend.pool.waiting", "Requests waiting for a sandbox", PoolStats::waiting);
+    for (dev.extend.NodeRuntime rt : platform.runtimes()) {
+      Gauge.builder("extend.pool.runtime.warm", platform, p -> p.pool().warmByRuntime().getOrDefault(rt.name(), 0))
+          .description("Warm sandboxes of one runtime").tag("runtime", rt.name()).register(registry);
+      Gauge.builder("extend.pool.runtime.target", platform, p -> p.pool().targetByRuntime().getOrDefault(rt.name(), 0))
+          .description("The share of the warm target one runtime gets, by recent demand").tag("runtime", rt.name())
+          .register(registry);
+    }
     Gauge.builder("extend.build.queue.depth", platform, p -> p.buildQueueDepth())
         .description("Queued and running module builds")
         .register(registry);

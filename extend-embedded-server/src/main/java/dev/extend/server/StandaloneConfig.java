@@ -44,7 +44,10 @@ final class StandaloneConfig {
     d.put("EXTEND_SECRET_KEYS", null);
     d.put("EXTEND_POOL_SIZE", "2");
     d.put("EXTEND_MAX_SANDBOXES", "64");
-    d.put("EXTEND_NODE", null);
+    d.put("EXTEND_DEFAULT_RUNTIME", dev.extend.NodeRuntime.DEFAULT);
+    d.put("EXTEND_RUNTIME_STATES", null);
+    d.put("EXTEND_RUNTIME_TARBALLS", null);
+    d.put("EXTEND_RUNTIMES_DIR", null);
     d.put("EXTEND_NODE_ID", null);
     d.put("EXTEND_BUILD_WORKERS", "1");
     d.put("EXTEND_NPM_REGISTRY", null);
@@ -182,6 +185,35 @@ final class StandaloneConfig {
       npmRegistry();
     }
     egress();
+    runtimeStates();
+    dev.extend.NodeRuntime.checkName(get("EXTEND_DEFAULT_RUNTIME"));
+  }
+
+  /**
+   * {@code EXTEND_RUNTIME_STATES}: comma-separated {@code name=state} entries changing the state of
+   * runtimes ({@code node20=deprecated,node18=retired}); empty by default.
+   */
+  Map<String, dev.extend.NodeRuntime.State> runtimeStates() {
+    Map<String, dev.extend.NodeRuntime.State> out = new java.util.LinkedHashMap<>();
+    String v = get("EXTEND_RUNTIME_STATES");
+    if (v == null || v.isBlank()) {
+      return out;
+    }
+    for (String part : v.split(",")) {
+      String p = part.trim();
+      int eq = p.indexOf('=');
+      if (eq <= 0) {
+        throw new IllegalArgumentException("EXTEND_RUNTIME_STATES entries are name=state, was '" + p + "'");
+      }
+      String name = p.substring(0, eq).trim();
+      try {
+        dev.extend.NodeRuntime.checkName(name);
+        out.put(name, dev.extend.NodeRuntime.State.parse(p.substring(eq + 1).trim().toLowerCase(Locale.ROOT)));
+      } catch (dev.extend.ValidationException e) {
+        throw new IllegalArgumentException("EXTEND_RUNTIME_STATES: '" + p + "': " + e.getMessage());
+      }
+    }
+    return out;
   }
 
   /**

@@ -23,7 +23,8 @@ class BuildLogAccessTest {
   /** A builder whose build fails after logging what npm logs: the registry URL with its credentials. */
   static final class FailingBuilder implements ModuleBuilder {
     @Override
-    public void build(ModuleRef module, Path workDir, Path output, Consumer<String> log) throws ModuleBuildException {
+    public void build(ModuleRef module, dev.extend.NodeRuntime runtime, Path runtimeDir, Path workDir, Path output,
+        Consumer<String> log) throws ModuleBuildException {
       log.accept("$ npm install --registry https://ci:s3cr3t@npm.internal/ " + module);
       log.accept("npm ERR! 401 Unauthorized: //npm.internal/:_authToken=npm_T0KEN was refused");
       throw new ModuleBuildException("npm install " + module + " failed");

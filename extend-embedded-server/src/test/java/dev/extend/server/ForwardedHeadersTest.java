@@ -72,7 +72,7 @@ class ForwardedHeadersTest {
   void aMalformedProxyListStopsTheBuild() throws Exception {
     java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("extend-proxies");
     try (dev.extend.ServerlessPlatform p = dev.extend.ServerlessPlatform.builder().dataDir(dir)
-        .sandboxRuntime(dev.extend.spi.SandboxRuntime.localProcesses(TestServer.NODE)).poolSize(0).buildWorkers(0)
+        .sandboxRuntime(dev.extend.spi.SandboxRuntime.localProcesses()).poolSize(0).buildWorkers(0)
         .build()) {
       assertThatThrownBy(() -> ExtendServer.builder(p).trustedProxies(List.of("10.0.0.0/99")).build())
           .isInstanceOf(IllegalStateException.class).hasMessageContaining("trustedProxies");

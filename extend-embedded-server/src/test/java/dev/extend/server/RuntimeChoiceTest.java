@@ -18,7 +18,7 @@ class RuntimeChoiceTest {
 
   private SandboxRuntime choose(Map<String, String> env) throws Exception {
     StandaloneConfig c = StandaloneConfig.load(List.of(), env);
-    return Main.runtime(c, "test-node", dir, Path.of("/usr/bin/node"), LoggerFactory.getLogger(getClass()));
+    return Main.runtime(c, "test-node", dir, LoggerFactory.getLogger(getClass()));
   }
 
   /** The default fails closed: no containerd means no start, never host processes. */

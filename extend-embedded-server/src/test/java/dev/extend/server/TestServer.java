@@ -32,8 +32,9 @@ final class TestServer implements AutoCloseable {
     metrics = ServerMetrics.create();
     ServerlessPlatform.Builder pb = ServerlessPlatform.builder()
         .dataDir(dataDir)
-        .sandboxRuntime(dev.extend.spi.SandboxRuntime.localProcesses(NODE))
-        .nodeBinary(NODE)
+        .sandboxRuntime(dev.extend.spi.SandboxRuntime.localProcesses())
+        // in memory, though extend-storage-jdbc is on the class path: tests start clean and fast
+        .storage(dev.extend.spi.Storage.inMemory())
         .poolSize(2)
         .maxSandboxes(8)
         .buildWorkers(0)

@@ -3,6 +3,8 @@ package dev.extend.modulebuild;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.extend.ModuleRef;
+import dev.extend.NodeRuntime;
+import dev.extend.internal.runtime.NodeDistributions;
 import dev.extend.spi.JobRunner;
 import dev.extend.spi.ModuleBuilder;
 import java.io.IOException;
@@ -88,7 +90,7 @@ public final class NpmModuleBuilder implements ModuleBuilder {
 
   private NpmModuleBuilder(Builder b) {
     this.runner = b.runner;
-    this.npmCommand = List.copyOf(b.npmCommand);
+    this.npmCommand = b.npmCommand == null ? null : List.copyOf(b.npmCommand);
     this.nodeCommand = b.nodeCommand;
     this.registry = b.registry;
     this.timeout = b.timeout;
@@ -174,9 +176,11 @@ public final class NpmModuleBuilder implements ModuleBuilder {
   }
 
   @Override
-  public void build(ModuleRef module, Path workDir, Path output, Consumer<String> log)
-      throws ModuleBuildException, IOException, InterruptedException {
+  public void build(ModuleRef module, NodeRuntime nodeRuntime, Path runtimeDir, Path workDir, Path output,
+      Consumer<String> log) throws ModuleBuildException, IOException, InterruptedException {
     Objects.requireNonNull(module, "module");
+    Objects.requireNonNull(nodeRuntime, "nodeRuntime");
+    Objects.requireNonNull(runtimeDir, "runtimeDir");
     BoundedLog out = new BoundedLog(Objects.requireNonNull(log, "log"), maxLogBytes);
     if (runner == null) {
       // Fail closed: never run install scripts on the host unless told to.
@@ -191,17 +195,23 @@ public final class NpmModuleBuilder implements ModuleBuilder {
       serviceDir = Files.createTempDirectory("extend-registry-");
       proxy = RegistryProxy.start(serviceDir, registries, http,
           new RegistryProxy.Policy(privateScopes, scopeOf(module.name())), out, maxTarballBytes, UPSTREAM_TIMEOUT);
-      JobRunner.Job probe = job(module, workDir, List.of(), Map.of(), Map.of(), serviceDir, null, out);
+      JobRunner.Job probe = job(module, workDir, List.of(), Map.of(), Map.of(), serviceDir, null, out, nodeRuntime,
+          runtimeDir);
       String wp = trimSlash(runner.workPath(probe));
+      // The runtime's own node and npm, where the runner shows its distribution; never the host's.
+      String rp = trimSlash(runner.runtimePath(probe));
+      String node = nodeCommand != null ? nodeCommand : rp + "/bin/node";
+      List<String> npm = npmCommand != null ? npmCommand : List.of(rp + "/bin/node", rp + "/lib/node_modules/npm/bin/npm-cli.js");
+      out.accept("runtime " + nodeRuntime.name() + ": Node.js " + nodeRuntime.nodeVersion() + ", npm " + nodeRuntime.npmVersion());
       ObjectNode config = JSON.createObjectNode();
       config.put("work", wp);
       config.put("name", module.name());
       config.put("version", module.version());
-      config.putPOJO("npm", npmCommand);
+      config.putPOJO("npm", npm);
       config.put("maxTarballBytes", maxTarballBytes);
       config.put("registrySocket", trimSlash(runner.servicePath(probe)) + "/" + RegistryProxy.SOCKET);
       Map<String, byte[]> inputs = Map.of(DRIVER_PATH, DRIVER, JOB_PATH, JSON.writeValueAsBytes(config));
-      List<String> command = List.of(nodeCommand, wp + "/" + DRIVER_PATH, wp + "/" + JOB_PATH);
+      List<String> command = List.of(node, wp + "/" + DRIVER_PATH, wp + "/" + JOB_PATH);
       Map<String, String> env = new LinkedHashMap<>();
       boolean onHost = wp.equals(trimSlash(workDir.toAbsolutePath().toString()));
       inherited.forEach((k, v) -> {
@@ -211,11 +221,13 @@ public final class NpmModuleBuilder implements ModuleBuilder {
           env.put(k, v);
         }
       });
+      // node-gyp compiles native addons against the runtime's headers (it cannot download them).
+      env.put("npm_config_nodedir", rp);
       env.putAll(environment);
       BuildOutput result = new BuildOutput(module, output, maxTarballBytes, out);
       int status;
       try {
-        status = runner.run(job(module, workDir, command, env, inputs, serviceDir, result, out));
+        status = runner.run(job(module, workDir, command, env, inputs, serviceDir, result, out, nodeRuntime, runtimeDir));
       } catch (TimeoutException e) {
         out.accept("build timed out after " + timeout.toSeconds() + " s; killed");
         throw new ModuleBuildException("npm install " + module + " timed out after " + timeout.toSeconds() + " s");
@@ -266,47 +278,13 @@ public final class NpmModuleBuilder implements ModuleBuilder {
     Upstreams u = upstreams;
     if (u == null) {
       try {
-        u = Upstreams.parse(npmrcText, registry, System::getenv, this::npmDefaultRegistry);
+        u = Upstreams.parse(npmrcText, registry, System::getenv, () -> NodeDistributions.NPM_DEFAULT_REGISTRY);
       } catch (IllegalArgumentException | java.io.UncheckedIOException e) {
         throw new ModuleBuildException("the module builder's registry configuration is unusable: " + e.getMessage());
       }
       upstreams = u;
     }
     return u;
-  }
-
-  /** The registry npm installs from when told nothing: asked of the host's npm, without any npm configuration. */
-  private URI npmDefaultRegistry() {
-    try {
-      Path home = Files.createTempDirectory("extend-npm-");
-      try {
-        List<String> cmd = new java.util.ArrayList<>(npmCommand);
-        cmd.addAll(List.of("config", "get", "registry"));
-        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).directory(home.toFile());
-        Map<String, String> env = pb.environment();
-        String path = env.get("PATH");
-        env.clear();
-        env.put("PATH", path != null ? path : "/usr/local/bin:/usr/bin:/bin");
-        env.put("HOME", home.toString());
-        env.put("npm_config_userconfig", home.resolve("npmrc").toString());
-        env.put("npm_config_globalconfig", home.resolve("npmrc-global").toString());
-        env.put("npm_config_update_notifier", "false");
-        Process p = pb.start();
-        String text = new String(p.getInputStream().readNBytes(4096), java.nio.charset.StandardCharsets.UTF_8).strip();
-        if (!p.waitFor(60, java.util.concurrent.TimeUnit.SECONDS) || p.exitValue() != 0) {
-          p.destroyForcibly();
-          throw new java.io.UncheckedIOException(new IOException("npm config get registry failed"));
-        }
-        return Upstreams.registryUri("npm's default registry", text.lines().reduce((a, b) -> b).orElse(""));
-      } finally {
-        deleteTree(home);
-      }
-    } catch (IOException e) {
-      throw new java.io.UncheckedIOException(new IOException("npm config get registry failed"));
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new java.io.UncheckedIOException(new IOException("interrupted"));
-    }
   }
 
   /** What a driver exit status means; fixed texts, nothing of what the job wrote. */
@@ -322,14 +300,16 @@ public final class NpmModuleBuilder implements ModuleBuilder {
   }
 
   private JobRunner.Job job(ModuleRef module, Path workDir, List<String> command, Map<String, String> env,
-      Map<String, byte[]> inputs, Path serviceDir, JobRunner.Collector collector, Consumer<String> out) {
+      Map<String, byte[]> inputs, Path serviceDir, JobRunner.Collector collector, Consumer<String> out,
+      NodeRuntime nodeRuntime, Path runtimeDir) {
     // Letters and digits joined by single '-' (containerd's id rule), and a digest against collisions.
     String readable = module.storeKey().replaceAll("[^A-Za-z0-9]+", "-").replaceAll("^-|-$", "");
     if (readable.length() > 40) {
       readable = readable.substring(0, 40).replaceAll("-$", "");
     }
     String id = "build-" + readable + "-" + digest(module.storeKey());
-    return new JobRunner.Job(id, command, env, workDir, timeout, out, inputs, serviceDir, collector);
+    return new JobRunner.Job(id, command, env, workDir, timeout, out, inputs, serviceDir, collector, nodeRuntime,
+        runtimeDir);
   }
 
   /** Empties the work directory without following links (the runner may have removed it all already). */
@@ -381,8 +361,8 @@ public final class NpmModuleBuilder implements ModuleBuilder {
   /** Settings of an {@link NpmModuleBuilder}. */
   public static final class Builder {
     private JobRunner runner;
-    private List<String> npmCommand = List.of("npm");
-    private String nodeCommand = "node";
+    private List<String> npmCommand;
+    private String nodeCommand;
     private URI registry;
     private Duration timeout = Duration.ofMinutes(5);
     private long maxTarballBytes = 256L << 20;
@@ -416,7 +396,10 @@ public final class NpmModuleBuilder implements ModuleBuilder {
       return this;
     }
 
-    /** The npm command and leading arguments as seen inside the build environment (default {@code npm}). */
+    /**
+     * The npm command and leading arguments as seen inside the build environment (default: the
+     * build's runtime's npm, run by its node).
+     */
     public Builder npmCommand(List<String> command) {
       if (command == null || command.isEmpty()) {
         throw new IllegalArgumentException("npmCommand must name a command");
@@ -426,8 +409,8 @@ public final class NpmModuleBuilder implements ModuleBuilder {
     }
 
     /**
-     * The {@code node} command as seen inside the build environment (default {@code node}, found
-     * on the job's {@code PATH}); it runs the build driver, which runs npm.
+     * The {@code node} command as seen inside the build environment (default: the build's
+     * runtime's {@code bin/node}); it runs the build driver, which runs npm.
      */
     public Builder nodeCommand(String command) {
       if (command == null || command.isBlank()) {

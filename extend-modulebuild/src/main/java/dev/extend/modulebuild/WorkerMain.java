@@ -45,7 +45,9 @@ import org.slf4j.LoggerFactory;
  * syntax, read by the worker's registry proxy only), {@code EXTEND_PRIVATE_SCOPES} (comma-separated
  * scopes whose packages only builds of their own scope may fetch), {@code EXTEND_RUNTIME} ({@code auto}: the best sandbox
  * runtime found on the class path that runs jobs, else the worker refuses to start; {@code containerd};
- * {@code local}: local processes, not isolating), {@code EXTEND_NODE_BINARY} (default {@code /usr/bin/node}). SIGTERM stops it;
+ * {@code local}: local processes, not isolating), {@code EXTEND_RUNTIMES_DIR} (where the platform's Node.js
+ * runtimes are kept, default {@code <data dir>/runtimes}), {@code EXTEND_RUNTIME_TARBALLS} (a directory of
+ * the runtimes' registry tarballs, for hosts without network). SIGTERM stops it;
  * a build cut short is taken again by another worker once its lease runs out.
  */
 public final class WorkerMain {
@@ -55,7 +57,7 @@ public final class WorkerMain {
 
   /** The worker's settings, read from environment variables. */
   record Config(String workerId, Path dataDir, int workers, Duration timeout, long maxModuleBytes,
-      URI registry, String runtime, Path nodeBinary, Path npmrc, List<String> privateScopes) {
+      URI registry, String runtime, Path runtimesDir, Path runtimeTarballs, Path npmrc, List<String> privateScopes) {
 
     static Config from(Map<String, String> env) {
       if (blank(env.get("EXTEND_JDBC_URL"))) {
@@ -83,7 +85,9 @@ public final class WorkerMain {
         throw new IllegalArgumentException("EXTEND_RUNTIME must be auto, containerd or local, was '" + runtime + "'");
       }
       Path dataDir = Path.of(blank(env.get("EXTEND_DATA_DIR")) ? "extend-worker-data" : env.get("EXTEND_DATA_DIR"));
-      Path node = Path.of(blank(env.get("EXTEND_NODE_BINARY")) ? "/usr/bin/node" : env.get("EXTEND_NODE_BINARY"));
+      Path runtimes = blank(env.get("EXTEND_RUNTIMES_DIR")) ? dataDir.toAbsolutePath().resolve("runtimes")
+          : Path.of(env.get("EXTEND_RUNTIMES_DIR").strip()).toAbsolutePath();
+      Path tarballs = blank(env.get("EXTEND_RUNTIME_TARBALLS")) ? null : Path.of(env.get("EXTEND_RUNTIME_TARBALLS").strip());
       Path npmrc = blank(env.get("EXTEND_NPMRC_FILE")) ? null : Path.of(env.get("EXTEND_NPMRC_FILE").strip());
       List<String> scopes = new java.util.ArrayList<>();
       if (!blank(env.get("EXTEND_PRIVATE_SCOPES"))) {
@@ -96,8 +100,8 @@ public final class WorkerMain {
           scopes.add(bare);
         }
       }
-      return new Config(id, dataDir.toAbsolutePath(), workers, Duration.ofSeconds(timeout), max, registry, runtime, node,
-          npmrc, List.copyOf(scopes));
+      return new Config(id, dataDir.toAbsolutePath(), workers, Duration.ofSeconds(timeout), max, registry, runtime, runtimes,
+          tarballs, npmrc, List.copyOf(scopes));
     }
 
     private static int integer(Map<String, String> env, String name, int dflt, int min, int max) {
@@ -191,8 +195,11 @@ public final class WorkerMain {
         b.npmrc(java.nio.file.Files.readString(config.npmrc()));
       }
       b.privateScopes(config.privateScopes().toArray(String[]::new));
+      // Builds of every ABI the platform's runtimes have, each with that ABI's runtime.
+      var runtimes = new dev.extend.internal.runtime.Runtimes(dev.extend.NodeRuntime.BUILT_IN, dev.extend.NodeRuntime.DEFAULT,
+          new dev.extend.internal.runtime.NodeDistributions(config.runtimesDir(), config.registry(), config.runtimeTarballs()));
       BuildWorker worker = new BuildWorker(storage.buildQueue(), storage.moduleStore(), storage.artifactStore(),
-          b.build(), config.workerId(), config.dataDir().resolve("builds"), config.maxModuleBytes())
+          b.build(), runtimes, config.workerId(), config.dataDir().resolve("builds"), config.maxModuleBytes())
           .start(config.workers());
       LOG.info("build worker {} started: {} concurrent build(s), database {}, registry {}", config.workerId(),
           config.workers(), storage.databaseName(),
@@ -214,7 +221,7 @@ public final class WorkerMain {
     ServiceLoader.load(SandboxRuntimeProvider.class).forEach(providers::add);
     providers.sort(Comparator.comparingInt(SandboxRuntimeProvider::priority).reversed());
     SandboxRuntimeProvider.Context ctx =
-        new SandboxRuntimeProvider.Context(config.workerId(), config.dataDir(), config.nodeBinary());
+        new SandboxRuntimeProvider.Context(config.workerId(), config.dataDir());
     for (SandboxRuntimeProvider p : providers) {
       Optional<SandboxRuntime> r = p.create(ctx);
       if (r.isEmpty()) {

@@ -77,7 +77,7 @@ function install(job, registry) {
   const args = job.npm.slice(1).concat(['install', '--no-audit', '--no-fund', '--no-package-lock', '--omit=dev',
     '--legacy-peer-deps', '--foreground-scripts', '--no-update-notifier', '--prefix', path.join(work, 'prefix'),
     '--cache', path.join(work, 'npm-cache'), '--registry', registry, spec]);
-  process.stdout.write('$ ' + [job.npm[0]].concat(args).join(' ') + '\n');
+  process.stdout.write('$ npm ' + args.slice(job.npm.length - 1).join(' ') + '\n');
   return new Promise((resolve) => {
     const child = spawn(job.npm[0], args, { cwd: work, env, stdio: ['ignore', 'inherit', 'inherit'] });
     child.on('error', (e) => resolve({ status: -1, error: e.code || 'spawn failed' }));

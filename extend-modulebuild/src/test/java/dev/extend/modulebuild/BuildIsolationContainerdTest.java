@@ -65,7 +65,7 @@ class BuildIsolationContainerdTest {
   @Test
   void aBuilderWithoutAnyRunnerBuildsNothing(@TempDir Path work) {
     assertThatThrownBy(() -> NpmModuleBuilder.builder().build()
-        .build(dev.extend.ModuleRef.parse("left-pad@1.3.0"), work, work.resolve("out.tgz"), line -> { }))
+        .build(dev.extend.ModuleRef.parse("left-pad@1.3.0"), dev.extend.testing.TestRuntimes.runtime(), dev.extend.testing.TestRuntimes.distribution(), work, work.resolve("out.tgz"), line -> { }))
         .isInstanceOf(ModuleBuilder.ModuleBuildException.class)
         .hasMessageContaining("no job runner");
   }

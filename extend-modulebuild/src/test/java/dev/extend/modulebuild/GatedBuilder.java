@@ -27,10 +27,10 @@ final class GatedBuilder implements ModuleBuilder {
   }
 
   @Override
-  public void build(ModuleRef module, Path workDir, Path output, Consumer<String> log)
-      throws ModuleBuildException, IOException, InterruptedException {
+  public void build(ModuleRef module, dev.extend.NodeRuntime runtime, Path runtimeDir, Path workDir, Path output,
+      Consumer<String> log) throws ModuleBuildException, IOException, InterruptedException {
     builds.add(module);
     gate.await();
-    real.build(module, workDir, output, log);
+    real.build(module, runtime, runtimeDir, workDir, output, log);
   }
 }

@@ -20,7 +20,8 @@ class LocalJobRunnerTest {
   private final JobRunner runner = JobRunner.localProcesses();
 
   private JobRunner.Job job(String script, Map<String, String> env, Duration timeout, List<String> out) {
-    return new JobRunner.Job("t1", List.of("/bin/sh", "-c", script), env, work, timeout, out::add);
+    return new JobRunner.Job("t1", List.of("/bin/sh", "-c", script), env, work, timeout, out::add, dev.extend.testing.TestRuntimes.runtime(),
+        dev.extend.testing.TestRuntimes.distribution());
   }
 
   @Test

@@ -64,7 +64,7 @@ class NpmModuleBuilderContainerdTest {
     Path out = tmp.resolve("top.tgz");
     List<String> log = new CopyOnWriteArrayList<>();
     long t0 = System.nanoTime();
-    builder.build(NpmFixtures.TRANSITIVE, work, out, log::add);
+    builder.build(NpmFixtures.TRANSITIVE, dev.extend.testing.TestRuntimes.runtime(), dev.extend.testing.TestRuntimes.distribution(), work, out, log::add);
     System.out.printf("[measure] containerd build of %s: %d ms, tarball %d bytes%n", NpmFixtures.TRANSITIVE,
         (System.nanoTime() - t0) / 1_000_000, Files.size(out));
     assertThat(log).anyMatch(l -> l.startsWith("$ npm install") && l.contains("--prefix /work/prefix"));
@@ -82,7 +82,7 @@ class NpmModuleBuilderContainerdTest {
   void failingInstallScriptFailsInsideTheSandboxToo() throws Exception {
     Path work = Files.createDirectories(tmp.resolve("work"));
     List<String> log = new CopyOnWriteArrayList<>();
-    assertThatThrownBy(() -> builder.build(NpmFixtures.FAILING_INSTALL, work, tmp.resolve("x.tgz"), log::add))
+    assertThatThrownBy(() -> builder.build(NpmFixtures.FAILING_INSTALL, dev.extend.testing.TestRuntimes.runtime(), dev.extend.testing.TestRuntimes.distribution(), work, tmp.resolve("x.tgz"), log::add))
         .isInstanceOf(ModuleBuildException.class).hasMessageContaining("npm install ext-broken@1.0.0 failed");
     assertThat(String.join("\n", log)).contains("cannot find the native toolchain");
   }

@@ -115,7 +115,7 @@ class NpmModuleBuilderHostileContainerdTest {
     List<String> log = new CopyOnWriteArrayList<>();
     long t0 = System.nanoTime();
     try {
-      b.build(m, Files.createDirectories(work), out, log::add);
+      b.build(m, dev.extend.testing.TestRuntimes.runtime(), dev.extend.testing.TestRuntimes.distribution(), Files.createDirectories(work), out, log::add);
       return new Outcome(null, log, out, (System.nanoTime() - t0) / 1_000_000);
     } catch (ModuleBuildException e) {
       assertThat(out).doesNotExist();

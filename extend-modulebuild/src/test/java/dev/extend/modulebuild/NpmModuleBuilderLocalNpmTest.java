@@ -63,7 +63,7 @@ class NpmModuleBuilderLocalNpmTest {
     Path out = tmp.resolve(m.storeKey() + ".tgz");
     List<String> log = Collections.synchronizedList(new ArrayList<>());
     try {
-      b.build(m, work, out, log::add);
+      b.build(m, dev.extend.testing.TestRuntimes.runtime(), dev.extend.testing.TestRuntimes.distribution(), work, out, log::add);
     } catch (ModuleBuildException e) {
       throw new BuildFailed(e, log);
     }

@@ -27,7 +27,7 @@ class NpmModuleBuilderNpmRegistryTest {
     Path out = tmp.resolve(m.storeKey() + ".tgz");
     List<String> log = Collections.synchronizedList(new ArrayList<>());
     long t0 = System.nanoTime();
-    NpmModuleBuilder.builder().jobRunner(dev.extend.spi.JobRunner.localProcesses()).timeout(Duration.ofMinutes(3)).build().build(m, work, out, log::add);
+    NpmModuleBuilder.builder().jobRunner(dev.extend.spi.JobRunner.localProcesses()).timeout(Duration.ofMinutes(3)).build().build(m, dev.extend.testing.TestRuntimes.runtime(), dev.extend.testing.TestRuntimes.distribution(), work, out, log::add);
     // A measurement, not an assertion.
     System.out.printf("[measure] build %s: %d ms, tarball %d bytes%n", m, (System.nanoTime() - t0) / 1_000_000,
         Files.size(out));

@@ -37,7 +37,7 @@ class PlatformModulesLocalNpmTest {
     platform = ServerlessPlatform.builder()
         .dataDir(data)
         .nodeId("modulebuild-test")
-        .sandboxRuntime(SandboxRuntime.localProcesses(HostLayout.NODE))
+        .sandboxRuntime(SandboxRuntime.localProcesses())
         .moduleBuilder(NpmModuleBuilder.builder().registry(registry.url()).timeout(Duration.ofMinutes(2)).build())
         .buildWorkers(2)
         .poolSize(1)
@@ -107,6 +107,39 @@ class PlatformModulesLocalNpmTest {
     }
     try (InvocationResponse r = platform.invoke(other, InvocationRequest.get())) {
       assertThat(r.bodyText()).isEqualTo("{\"same\":true,\"version\":\"1.0.0\",\"mine\":\"1.0.0\"," + pid);
+    }
+  }
+
+  @Test
+  void aModuleIsBuiltOncePerAbiAndEachRuntimeRunsItsOwnBuild() throws Exception {
+    String code = "module.exports = async () => ({top: require('ext-top')(), node: process.version});";
+    WebhookRef on20 = WebhookRef.of("acme", "top-20");
+    WebhookRef on22 = WebhookRef.of("acme", "top-22");
+    WebhookRef again22 = WebhookRef.of("globex", "top-22");
+    for (WebhookRef ref : new WebhookRef[] {on20, on22, again22}) {
+      platform.put(ref, WebhookSpec.builder(code).runtime(ref == on20 ? "node20" : "node22")
+          .dependency(NpmFixtures.TRANSITIVE.name(), NpmFixtures.TRANSITIVE.version()).build());
+    }
+    dev.extend.ModuleRef for20 = platform.build(NpmFixtures.TRANSITIVE, "node20");
+    dev.extend.ModuleRef for22 = platform.build(NpmFixtures.TRANSITIVE, "node22");
+    assertThat(for20.abi()).isEqualTo(115);
+    assertThat(for22.abi()).isEqualTo(127);
+    ModuleStatus s20 = PlatformModules.awaitSettled(platform, for20, Duration.ofMinutes(2));
+    ModuleStatus s22 = PlatformModules.awaitSettled(platform, for22, Duration.ofMinutes(2));
+    assertThat(s20.state()).as(s20.log()).isEqualTo(ModuleState.READY);
+    assertThat(s22.state()).as(s22.log()).isEqualTo(ModuleState.READY);
+    assertThat(s20.log()).contains("runtime node20");
+    assertThat(s22.log()).contains("runtime node22");
+    // Two webhooks of node22 in two containers share one build: one record per ABI, two in all.
+    assertThat(platform.modules(1000, null).items()).filteredOn(m -> m.module().name().equals(NpmFixtures.TRANSITIVE.name()))
+        .extracting(m -> m.module().abi()).containsExactly(115, 127);
+    assertThat(platform.module(platform.build(NpmFixtures.TRANSITIVE, "node24"))).as("nothing asked for node24").isEmpty();
+    for (WebhookRef ref : new WebhookRef[] {on20, on22, again22}) {
+      try (InvocationResponse r = platform.invoke(ref, InvocationRequest.get())) {
+        String body = r.bodyText();
+        assertThat(r.status()).as(body).isEqualTo(200);
+        assertThat(body).contains("\"node\":\"v" + platform.runtime(ref == on20 ? "node20" : "node22").nodeVersion() + "\"");
+      }
     }
   }
 

@@ -39,7 +39,7 @@ class PlatformModulesNpmRegistryTest {
     try (ServerlessPlatform platform = ServerlessPlatform.builder()
         .dataDir(data)
         .nodeId("modulebuild-test")
-        .sandboxRuntime(SandboxRuntime.localProcesses(HostLayout.NODE))
+        .sandboxRuntime(SandboxRuntime.localProcesses())
         .moduleBuilder(builder)
         .buildWorkers(2)
         .poolSize(2)

@@ -89,7 +89,7 @@ class RedTeamBuildContainerdTest {
     List<String> log = new CopyOnWriteArrayList<>();
     long t0 = System.nanoTime();
     try {
-      b.build(m, Files.createDirectories(tmp.resolve("work-" + m.storeKey())), out, log::add);
+      b.build(m, dev.extend.testing.TestRuntimes.runtime(), dev.extend.testing.TestRuntimes.distribution(), Files.createDirectories(tmp.resolve("work-" + m.storeKey())), out, log::add);
       return new Outcome(null, log, out, (System.nanoTime() - t0) / 1_000_000);
     } catch (ModuleBuildException e) {
       return new Outcome(e, log, null, (System.nanoTime() - t0) / 1_000_000);

@@ -61,6 +61,12 @@ final class ContainerdJobRunner implements JobRunner {
     return OciSpecs.WORK;
   }
 
+  /** The build tree carries the distribution at {@code /usr}: {@code /usr/bin/node}, {@code /usr/include/node}. */
+  @Override
+  public String runtimePath(Job job) {
+    return "/usr";
+  }
+
   @Override
   public String servicePath(Job job) {
     return OciSpecs.SERVICES;
@@ -75,7 +81,7 @@ final class ContainerdJobRunner implements JobRunner {
     Path workDir = job.workDir().toAbsolutePath();
     Path serviceDir = job.serviceDir() == null ? null : job.serviceDir().toAbsolutePath();
     String containerId = runtime.containerId("j." + job.id());
-    Path rootfs = runtime.jobRootfs();
+    Path rootfs = runtime.jobRootfs(job.runtimeDir());
     ContainerdTask task = runtime.newTask(containerId);
     Path jobDir = null;
     JobWorkArea area = null;

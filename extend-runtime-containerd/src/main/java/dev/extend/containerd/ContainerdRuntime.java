@@ -46,15 +46,16 @@ import org.slf4j.LoggerFactory;
  * /extend/agent}), its code directory ({@code /extend/code}) and the module store ({@code
  * /extend/modules}) read-only, and its socket directory ({@code /extend/sock}) read-write.
  *
- * <p>Root filesystem: by default assembled once per Node version from the host's {@code node}
- * binary (see {@link Builder#nodeBinary}) under {@code <dataDir>/rootfs/node-<version>/}. To
+ * <p>Root filesystem: by default assembled once per Node.js runtime from the platform's verified
+ * distribution of it ({@link SandboxSpec#runtimeDir()}, never the host's {@code node}) under
+ * {@code <dataDir>/rootfs/<distribution>-r<recipe>/}. To
  * run from another tree (e.g. one made with {@code debootstrap}), pass it to {@link
  * Builder#rootfs}: it must hold {@code /usr/bin/node}, the files {@code /etc/passwd} and {@code
  * /etc/group} (each task sees its own over them, naming its uid), and the empty directories
  * {@code /proc /dev /sys /tmp /work /extend/agent /extend/code /extend/modules /extend/sock}, and
  * should be owned by root and not writable by others. The sandbox tree holds no shell and no
  * npm; module builds run from a second tree with npm, {@code /usr/bin/env} and {@code /bin/sh}
- * ({@code node-<version>-build/}, or {@link Builder#buildRootfs}).
+ * ({@code <distribution>-r<recipe>-build/}, or {@link Builder#buildRootfs}).
  *
  * <p>Host side: the runtime mounts a small tmpfs owned by the sandbox's uid over the sandbox's
  * {@code sock/} directory for its lifetime (the one writable host path cannot fill the disk), a
@@ -78,11 +79,10 @@ public final class ContainerdRuntime implements SandboxRuntime {
   private final String nodeId;
   private final String idPrefix;
   private final Path dataDir;
-  private final Path nodeBinary;
   private final Path customRootfs;
   private final Path customBuildRootfs;
-  private final Object buildRootfsLock = new Object();
-  private volatile Path buildRootfs;
+  /** Assembled trees by distribution directory and kind; guarded by itself. */
+  private final Map<String, Path> trees = new java.util.HashMap<>();
   private final SandboxLimits jobLimits;
   private final long jobWorkAreaMb;
   private final long jobWorkAreaInodes;
@@ -94,7 +94,7 @@ public final class ContainerdRuntime implements SandboxRuntime {
   private final ScheduledExecutorService scheduler;
   private final Map<String, ContainerdTask> tasks = new ConcurrentHashMap<>();
   private final Object readyLock = new Object();
-  private volatile Path rootfs;
+  private volatile boolean ready;
   private volatile boolean closed;
   private volatile Context.CancellableContext subscription;
   private final Duration reconcileInterval;
@@ -110,7 +110,6 @@ public final class ContainerdRuntime implements SandboxRuntime {
     this.nodeId = b.nodeId;
     this.idPrefix = idPrefix(b.nodeId);
     this.dataDir = b.dataDir.toAbsolutePath();
-    this.nodeBinary = b.nodeBinary;
     this.customRootfs = b.rootfs == null ? null : b.rootfs.toAbsolutePath();
     this.customBuildRootfs = b.buildRootfs == null ? null : b.buildRootfs.toAbsolutePath();
     this.jobLimits = b.jobLimits;
@@ -183,10 +182,10 @@ public final class ContainerdRuntime implements SandboxRuntime {
     return nodeId;
   }
 
-  /** The root filesystem sandboxes run from (assembled on first use unless given). */
-  public Path rootfs() throws IOException {
+  /** The root filesystem sandboxes of that runtime distribution run from (assembled on first use unless given). */
+  public Path rootfs(Path runtimeDir) throws IOException {
     ensureReady();
-    return rootfs;
+    return tree(runtimeDir, RootfsAssembler.Kind.SANDBOX);
   }
 
   /**
@@ -327,42 +326,43 @@ public final class ContainerdRuntime implements SandboxRuntime {
   }
 
   /**
-   * The root filesystem module-build jobs run from: the sandbox tree plus npm, {@code
-   * /usr/bin/env} and {@code /bin/sh} (assembled on first use unless given).
+   * The root filesystem module-build jobs of that runtime distribution run from: the sandbox
+   * tree plus npm, {@code /usr/bin/env}, {@code /bin/sh} and what node-gyp needs (assembled on
+   * first use unless given).
    */
-  Path jobRootfs() throws IOException {
+  Path jobRootfs(Path runtimeDir) throws IOException {
     ensureReady();
-    Path tree = buildRootfs;
-    if (tree != null) {
-      return tree;
-    }
-    synchronized (buildRootfsLock) {
-      if (buildRootfs == null) {
-        if (customBuildRootfs != null) {
-          String problem = RootfsAssembler.checkCustom(customBuildRootfs, RootfsAssembler.Kind.BUILD);
-          if (problem != null) {
-            throw new IOException(problem);
-          }
-          buildRootfs = customBuildRootfs;
-        } else {
-          buildRootfs = RootfsAssembler.ensure(dataDir, nodeBinary, RootfsAssembler.Kind.BUILD);
-        }
-      }
-      return buildRootfs;
-    }
+    return tree(runtimeDir, RootfsAssembler.Kind.BUILD);
   }
 
+  private Path tree(Path runtimeDir, RootfsAssembler.Kind kind) throws IOException {
+    Path custom = kind == RootfsAssembler.Kind.BUILD ? customBuildRootfs : customRootfs;
+    if (custom != null) {
+      return custom;
+    }
+    String key = runtimeDir.toAbsolutePath().normalize() + "\n" + kind;
+    synchronized (trees) {
+      Path t = trees.get(key);
+      if (t == null) {
+        // Assembled at most once per distribution and kind in this JVM; across processes the
+        // assembler's rename decides.
+        t = RootfsAssembler.ensure(dataDir, runtimeDir, kind);
+        trees.put(key, t);
+      }
+      return t;
+    }
+  }
 
   /** Connects, prepares the root filesystem and subscribes to events, once. */
   void ensureReady() throws IOException {
     if (closed) {
       throw new IOException("the containerd runtime is closed");
     }
-    if (rootfs != null) {
+    if (ready) {
       return;
     }
     synchronized (readyLock) {
-      if (rootfs != null) {
+      if (ready) {
         return;
       }
       try {
@@ -371,15 +371,17 @@ public final class ContainerdRuntime implements SandboxRuntime {
       } catch (StatusRuntimeException e) {
         throw new IOException("containerd at " + socket + " does not answer: " + e.getStatus(), e);
       }
-      Path tree;
       if (customRootfs != null) {
         String problem = RootfsAssembler.checkCustom(customRootfs);
         if (problem != null) {
           throw new IOException(problem);
         }
-        tree = customRootfs;
-      } else {
-        tree = RootfsAssembler.ensure(dataDir, nodeBinary);
+      }
+      if (customBuildRootfs != null) {
+        String problem = RootfsAssembler.checkCustom(customBuildRootfs, RootfsAssembler.Kind.BUILD);
+        if (problem != null) {
+          throw new IOException(problem);
+        }
       }
       String overlap = uids.hostOverlap(Path.of("/etc"));
       if (overlap != null) {
@@ -391,7 +393,7 @@ public final class ContainerdRuntime implements SandboxRuntime {
         startNetwork();
       }
       subscribe(0);
-      rootfs = tree;
+      ready = true;
     }
   }
 
@@ -457,7 +459,7 @@ public final class ContainerdRuntime implements SandboxRuntime {
         net = new OciSpecs.Network(task.attachment.netnsPath(), netDir().resolve("resolv.conf"),
             Files.exists(ca) ? ca : null);
       }
-      in = OciSpecs.sandbox(task.identity(), rootfs, spec.agentDir(), spec.codeDir(), spec.moduleStore(), socketDir,
+      in = OciSpecs.sandbox(task.identity(), rootfs(spec.runtimeDir()), spec.agentDir(), spec.codeDir(), spec.moduleStore(), socketDir,
           spec.limits(), cgroupsPath(containerId), net);
     } catch (IOException | RuntimeException e) {
       forget(task);
@@ -758,7 +760,6 @@ public final class ContainerdRuntime implements SandboxRuntime {
     private String namespace = "extend";
     private String nodeId = "node";
     private Path dataDir = Path.of("extend-data");
-    private Path nodeBinary = Path.of("/usr/bin/node");
     private Path rootfs;
     private Path buildRootfs;
     private SandboxLimits jobLimits = new SandboxLimits(2048, 2000, 1024, 512);
@@ -828,12 +829,6 @@ public final class ContainerdRuntime implements SandboxRuntime {
     /** Where root filesystems and per-sandbox output files live. Default {@code ./extend-data}. */
     public Builder dataDir(Path dataDir) {
       this.dataDir = Objects.requireNonNull(dataDir, "dataDir");
-      return this;
-    }
-
-    /** The host's {@code node} binary the root filesystem is assembled from. Default {@code /usr/bin/node}. */
-    public Builder nodeBinary(Path nodeBinary) {
-      this.nodeBinary = Objects.requireNonNull(nodeBinary, "nodeBinary");
       return this;
     }
 

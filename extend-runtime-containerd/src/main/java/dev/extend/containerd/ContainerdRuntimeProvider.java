@@ -49,7 +49,6 @@ public final class ContainerdRuntimeProvider implements SandboxRuntimeProvider {
         .socket(socket)
         .nodeId(context.nodeId() == null ? "node" : context.nodeId())
         .dataDir(context.dataDir() == null ? Path.of("extend-data") : context.dataDir())
-        .nodeBinary(context.nodeBinary() == null ? Path.of("/usr/bin/node") : context.nodeBinary())
         .build());
   }
 }

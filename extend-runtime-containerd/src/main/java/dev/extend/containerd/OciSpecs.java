@@ -270,7 +270,8 @@ final class OciSpecs {
     MASKED.forEach(masked::add);
     ArrayNode ro = linux.putArray("readonlyPaths");
     READ_ONLY.forEach(ro::add);
-    linux.set("seccomp", Seccomp.profile(System.getProperty("os.arch")));
+    linux.set("seccomp", in.tmpExec() ? Seccomp.profile(System.getProperty("os.arch"), in.identity().uid())
+        : Seccomp.profile(System.getProperty("os.arch")));
     return spec;
   }
 

@@ -25,24 +25,26 @@ import org.slf4j.LoggerFactory;
  * registry. Two kinds ({@link Kind}):
  *
  * <ul>
- *   <li>the <b>sandbox</b> tree: the host's {@code node} binary and the shared libraries {@code
- *       ldd} lists for it, CA certificates, {@code /etc/passwd} and {@code /etc/group} naming root
+ *   <li>the <b>sandbox</b> tree: the {@code node} binary of one of the platform's verified
+ *       runtime distributions (never the host's) and the shared libraries {@code ldd} lists for it, CA certificates, {@code /etc/passwd} and {@code /etc/group} naming root
  *       and nobody (each task sees its own over them, naming its uid), name-service files, and every mount point the specs
  *       use (the root is mounted read-only, so nothing can be created in it at start). No shell
  *       and no npm: a tenant's code finds nothing to run but node;
- *   <li>the <b>build</b> tree: the same plus npm (its package under {@code
- *       /usr/lib/node_modules/npm} and a {@code /usr/bin/npm} launcher), and {@code /usr/bin/env}
- *       and {@code /bin/sh} for npm's launcher and lifecycle scripts.
+ *   <li>the <b>build</b> tree: the same plus the distribution's npm (its package under {@code
+ *       /usr/lib/node_modules/npm} and a {@code /usr/bin/npm} launcher), its headers under {@code
+ *       /usr/include/node} (node-gyp builds native addons against them: {@code
+ *       npm_config_nodedir=/usr}), {@code /usr/bin/env} and {@code /bin/sh} for npm's launcher and
+ *       lifecycle scripts, and the host's compiler toolchain ({@link Toolchain}) for node-gyp.
  * </ul>
  *
- * <p>One tree per kind and Node version under {@code <dataDir>/rootfs/node-<version>/} (sandbox)
- * and {@code node-<version>-build/}, assembled in a temporary directory and renamed into place,
- * so a crash never leaves a half tree behind.
+ * <p>One tree per kind and distribution under {@code <dataDir>/rootfs/<distribution>-r<recipe>/}
+ * (sandbox) and {@code ...-build/}, assembled in a temporary directory and renamed into place, so
+ * a crash never leaves a half tree behind.
  */
 final class RootfsAssembler {
   private static final Logger LOG = LoggerFactory.getLogger(RootfsAssembler.class);
   /** Bumped when the recipe changes, so old trees are not reused. */
-  static final String RECIPE = "4";
+  static final String RECIPE = "5";
   static final String MARKER = ".extend-rootfs";
   private static final Pattern LDD_PATH = Pattern.compile("(/\\S+)\\s*(\\(0x[0-9a-f]+\\))?$");
 
@@ -62,19 +64,22 @@ final class RootfsAssembler {
     }
   }
 
-  /** The sandbox tree for {@code nodeBinary}, assembled now unless it already exists. */
-  static Path ensure(Path dataDir, Path nodeBinary) throws IOException {
-    return ensure(dataDir, nodeBinary, Kind.SANDBOX);
+  /** The sandbox tree for the distribution in {@code runtimeDir}, assembled now unless it already exists. */
+  static Path ensure(Path dataDir, Path runtimeDir) throws IOException {
+    return ensure(dataDir, runtimeDir, Kind.SANDBOX);
   }
 
-  /** The tree of {@code kind} for {@code nodeBinary}, assembled now unless it already exists. */
-  static Path ensure(Path dataDir, Path nodeBinary, Kind kind) throws IOException {
-    String version = run(List.of(nodeBinary.toString(), "--version")).trim().replaceFirst("^v", "");
-    if (!version.matches("[0-9A-Za-z.+-]+")) {
-      throw new IOException("unexpected output of " + nodeBinary + " --version: " + version);
+  /** The tree of {@code kind} for the distribution in {@code runtimeDir}, assembled now unless it already exists. */
+  static Path ensure(Path dataDir, Path runtimeDir, Kind kind) throws IOException {
+    String distribution = runtimeDir.toAbsolutePath().normalize().getFileName().toString();
+    if (!distribution.matches("[0-9A-Za-z.+-]{1,100}")) {
+      throw new IOException("unexpected runtime distribution directory name: " + distribution);
     }
     Path parent = dataDir.resolve("rootfs");
-    Path target = parent.resolve("node-" + version + kind.suffix);
+    // A build tree is named by its toolchain too: an upgrade of a host package gives a new one.
+    Path toolchain = kind == Kind.BUILD ? Toolchain.ensure(parent) : null;
+    Path target = parent.resolve(distribution + "-r" + RECIPE + kind.suffix
+        + (toolchain == null ? "" : "-" + toolchain.getFileName()));
     if (isComplete(target)) {
       return target;
     }
@@ -82,8 +87,8 @@ final class RootfsAssembler {
     Path tmp = Files.createTempDirectory(parent, ".assembling-");
     try {
       long t0 = System.nanoTime();
-      assemble(tmp, nodeBinary, kind);
-      Files.writeString(tmp.resolve(MARKER), "recipe=" + RECIPE + "\nnode=" + version + "\nkind="
+      assemble(tmp, runtimeDir, kind, toolchain);
+      Files.writeString(tmp.resolve(MARKER), "recipe=" + RECIPE + "\nruntime=" + distribution + "\nkind="
           + kind.name().toLowerCase(java.util.Locale.ROOT) + "\n");
       if (Files.exists(target)) {
         // An older recipe: move it aside first; rename of a non-empty directory onto another fails.
@@ -135,8 +140,11 @@ final class RootfsAssembler {
     return missing.isEmpty() ? null : "root filesystem " + tree + " lacks " + String.join(", ", missing);
   }
 
-  private static void assemble(Path root, Path nodeBinary, Kind kind) throws IOException {
-    Path node = nodeBinary.toRealPath();
+  private static void assemble(Path root, Path runtimeDir, Kind kind, Path toolchain) throws IOException {
+    Path node = runtimeDir.resolve("bin/node");
+    if (!Files.isRegularFile(node, LinkOption.NOFOLLOW_LINKS)) {
+      throw new IOException("runtime distribution " + runtimeDir + " has no bin/node");
+    }
     copyFile(node, root.resolve("usr/bin/node"));
     Set<Path> libs = new LinkedHashSet<>(ldd(node));
     for (String extra : kind == Kind.BUILD ? List.of("/usr/bin/env", "/bin/sh") : List.<String>of()) {
@@ -151,18 +159,25 @@ final class RootfsAssembler {
       copyFile(lib.toRealPath(), root.resolve(lib.toString().substring(1)));
     }
 
-    // npm: its package, and a launcher at the usual place (its shebang is "/usr/bin/env node").
-    Path npm = kind == Kind.BUILD ? findNpm(node) : null;
-    if (kind == Kind.SANDBOX) {
-      // none in sandboxes
-    } else if (npm != null) {
+    // npm: the distribution's package, and a launcher at the usual place (its shebang is
+    // "/usr/bin/env node"); the headers node-gyp compiles addons against.
+    if (kind == Kind.BUILD) {
+      Path npm = runtimeDir.resolve("lib/node_modules/npm");
+      if (!Files.isRegularFile(npm.resolve("bin/npm-cli.js"), LinkOption.NOFOLLOW_LINKS)) {
+        throw new IOException("runtime distribution " + runtimeDir + " has no npm");
+      }
       copyTree(npm, root.resolve("usr/lib/node_modules/npm"));
       Files.createSymbolicLink(root.resolve("usr/bin/npm"), Path.of("../lib/node_modules/npm/bin/npm-cli.js"));
       if (Files.exists(npm.resolve("bin/npx-cli.js"))) {
         Files.createSymbolicLink(root.resolve("usr/bin/npx"), Path.of("../lib/node_modules/npm/bin/npx-cli.js"));
       }
-    } else {
-      LOG.warn("npm not found next to {}: module builds will not run in this root filesystem", node);
+      Path include = runtimeDir.resolve("include/node");
+      if (Files.isDirectory(include, LinkOption.NOFOLLOW_LINKS)) {
+        copyTree(include, root.resolve("usr/include/node"));
+      }
+      if (toolchain != null) {
+        Toolchain.linkInto(toolchain, root);
+      }
     }
 
     Path etc = Files.createDirectories(root.resolve("etc"));
@@ -210,24 +225,6 @@ final class RootfsAssembler {
     // runs it not dumpable, so no process of the same user can open another's /proc/<pid>/mem
     // (an install script rewriting the build driver in memory, say) or ptrace it.
     Files.setPosixFilePermissions(root.resolve("usr/bin/node"), PosixFilePermissions.fromString("rwx--x--x"));
-  }
-
-  /** npm next to node ({@code <prefix>/lib/node_modules/npm}) or at Debian's place. */
-  private static Path findNpm(Path node) {
-    List<Path> candidates = new ArrayList<>();
-    Path prefix = node.getParent() == null ? null : node.getParent().getParent();
-    if (prefix != null) {
-      candidates.add(prefix.resolve("lib/node_modules/npm"));
-    }
-    candidates.add(Path.of("/usr/lib/node_modules/npm"));
-    candidates.add(Path.of("/usr/local/lib/node_modules/npm"));
-    candidates.add(Path.of("/usr/share/nodejs/npm"));
-    for (Path c : candidates) {
-      if (Files.exists(c.resolve("bin/npm-cli.js"))) {
-        return c;
-      }
-    }
-    return null;
   }
 
   /** Absolute paths of the shared libraries (and loader) a binary needs. */

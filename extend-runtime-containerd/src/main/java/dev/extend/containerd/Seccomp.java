@@ -64,8 +64,21 @@ final class Seccomp {
 
   private Seccomp() {}
 
-  /** The profile for the JVM's architecture ({@code os.arch}). */
+  /** The ids a job may "change" to with setresuid/setresgid: the ones it has (-1 keeps one as it is). */
+  static final List<String> SAME_ID_CALLS = List.of("setresuid", "setresgid");
+
+  /** The profile for the JVM's architecture ({@code os.arch}), for sandboxes. */
   static ObjectNode profile(String osArch) {
+    return profile(osArch, -1);
+  }
+
+  /**
+   * The profile for build jobs running as {@code uid} (and gid {@code uid}): as for sandboxes,
+   * plus {@code setresuid}/{@code setresgid} when every argument is that id or -1, i.e. a call
+   * that changes nothing. GNU make makes such calls before it runs each recipe line; without
+   * capabilities no other call could succeed anyway, and these are refused.
+   */
+  static ObjectNode profile(String osArch, int jobUid) {
     ObjectNode p = OciSpecs.JSON.createObjectNode();
     p.put("defaultAction", "SCMP_ACT_ERRNO");
     p.put("defaultErrnoRet", EPERM);
@@ -107,6 +120,21 @@ final class Seccomp {
     ArrayNode nlArgs = netlink.putArray("args");
     nlArgs.addObject().put("index", 0).put("value", AF_NETLINK).put("op", "SCMP_CMP_EQ");
     nlArgs.addObject().put("index", 2).put("value", NETLINK_ROUTE).put("op", "SCMP_CMP_EQ");
+    if (jobUid >= 0) {
+      for (String call : SAME_ID_CALLS) {
+        // Every combination of (id or -1) over the three arguments, compared on their 32 bits.
+        for (int combo = 0; combo < 8; combo++) {
+          ObjectNode rule = rules.addObject();
+          rule.putArray("names").add(call);
+          rule.put("action", "SCMP_ACT_ALLOW");
+          ArrayNode args = rule.putArray("args");
+          for (int i = 0; i < 3; i++) {
+            long v = (combo & (1 << i)) != 0 ? 0xFFFFFFFFL : jobUid;
+            args.addObject().put("index", i).put("value", 0xFFFFFFFFL).put("valueTwo", v).put("op", "SCMP_CMP_MASKED_EQ");
+          }
+        }
+      }
+    }
     return p;
   }
 }

@@ -26,14 +26,14 @@ class ContainerdRuntimeProviderContainerdTest {
 
   @Test
   void notUsableWithoutADaemon() {
-    var ctx = new SandboxRuntimeProvider.Context("n", tmp, Path.of("/usr/bin/node"));
+    var ctx = new SandboxRuntimeProvider.Context("n", tmp);
     assertThat(new ContainerdRuntimeProvider().create(ctx, tmp.resolve("missing.sock"))).isEmpty();
   }
 
   @Test
   void usableWhenTheDaemonAnswers() throws Exception {
     try (ContainerdFixture containerd = ContainerdFixture.start()) {
-      var ctx = new SandboxRuntimeProvider.Context("provided", TestData.dataDir(), Path.of("/usr/bin/node"));
+      var ctx = new SandboxRuntimeProvider.Context("provided", TestData.dataDir());
       Optional<SandboxRuntime> rt = new ContainerdRuntimeProvider().create(ctx, containerd.socket());
       assertThat(rt).isPresent();
       try (SandboxRuntime runtime = rt.get()) {

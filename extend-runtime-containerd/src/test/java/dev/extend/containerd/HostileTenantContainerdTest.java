@@ -71,7 +71,7 @@ class HostileTenantContainerdTest {
     Files.writeString(dir.resolve("code/secret-of-" + id + ".js"), "module.exports = 'tenant secret';");
     Files.createDirectories(dir.resolve("sock"));
     Sandbox s = runtime.start(new SandboxSpec(id, dir, tmp.resolve("agent"), tmp.resolve("modules"), limits,
-        output::add));
+        output::add, dev.extend.testing.TestRuntimes.runtime(), dev.extend.testing.TestRuntimes.distribution()));
     started.add(s);
     assertThat(UdsHttp.awaitOk(s.spec().socket(), "/_extend/health", Duration.ofSeconds(30)))
         .as("agent answers; output %s", output).isTrue();

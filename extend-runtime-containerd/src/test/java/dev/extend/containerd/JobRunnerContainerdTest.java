@@ -53,7 +53,7 @@ class JobRunnerContainerdTest {
           try (var all = Files.walk(dir)) {
             left.put(id, all.map(p -> dir.relativize(p).toString()).toList());
           }
-        });
+        }, dev.extend.testing.TestRuntimes.runtime(), dev.extend.testing.TestRuntimes.distribution());
   }
 
   @Test
@@ -133,7 +133,7 @@ class JobRunnerContainerdTest {
           "const c = require('net').connect('" + jobs.servicePath(null) + "/hello.sock');",
           "c.on('data', (d) => { console.log('got=' + d.toString().trim()); process.exit(0); });",
           "c.on('error', (e) => { console.log('connect=' + e.code); process.exit(1); });")),
-          Map.of(), work, Duration.ofSeconds(60), out::add, Map.of(), services, null);
+          Map.of(), work, Duration.ofSeconds(60), out::add, Map.of(), services, null, dev.extend.testing.TestRuntimes.runtime(), dev.extend.testing.TestRuntimes.distribution());
       assertThat(jobs.run(job)).as("output %s", out).isZero();
       assertThat(out).contains("write=EROFS", "unlink=EROFS", "got=hello from the host");
     }
@@ -141,8 +141,8 @@ class JobRunnerContainerdTest {
 
   @Test
   void sandboxesGetNoShellOrNpmWhileBuildJobsDo() throws Exception {
-    Path sandboxTree = runtime.rootfs();
-    Path buildTree = runtime.jobRootfs();
+    Path sandboxTree = runtime.rootfs(dev.extend.testing.TestRuntimes.distribution());
+    Path buildTree = runtime.jobRootfs(dev.extend.testing.TestRuntimes.distribution());
     assertThat(sandboxTree).isNotEqualTo(buildTree);
     for (String absent : List.of("bin/sh", "usr/bin/env", "usr/bin/npm", "usr/bin/npx", "usr/lib/node_modules")) {
       assertThat(Files.exists(sandboxTree.resolve(absent), java.nio.file.LinkOption.NOFOLLOW_LINKS))
@@ -155,5 +155,21 @@ class JobRunnerContainerdTest {
     assertThat(jobs.run(job("npm-version", List.of("/bin/sh", "-c", "npm --version"), out, Duration.ofSeconds(60))))
         .as("output %s", out).isZero();
     assertThat(out).anyMatch(l -> l.matches("\\d+\\.\\d+\\.\\d+"));
+  }
+
+  @Test
+  void buildJobsRunMakeAndKeepTheirIdsWhateverTheyAsk() throws Exception {
+    List<String> out = new CopyOnWriteArrayList<>();
+    // GNU make calls setresuid/setresgid with the ids it has before each recipe line; python3
+    // then asks for root and for another user, which must fail.
+    String script = "printf 'all:\\n\\techo made\\n' > /work/mk && make -s -f /work/mk; echo make=$?;"
+        + " python3 -c 'import os; os.setresuid(-1, -1, -1); print(\"same=ok\")';"
+        + " python3 -c 'import os\ntry:\n os.setresuid(0, 0, 0); print(\"root=GOT\")\nexcept OSError as e: print(\"root=\" + str(e.errno))';"
+        + " python3 -c 'import os\ntry:\n os.setresgid(65534, 65534, 65534); print(\"other=GOT\")\nexcept OSError as e: print(\"other=\" + str(e.errno))';"
+        + " id -u";
+    assertThat(jobs.run(job("ids", List.of("/bin/sh", "-c", script), out, Duration.ofSeconds(60)))).as("%s", out).isZero();
+    assertThat(out).contains("made", "make=0", "same=ok", "root=1", "other=1");
+    assertThat(out).noneMatch(l -> l.contains("GOT"));
+    assertThat(Integer.parseInt(out.get(out.size() - 1).trim())).isGreaterThanOrEqualTo(SandboxUids.MIN_UID);
   }
 }

@@ -165,6 +165,26 @@ class OciSpecsTest {
   }
 
   @Test
+  void onlyBuildJobsMayKeepTheirIdsThroughSetresuid() {
+    for (JsonNode rule : Seccomp.profile("amd64").get("syscalls")) {
+      assertThat(texts(rule.get("names"))).doesNotContainAnyElementsOf(Seccomp.SAME_ID_CALLS);
+    }
+    int n = 0;
+    for (JsonNode rule : Seccomp.profile("amd64", 200_000).get("syscalls")) {
+      if (!java.util.Collections.disjoint(texts(rule.get("names")), Seccomp.SAME_ID_CALLS)) {
+        n++;
+        assertThat(rule.get("args")).hasSize(3);
+        for (JsonNode a : rule.get("args")) {
+          assertThat(a.get("op").asText()).isEqualTo("SCMP_CMP_MASKED_EQ");
+          assertThat(a.get("value").asLong()).isEqualTo(0xFFFFFFFFL);
+          assertThat(a.get("valueTwo").asLong()).isIn(200_000L, 0xFFFFFFFFL);
+        }
+      }
+    }
+    assertThat(n).isEqualTo(16);
+  }
+
+  @Test
   void seccompAllowsNothingDangerous() {
     assertThat(Seccomp.ALLOWED).doesNotContainAnyElementsOf(Seccomp.FORBIDDEN);
     JsonNode p = Seccomp.profile("amd64");

@@ -28,7 +28,7 @@ public final class OrphanMaker {
       Files.createDirectories(dir.resolve("code"));
       Files.createDirectories(dir.resolve("sock"));
       Sandbox s = runtime.start(new SandboxSpec(id, dir, agent, modules, new SandboxLimits(128, 500, 64, 8),
-          line -> {}));
+          line -> {}, dev.extend.testing.TestRuntimes.runtime(), dev.extend.testing.TestRuntimes.distribution()));
       System.out.println("SANDBOX " + s.id() + " " + s.spec().socket());
     }
     // A module build still running when the JVM dies, with its work area.
@@ -42,7 +42,7 @@ public final class OrphanMaker {
               if (line.contains("job running")) {
                 running.countDown();
               }
-            }));
+            }, dev.extend.testing.TestRuntimes.runtime(), dev.extend.testing.TestRuntimes.distribution()));
       } catch (Exception ignored) {
         // killed with the JVM
       }

@@ -175,6 +175,6 @@ class RecoveryContainerdTest {
     Files.createDirectories(dir.resolve("sock"));
     Path agent = TestAgent.writeTestAgent(tmp.resolve("agent"));
     Path modules = Files.createDirectories(tmp.resolve("modules"));
-    return new SandboxSpec(id, dir, agent, modules, new SandboxLimits(128, 500, 64, 8), new CopyOnWriteArrayList<String>()::add);
+    return new SandboxSpec(id, dir, agent, modules, new SandboxLimits(128, 500, 64, 8), new CopyOnWriteArrayList<String>()::add, dev.extend.testing.TestRuntimes.runtime(), dev.extend.testing.TestRuntimes.distribution());
   }
 }

@@ -441,7 +441,7 @@ class RedTeamContainerdTest {
           "Promise.all([one('private', '10.213.77.2', 8099), one('hostaddr', '10.213.77.1', 8098),",
           "  one('slirphost', '10.0.2.2', 8098)]).then((r) => { r.forEach((l) => console.log(l)); });");
       JobRunner.Job job = new JobRunner.Job("rt-" + ns, List.of("/usr/bin/node", "-e", probe), java.util.Map.of(), work,
-          Duration.ofSeconds(60), out::add);
+          Duration.ofSeconds(60), out::add, dev.extend.testing.TestRuntimes.runtime(), dev.extend.testing.TestRuntimes.distribution());
       assertThat(runtime.jobRunner().orElseThrow().run(job)).as("%s", out).isZero();
       assertThat(out).as("what the job reached").doesNotContain("private=private-host", "hostaddr=host-service",
           "slirphost=host-service");

@@ -46,7 +46,7 @@ class SandboxFiguresContainerdTest {
         Files.createDirectories(dir.resolve("code"));
         Files.createDirectories(dir.resolve("sock"));
         SandboxSpec spec = new SandboxSpec(id, dir, agent, modules, new SandboxLimits(256, 1000, 128, 16),
-            new CopyOnWriteArrayList<String>()::add);
+            new CopyOnWriteArrayList<String>()::add, dev.extend.testing.TestRuntimes.runtime(), dev.extend.testing.TestRuntimes.distribution());
         long t0 = System.nanoTime();
         Sandbox s = rt.start(spec);
         assertThat(UdsHttp.awaitOk(spec.socket(), "/_extend/health", Duration.ofSeconds(30))).isTrue();

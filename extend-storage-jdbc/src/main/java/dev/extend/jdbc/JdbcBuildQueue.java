@@ -34,12 +34,13 @@ final class JdbcBuildQueue implements BuildQueue {
   @Override
   public boolean enqueue(ModuleRef module) {
     return db.call(c -> {
-      try (PreparedStatement ps = c.prepareStatement("INSERT INTO build_jobs (module_name, module_version, state,"
-          + " attempt, lease_owner, lease_expires_at, created_at) VALUES (?, ?, ?, 0, NULL, NULL, ?)")) {
+      try (PreparedStatement ps = c.prepareStatement("INSERT INTO build_jobs (module_name, module_version, module_abi,"
+          + " state, attempt, lease_owner, lease_expires_at, created_at) VALUES (?, ?, ?, ?, 0, NULL, NULL, ?)")) {
         ps.setString(1, module.name());
         ps.setString(2, module.version());
-        ps.setString(3, PENDING);
-        ps.setLong(4, Db.toMicros(Db.now()));
+        ps.setInt(3, module.abi());
+        ps.setString(4, PENDING);
+        ps.setLong(5, Db.toMicros(Db.now()));
         ps.executeUpdate();
         return true;
       } catch (SQLException e) {
@@ -62,7 +63,7 @@ final class JdbcBuildQueue implements BuildQueue {
       long id;
       int attempt;
       ModuleRef module;
-      try (PreparedStatement ps = c.prepareStatement("SELECT id, module_name, module_version, attempt"
+      try (PreparedStatement ps = c.prepareStatement("SELECT id, module_name, module_version, attempt, module_abi"
           + " FROM build_jobs WHERE state = ? OR lease_expires_at < ?"
           + " ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED")) {
         ps.setString(1, PENDING);
@@ -72,7 +73,7 @@ final class JdbcBuildQueue implements BuildQueue {
             return Optional.empty();
           }
           id = rs.getLong(1);
-          module = new ModuleRef(rs.getString(2), rs.getString(3));
+          module = new ModuleRef(rs.getString(2), rs.getString(3), rs.getInt(5));
           attempt = rs.getInt(4);
         }
       }

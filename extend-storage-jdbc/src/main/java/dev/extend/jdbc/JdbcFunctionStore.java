@@ -48,7 +48,7 @@ final class JdbcFunctionStore implements FunctionStore {
   private static final TypeReference<TreeMap<String, String>> MAP = new TypeReference<>() {};
   private static final String COLUMNS =
       "container, name, code, dependencies, secrets, secrets_key_id, meta, timeout_ms, memory_mb,"
-          + " version, created_at, updated_at";
+          + " runtime, version, created_at, updated_at";
 
   private final Db db;
   private final SecretKeyRing keys;
@@ -228,13 +228,13 @@ final class JdbcFunctionStore implements FunctionStore {
   }
 
   private record Encoded(WebhookRef ref, String code, String dependencies, byte[] secrets, String keyId,
-      String meta, Limits limits) {}
+      String meta, Limits limits, String runtime) {}
 
   private Encoded encode(WebhookRecord r) {
     checkSize("code", r.code().getBytes(StandardCharsets.UTF_8).length, MAX_CODE_BYTES);
     List<String> deps = new ArrayList<>();
     for (ModuleRef m : r.dependencies()) {
-      deps.add(m.toString());
+      deps.add(m.spec());
     }
     String dependencies = json(deps);
     checkSize("dependencies", dependencies.getBytes(StandardCharsets.UTF_8).length, MAX_DEPENDENCIES_BYTES);
@@ -243,7 +243,7 @@ final class JdbcFunctionStore implements FunctionStore {
     String meta = json(new TreeMap<>(r.meta()));
     checkSize("meta", meta.getBytes(StandardCharsets.UTF_8).length, MAX_META_BYTES);
     byte[] sealed = keys.encrypt(secrets, associatedData(r.ref()));
-    return new Encoded(r.ref(), r.code(), dependencies, sealed, keys.primaryId(), meta, r.limits());
+    return new Encoded(r.ref(), r.code(), dependencies, sealed, keys.primaryId(), meta, r.limits(), r.runtime());
   }
 
   private static void checkSize(String field, int bytes, int max) {
@@ -260,7 +260,7 @@ final class JdbcFunctionStore implements FunctionStore {
 
   private boolean insert(Connection c, Encoded e, Instant now) throws SQLException {
     try (PreparedStatement ps = c.prepareStatement("INSERT INTO webhooks (" + COLUMNS
-        + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)")) {
+        + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)")) {
       ps.setString(1, e.ref.container().value());
       ps.setString(2, e.ref.name().value());
       ps.setString(3, e.code);
@@ -270,8 +270,9 @@ final class JdbcFunctionStore implements FunctionStore {
       ps.setString(7, e.meta);
       ps.setLong(8, e.limits.timeoutMs());
       ps.setInt(9, e.limits.memoryMb());
-      ps.setLong(10, Db.toMicros(now));
+      ps.setString(10, e.runtime);
       ps.setLong(11, Db.toMicros(now));
+      ps.setLong(12, Db.toMicros(now));
       ps.executeUpdate();
       return true;
     } catch (SQLException ex) {
@@ -284,8 +285,8 @@ final class JdbcFunctionStore implements FunctionStore {
 
   private static boolean update(Connection c, Encoded e, long base, Instant now) throws SQLException {
     try (PreparedStatement ps = c.prepareStatement("UPDATE webhooks SET code = ?, dependencies = ?, secrets = ?,"
-        + " secrets_key_id = ?, meta = ?, timeout_ms = ?, memory_mb = ?, version = ?, updated_at = ?"
-        + " WHERE container = ? AND name = ? AND version = ?")) {
+        + " secrets_key_id = ?, meta = ?, timeout_ms = ?, memory_mb = ?, runtime = ?, version = ?,"
+        + " updated_at = ? WHERE container = ? AND name = ? AND version = ?")) {
       ps.setString(1, e.code);
       ps.setString(2, e.dependencies);
       ps.setBytes(3, e.secrets);
@@ -293,11 +294,12 @@ final class JdbcFunctionStore implements FunctionStore {
       ps.setString(5, e.meta);
       ps.setLong(6, e.limits.timeoutMs());
       ps.setInt(7, e.limits.memoryMb());
-      ps.setLong(8, base + 1);
-      ps.setLong(9, Db.toMicros(now));
-      ps.setString(10, e.ref.container().value());
-      ps.setString(11, e.ref.name().value());
-      ps.setLong(12, base);
+      ps.setString(8, e.runtime);
+      ps.setLong(9, base + 1);
+      ps.setLong(10, Db.toMicros(now));
+      ps.setString(11, e.ref.container().value());
+      ps.setString(12, e.ref.name().value());
+      ps.setLong(13, base);
       return ps.executeUpdate() == 1;
     }
   }
@@ -313,7 +315,8 @@ final class JdbcFunctionStore implements FunctionStore {
     Map<String, String> secrets = parse(new String(plain, StandardCharsets.UTF_8), MAP);
     Map<String, String> meta = parse(rs.getString("meta"), MAP);
     Limits limits = new Limits(Duration.ofMillis(rs.getLong("timeout_ms")), rs.getInt("memory_mb"));
-    return new WebhookRecord(ref, rs.getString("code"), deps, secrets, meta, limits, rs.getLong("version"),
+    return new WebhookRecord(ref, rs.getString("code"), deps, secrets, meta, limits, rs.getString("runtime"),
+        rs.getLong("version"),
         Db.fromMicros(rs.getLong("created_at")), Db.fromMicros(rs.getLong("updated_at")));
   }
 

@@ -33,10 +33,11 @@ final class JdbcModuleStore implements ModuleStore {
   @Override
   public Optional<ModuleRecord> get(ModuleRef module) {
     return db.call(c -> {
-      try (PreparedStatement ps = c.prepareStatement("SELECT name, version, state, log, artifact_digest,"
-          + " artifact_size, updated_at FROM modules WHERE name = ? AND version = ?")) {
+      try (PreparedStatement ps = c.prepareStatement("SELECT name, version, abi, state, log, artifact_digest,"
+          + " artifact_size, updated_at FROM modules WHERE name = ? AND version = ? AND abi = ?")) {
         ps.setString(1, module.name());
         ps.setString(2, module.version());
+        ps.setInt(3, module.abi());
         try (ResultSet rs = ps.executeQuery()) {
           return rs.next() ? Optional.of(read(rs)) : Optional.empty();
         }
@@ -47,12 +48,13 @@ final class JdbcModuleStore implements ModuleStore {
   @Override
   public boolean createIfAbsent(ModuleRef module) {
     return db.call(c -> {
-      try (PreparedStatement ps = c.prepareStatement("INSERT INTO modules (name, version, state, log,"
-          + " artifact_digest, artifact_size, updated_at) VALUES (?, ?, ?, '', NULL, NULL, ?)")) {
+      try (PreparedStatement ps = c.prepareStatement("INSERT INTO modules (name, version, abi, state, log,"
+          + " artifact_digest, artifact_size, updated_at) VALUES (?, ?, ?, ?, '', NULL, NULL, ?)")) {
         ps.setString(1, module.name());
         ps.setString(2, module.version());
-        ps.setString(3, ModuleState.QUEUED.name());
-        ps.setLong(4, Db.toMicros(Db.now()));
+        ps.setInt(3, module.abi());
+        ps.setString(4, ModuleState.QUEUED.name());
+        ps.setLong(5, Db.toMicros(Db.now()));
         ps.executeUpdate();
         return true;
       } catch (SQLException e) {
@@ -70,7 +72,7 @@ final class JdbcModuleStore implements ModuleStore {
     String tail = tail(log == null ? "" : log);
     int n = db.call(c -> {
       try (PreparedStatement ps = c.prepareStatement("UPDATE modules SET state = ?, log = ?,"
-          + " artifact_digest = ?, artifact_size = ?, updated_at = ? WHERE name = ? AND version = ?")) {
+          + " artifact_digest = ?, artifact_size = ?, updated_at = ? WHERE name = ? AND version = ? AND abi = ?")) {
         ps.setString(1, state.name());
         ps.setString(2, tail);
         if (artifact == null) {
@@ -83,6 +85,7 @@ final class JdbcModuleStore implements ModuleStore {
         ps.setLong(5, Db.toMicros(Db.now()));
         ps.setString(6, module.name());
         ps.setString(7, module.version());
+        ps.setInt(8, module.abi());
         return ps.executeUpdate();
       }
     });
@@ -109,15 +112,18 @@ final class JdbcModuleStore implements ModuleStore {
     }
     ModuleRef after = cursor == null ? null : decodeCursor(cursor);
     return db.call(c -> {
-      String sql = "SELECT name, version, state, log, artifact_digest, artifact_size, updated_at FROM modules"
-          + (after == null ? "" : " WHERE name > ? OR (name = ? AND version > ?)")
-          + " ORDER BY name, version LIMIT ?";
+      String sql = "SELECT name, version, abi, state, log, artifact_digest, artifact_size, updated_at FROM modules"
+          + (after == null ? "" : " WHERE name > ? OR (name = ? AND version > ?) OR (name = ? AND version = ? AND abi > ?)")
+          + " ORDER BY name, version, abi LIMIT ?";
       try (PreparedStatement ps = c.prepareStatement(sql)) {
         int i = 1;
         if (after != null) {
           ps.setString(i++, after.name());
           ps.setString(i++, after.name());
           ps.setString(i++, after.version());
+          ps.setString(i++, after.name());
+          ps.setString(i++, after.version());
+          ps.setInt(i++, after.abi());
         }
         ps.setInt(i, limit + 1);
         List<ModuleRecord> items = new ArrayList<>();
@@ -132,7 +138,7 @@ final class JdbcModuleStore implements ModuleStore {
         items = items.subList(0, limit);
         ModuleRef last = items.get(limit - 1).module();
         return new Page<>(items, Base64.getUrlEncoder().withoutPadding()
-            .encodeToString(("m1:" + last).getBytes(StandardCharsets.UTF_8)));
+            .encodeToString(("m2:" + last.abi() + ":" + last.spec()).getBytes(StandardCharsets.UTF_8)));
       }
     });
   }
@@ -140,8 +146,9 @@ final class JdbcModuleStore implements ModuleStore {
   private static ModuleRef decodeCursor(String cursor) {
     try {
       String s = new String(Base64.getUrlDecoder().decode(cursor), StandardCharsets.UTF_8);
-      if (s.startsWith("m1:")) {
-        return ModuleRef.parse(s.substring(3));
+      if (s.startsWith("m2:")) {
+        int colon = s.indexOf(':', 3);
+        return ModuleRef.parse(s.substring(colon + 1)).forAbi(Integer.parseInt(s.substring(3, colon)));
       }
     } catch (IllegalArgumentException | ValidationException e) {
       // fall through: not one of ours
@@ -152,7 +159,7 @@ final class JdbcModuleStore implements ModuleStore {
   private static ModuleRecord read(ResultSet rs) throws SQLException {
     String digest = rs.getString("artifact_digest");
     Artifact artifact = digest == null ? null : new Artifact(digest, rs.getLong("artifact_size"));
-    return new ModuleRecord(new ModuleRef(rs.getString("name"), rs.getString("version")),
+    return new ModuleRecord(new ModuleRef(rs.getString("name"), rs.getString("version"), rs.getInt("abi")),
         ModuleState.valueOf(rs.getString("state")), rs.getString("log"), artifact,
         Db.fromMicros(rs.getLong("updated_at")));
   }

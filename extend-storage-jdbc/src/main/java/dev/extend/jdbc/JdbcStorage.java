@@ -9,6 +9,7 @@ import dev.extend.spi.BuildQueue;
 import dev.extend.spi.EgressStore;
 import dev.extend.spi.FunctionStore;
 import dev.extend.spi.ModuleStore;
+import dev.extend.spi.Storage;
 import dev.extend.spi.TokenStore;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -46,6 +47,10 @@ import org.slf4j.LoggerFactory;
  * before it returns. MySQL and MariaDB keep a commit across a crash of the server as well with
  * their default {@code innodb_flush_log_at_trx_commit=1}.
  *
+ * <p>A platform given no stores opens one by itself when this module is on the class path
+ * ({@link JdbcStorageProvider}); give it one ({@code ServerlessPlatform.builder().storage(...)})
+ * to choose the database in code:
+ *
  * <pre>{@code
  * JdbcStorage storage = JdbcStorage.builder()
  *     .jdbcUrl("jdbc:mysql://db:3306/extend").user("extend").password(pw)
@@ -53,7 +58,7 @@ import org.slf4j.LoggerFactory;
  *     .build();
  * }</pre>
  */
-public final class JdbcStorage implements AutoCloseable {
+public final class JdbcStorage implements Storage {
 
   private static final Logger LOG = LoggerFactory.getLogger(JdbcStorage.class);
 
@@ -226,31 +231,37 @@ public final class JdbcStorage implements AutoCloseable {
   }
 
   /** Webhooks, secrets encrypted at rest. */
+  @Override
   public FunctionStore functionStore() {
     return functions;
   }
 
   /** Content-addressed blobs, streamed in 1 MiB chunks. */
+  @Override
   public ArtifactStore artifactStore() {
     return artifacts;
   }
 
   /** Module build records. */
+  @Override
   public ModuleStore moduleStore() {
     return modules;
   }
 
   /** The build queue, shared by every node on this database. */
+  @Override
   public BuildQueue buildQueue() {
     return queue;
   }
 
   /** API tokens (hashes only). */
+  @Override
   public TokenStore tokenStore() {
     return tokens;
   }
 
   /** Per-container egress policies, shared by every node on this database. */
+  @Override
   public EgressStore egressStore() {
     return egress;
   }
@@ -260,7 +271,7 @@ public final class JdbcStorage implements AutoCloseable {
     return db.name();
   }
 
-  /** Closes the connection pool; the stores are unusable afterwards. */
+  /** Closes the connection pool; the stores are unusable afterwards. Closing twice does nothing more. */
   @Override
   public void close() {
     dataSource.close();

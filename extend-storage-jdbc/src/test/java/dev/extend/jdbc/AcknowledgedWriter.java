@@ -41,7 +41,7 @@ public final class AcknowledgedWriter {
         + "// " + "x".repeat(1024);
     return new WebhookRecord(WebhookRef.of(CONTAINER, name), code, List.of(),
         Map.of("TOKEN", name + "@" + version), Map.of("written", Long.toString(version)),
-        new Limits(Duration.ofSeconds(5), 128), 0, null, null);
+        new Limits(Duration.ofSeconds(5), 128), "node22", 0, null, null);
   }
 
   /** Runs the writer; see the class comment. */

@@ -47,7 +47,7 @@ public final class JdbcLatency {
   private static WebhookRecord record(int i, String code) {
     return new WebhookRecord(WebhookRef.of("bench", "hook-" + i), code,
         List.of(new ModuleRef("lodash", "4.17.21")), Map.of("API_KEY", "secret-" + i, "OTHER", "x".repeat(200)),
-        Map.of("plan", "gold"), new Limits(Duration.ofSeconds(30), 256), 0, null, null);
+        Map.of("plan", "gold"), new Limits(Duration.ofSeconds(30), 256), "node22", 0, null, null);
   }
 
   private static void measure(String name, FunctionStore store) {

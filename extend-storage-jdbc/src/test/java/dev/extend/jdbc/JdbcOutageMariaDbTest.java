@@ -31,7 +31,7 @@ class JdbcOutageMariaDbTest {
           .build()) {
         WebhookRef ref = WebhookRef.of("acme", "hook");
         WebhookRecord record = new WebhookRecord(ref, "code", List.of(), Map.of("K", "v"), Map.of(),
-            new Limits(Duration.ofSeconds(5), 128), 0, null, null);
+            new Limits(Duration.ofSeconds(5), 128), "node22", 0, null, null);
         storage.functionStore().put(record, OptionalLong.empty());
         storage.buildQueue().enqueue(new ModuleRef("lodash", "4.17.21"));
 

@@ -30,7 +30,7 @@ class JdbcStorageH2Test {
 
   private static WebhookRecord webhook(String name, String code, Map<String, String> secrets) {
     return new WebhookRecord(WebhookRef.of("acme", name), code, List.of(), secrets, Map.of(),
-        new Limits(Duration.ofSeconds(5), 128), 0, null, null);
+        new Limits(Duration.ofSeconds(5), 128), "node22", 0, null, null);
   }
 
   private java.sql.Connection rawConnection() throws Exception {

@@ -50,7 +50,7 @@ class JdbcStorageMariaDbTest {
   }
 
   private static WebhookRecord webhook(WebhookRef ref, String code, Map<String, String> secrets) {
-    return new WebhookRecord(ref, code, List.of(), secrets, Map.of(), new Limits(Duration.ofSeconds(5), 128), 0,
+    return new WebhookRecord(ref, code, List.of(), secrets, Map.of(), new Limits(Duration.ofSeconds(5), 128), "node22", 0,
         null, null);
   }
 
@@ -163,7 +163,7 @@ class JdbcStorageMariaDbTest {
     String meta = "'".repeat(JdbcFunctionStore.MAX_META_BYTES - 64);
     WebhookRef ref = WebhookRef.of("acme", "huge");
     WebhookRecord record = new WebhookRecord(ref, code, List.of(), Map.of("K", secret), Map.of("m", meta),
-        new Limits(Duration.ofSeconds(5), 128), 0, null, null);
+        new Limits(Duration.ofSeconds(5), 128), "node22", 0, null, null);
     JdbcStorage a = node();
     a.functionStore().put(record, OptionalLong.empty());
     WebhookRecord read = a.functionStore().get(ref).orElseThrow();

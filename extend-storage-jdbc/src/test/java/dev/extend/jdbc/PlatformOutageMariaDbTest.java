@@ -47,7 +47,7 @@ class PlatformOutageMariaDbTest {
               .build();
           ServerlessPlatform platform = ServerlessPlatform.builder()
               .dataDir(data).nodeId("outage-node")
-              .sandboxRuntime(SandboxRuntime.localProcesses(NODE))
+              .sandboxRuntime(SandboxRuntime.localProcesses())
               .functionStore(storage.functionStore()).artifactStore(storage.artifactStore())
               .moduleStore(storage.moduleStore()).buildQueue(storage.buildQueue()).tokenStore(storage.tokenStore())
               .poolSize(1).maxSandboxes(4).sandboxWaitTimeout(Duration.ofSeconds(20))

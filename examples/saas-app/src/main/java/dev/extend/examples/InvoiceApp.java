@@ -61,8 +61,7 @@ public final class InvoiceApp implements AutoCloseable {
         .dataDir(dataDir)
         // Development runtime: plain processes, not isolated. In production leave this out
         // (containerd is picked when usable) or pass the containerd runtime.
-        .sandboxRuntime(SandboxRuntime.localProcesses(Path.of("/usr/bin/node")))
-        .nodeBinary(Path.of("/usr/bin/node"))
+        .sandboxRuntime(SandboxRuntime.localProcesses())
         .poolSize(2)
         .listener(metrics.platformListener())
         .build();

@@ -51,8 +51,10 @@ public final class InMemoryModuleStore implements ModuleStore {
     String decoded = Cursors.decode(cursor);
     ModuleRef after;
     try {
-      after = decoded == null ? null : ModuleRef.parse(decoded);
-    } catch (dev.extend.ValidationException e) {
+      int colon = decoded == null ? -1 : decoded.indexOf(':');
+      after = decoded == null ? null
+          : ModuleRef.parse(decoded.substring(colon + 1)).forAbi(Integer.parseInt(decoded.substring(0, colon)));
+    } catch (dev.extend.ValidationException | IndexOutOfBoundsException | NumberFormatException e) {
       throw new dev.extend.ValidationException("cursor", "is not a cursor this API returned");
     }
     List<ModuleRecord> items = new ArrayList<>();
@@ -65,6 +67,7 @@ public final class InMemoryModuleStore implements ModuleStore {
       }
       items.add(e.getValue());
     }
-    return new Page<>(items, more ? Cursors.encode(items.get(items.size() - 1).module().toString()) : null);
+    ModuleRef last = more ? items.get(items.size() - 1).module() : null;
+    return new Page<>(items, more ? Cursors.encode(last.abi() + ":" + last.spec()) : null);
   }
 }

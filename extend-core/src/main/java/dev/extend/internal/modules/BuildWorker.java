@@ -38,6 +38,7 @@ public final class BuildWorker implements AutoCloseable {
   private final ModuleStore records;
   private final ArtifactStore artifacts;
   private final ModuleBuilder builder;
+  private final dev.extend.internal.runtime.Runtimes runtimes;
   private final String workerId;
   private final Path workRoot;
   private final long maxArtifactBytes;
@@ -52,7 +53,8 @@ public final class BuildWorker implements AutoCloseable {
    * @param workRoot directory for build work (a sub-directory per build)
    */
   public BuildWorker(BuildQueue queue, ModuleStore records, ArtifactStore artifacts, ModuleBuilder builder,
-      String workerId, Path workRoot, long maxArtifactBytes) {
+      dev.extend.internal.runtime.Runtimes runtimes, String workerId, Path workRoot, long maxArtifactBytes) {
+    this.runtimes = runtimes;
     this.queue = queue;
     this.records = records;
     this.artifacts = artifacts;
@@ -139,6 +141,15 @@ public final class BuildWorker implements AutoCloseable {
       finish(job, ModuleState.FAILED, log, null);
       return;
     }
+    dev.extend.NodeRuntime runtime = runtimes.forAbi(m.abi()).orElse(null);
+    if (runtime == null) {
+      sink.accept(m.abi() == 0 ? "this build names no Node.js ABI (queued before runtimes were named); webhooks"
+          + " written again queue their modules for their runtime"
+          : "no runtime of Node.js ABI " + m.abi() + " is offered by this platform any more");
+      finish(job, ModuleState.FAILED, log, null);
+      return;
+    }
+    sink.accept("runtime " + runtime.name() + ": Node.js " + runtime.nodeVersion() + ", npm " + runtime.npmVersion());
     records.update(m, ModuleState.BUILDING, tail(log), null);
     ScheduledFuture<?> renewal = renewer.scheduleAtFixedRate(() -> {
       try {
@@ -156,7 +167,7 @@ public final class BuildWorker implements AutoCloseable {
       Files.createDirectories(work);
       Path out = work.resolve("module.tgz");
       Path dir = Files.createDirectories(work.resolve("work"));
-      builder.build(m, dir, out, sink);
+      builder.build(m, runtime, runtimes.distribution(runtime), dir, out, sink);
       Artifact artifact;
       try (InputStream in = Files.newInputStream(out)) {
         artifact = artifacts.put(in, maxArtifactBytes);

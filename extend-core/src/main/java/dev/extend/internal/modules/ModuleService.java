@@ -110,13 +110,13 @@ public final class ModuleService {
    * The records of {@code modules} when every one is known to be ready, from memory only;
    * null when any is not (the caller takes the path that may ask the store).
    */
-  public List<ModuleRecord> readyFromMemory(List<ModuleRef> modules) {
+  public List<ModuleRecord> readyFromMemory(List<ModuleRef> modules, int abi) {
     if (modules.isEmpty()) {
       return List.of();
     }
     List<ModuleRecord> out = new ArrayList<>(modules.size());
     for (ModuleRef m : modules) {
-      ModuleRecord r = ready.get(m);
+      ModuleRecord r = ready.get(m.forAbi(abi));
       if (r == null) {
         return null;
       }

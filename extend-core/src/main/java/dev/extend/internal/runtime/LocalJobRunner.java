@@ -15,7 +15,7 @@ import java.util.concurrent.TimeoutException;
  * packages are not trusted.
  *
  * <p>The child's environment is the job's environment only, plus {@code PATH} from this JVM
- * when the job sets none; its working directory is the job's work directory, which it sees
+ * when the job sets none, after the runtime distribution's {@code bin}; its working directory is the job's work directory, which it sees
  * under its host path, as is its service directory. On timeout the process and all its
  * descendants are killed. The work area is the work directory itself, uncapped; the collector
  * runs once the process has ended (descendants it left behind are not waited for).
@@ -32,6 +32,11 @@ public final class LocalJobRunner implements JobRunner {
   @Override
   public String servicePath(Job job) {
     return job.serviceDir() == null ? "" : job.serviceDir().toAbsolutePath().toString();
+  }
+
+  @Override
+  public String runtimePath(Job job) {
+    return job.runtimeDir().toAbsolutePath().toString();
   }
 
   @Override
@@ -53,6 +58,8 @@ public final class LocalJobRunner implements JobRunner {
       String path = System.getenv("PATH");
       env.put("PATH", path != null ? path : "/usr/local/bin:/usr/bin:/bin");
     }
+    // The runtime's node comes first: install scripts that run `node` get it, not the host's.
+    env.put("PATH", job.runtimeDir().toAbsolutePath().resolve("bin") + java.io.File.pathSeparator + env.get("PATH"));
     Process process = pb.start();
     Thread reader = OutputLines.start(process.getInputStream(), job.output(), "job-output-" + job.id());
     try {

@@ -23,13 +23,10 @@ import java.util.concurrent.TimeUnit;
  * whenever it is in use.
  */
 public final class LocalProcessRuntime implements SandboxRuntime {
-  private final Path node;
   private final Set<LocalSandbox> live = ConcurrentHashMap.newKeySet();
 
-  /** A runtime starting {@code node} child processes. */
-  public LocalProcessRuntime(Path node) {
-    this.node = node;
-  }
+  /** A runtime starting each sandbox as a child process of its runtime's {@code node}. */
+  public LocalProcessRuntime() {}
 
   @Override
   public String name() {
@@ -43,11 +40,15 @@ public final class LocalProcessRuntime implements SandboxRuntime {
 
   @Override
   public String problem() {
-    return Files.isExecutable(node) ? null : "node executable not found at " + node;
+    return null;
   }
 
   @Override
   public Sandbox start(SandboxSpec spec) throws IOException {
+    Path node = spec.runtimeDir().resolve("bin/node");
+    if (!Files.isExecutable(node)) {
+      throw new IOException("runtime " + spec.runtime().name() + " has no executable " + node);
+    }
     int heapMb = Math.max(16, spec.limits().memoryMb() * 3 / 4);
     ProcessBuilder pb = new ProcessBuilder(List.of(
         node.toString(),

@@ -11,6 +11,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 public final class ManagedSandbox {
   final String id;
   final Sandbox sandbox;
+  /** The name of the runtime it runs. */
+  final String runtime;
   volatile SandboxState state = SandboxState.STARTING;
   volatile ContainerName container;
   volatile long lastUsedNanos = System.nanoTime();
@@ -45,9 +47,15 @@ public final class ManagedSandbox {
   /** Invocations sent to this sandbox, in flight or recent: the only ones its log lines may name. */
   private final Map<String, Invocation> invocations = new ConcurrentHashMap<>();
 
-  ManagedSandbox(String id, Sandbox sandbox) {
+  ManagedSandbox(String id, Sandbox sandbox, String runtime) {
     this.id = id;
     this.sandbox = sandbox;
+    this.runtime = runtime;
+  }
+
+  /** The name of the runtime it runs ({@code node22}). */
+  public String runtime() {
+    return runtime;
   }
 
   /** The sandbox's id. */

@@ -72,4 +72,69 @@ public final class PoolPolicy {
     }
     return out;
   }
+
+  /**
+   * Splits the warm target over runtimes in proportion to their demand (largest remainder),
+   * every runtime with demand getting at least one while the target allows; with no demand at
+   * all, everything goes to {@code fallback}.
+   */
+  public static java.util.Map<String, Integer> split(int target, java.util.Map<String, Double> demand, String fallback) {
+    java.util.Map<String, Integer> out = new java.util.LinkedHashMap<>();
+    demand.keySet().forEach(k -> out.put(k, 0));
+    double total = 0;
+    for (double d : demand.values()) {
+      total += Math.max(0, d);
+    }
+    if (target <= 0) {
+      return out;
+    }
+    if (total < 1e-3) {
+      out.put(fallback, target);
+      return out;
+    }
+    List<String> wanting = new ArrayList<>();
+    demand.forEach((k, d) -> {
+      if (d > 0.05) {
+        wanting.add(k);
+      }
+    });
+    if (wanting.isEmpty()) {
+      out.put(fallback, target);
+      return out;
+    }
+    // Most demanded first, so a target smaller than the runtimes in demand serves the busiest.
+    wanting.sort(Comparator.comparingDouble((String k) -> demand.get(k)).reversed());
+    int left = target;
+    for (String k : wanting) {
+      if (left == 0) {
+        break;
+      }
+      out.put(k, 1);
+      left--;
+    }
+    if (left > 0) {
+      double sum = 0;
+      for (String k : wanting) {
+        sum += demand.get(k);
+      }
+      double[] exact = new double[wanting.size()];
+      int given = 0;
+      for (int i = 0; i < wanting.size(); i++) {
+        exact[i] = left * demand.get(wanting.get(i)) / sum;
+        int whole = (int) Math.floor(exact[i]);
+        out.merge(wanting.get(i), whole, Integer::sum);
+        given += whole;
+      }
+      Integer[] idx = new Integer[wanting.size()];
+      for (int i = 0; i < idx.length; i++) {
+        idx[i] = i;
+      }
+      java.util.Arrays.sort(idx, Comparator.comparingDouble((Integer i) -> exact[i] - Math.floor(exact[i])).reversed());
+      for (int i = 0; given < left; i = (i + 1) % idx.length) {
+        out.merge(wanting.get(idx[i]), 1, Integer::sum);
+        given++;
+      }
+    }
+    return out;
+  }
 }

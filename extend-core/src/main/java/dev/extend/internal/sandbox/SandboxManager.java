@@ -2,6 +2,8 @@ package dev.extend.internal.sandbox;
 
 import dev.extend.internal.FileTrees;
 import dev.extend.ContainerName;
+import dev.extend.NodeRuntime;
+import dev.extend.internal.runtime.Runtimes;
 import dev.extend.Pool;
 import dev.extend.PoolStats;
 import dev.extend.UnavailableException;
@@ -47,7 +49,31 @@ public final class SandboxManager implements Pool, AutoCloseable {
 
   private record Waiter(ContainerName container, CompletableFuture<ManagedSandbox> future) {}
 
+  /** What a sandbox is assigned to: a container's webhooks of one runtime. */
+  private record Key(ContainerName container, String runtime) {}
+
+  /** The warm sandboxes, starts and waiting requests of one runtime, and its recent demand. */
+  private static final class Lane {
+    final NodeRuntime runtime;
+    final ArrayDeque<ManagedSandbox> warm = new ArrayDeque<>();
+    final ArrayDeque<Waiter> waiters = new ArrayDeque<>();
+    int starting;
+    /** Cold assignments, decaying: the share of the warm target this runtime gets. */
+    double demand;
+    int consecutiveFailures;
+    volatile String lastStartFailure;
+    long refillNotBefore;
+
+    Lane(NodeRuntime runtime) {
+      this.runtime = runtime;
+    }
+  }
+
+  /** Demand halves every minute without cold starts. */
+  private static final double DEMAND_HALF_LIFE_NANOS = TimeUnit.MINUTES.toNanos(1);
+
   private final SandboxRuntime runtime;
+  private final Runtimes runtimes;
   private final AgentClient agents;
   private final String nodeId;
   private final Path sandboxesDir;
@@ -62,16 +88,13 @@ public final class SandboxManager implements Pool, AutoCloseable {
   private final java.util.function.Consumer<Path> socketGone;
 
   private final Object lock = new Object();
-  private final Map<ContainerName, CompletableFuture<ManagedSandbox>> byContainer = new ConcurrentHashMap<>();
+  private final Map<Key, CompletableFuture<ManagedSandbox>> byContainer = new ConcurrentHashMap<>();
   private final Map<String, ManagedSandbox> all = new ConcurrentHashMap<>();
-  private final ArrayDeque<ManagedSandbox> warm = new ArrayDeque<>();
-  private final ArrayDeque<Waiter> waiters = new ArrayDeque<>();
-  private int starting;
+  /** By runtime name; guarded by {@link #lock}. */
+  private final Map<String, Lane> lanes = new java.util.LinkedHashMap<>();
   private volatile int target;
   private volatile boolean closed;
-  private int consecutiveFailures;
-  private volatile String lastStartFailure;
-  private long refillNotBefore;
+  private long demandDecayedAt = System.nanoTime();
 
   private final ScheduledExecutorService scheduler;
   private final ExecutorService starter;
@@ -83,11 +106,16 @@ public final class SandboxManager implements Pool, AutoCloseable {
    * @param output receives each line a sandbox writes, with the sandbox
    * @param socketGone told the socket of each sandbox that ended, to drop its connections
    */
-  public SandboxManager(SandboxRuntime runtime, AgentClient agents, String nodeId, Path dataDir, Path agentDir,
+  public SandboxManager(SandboxRuntime runtime, Runtimes runtimes, AgentClient agents, String nodeId, Path dataDir,
+      Path agentDir,
       Path moduleStore, SandboxLimits limits, int poolSize, int maxSandboxes, Duration idleTimeout,
       Duration waitTimeout, PlatformListener listener, BiConsumer<ManagedSandbox, String> output,
       java.util.function.Consumer<Path> socketGone) {
     this.runtime = runtime;
+    this.runtimes = runtimes;
+    for (NodeRuntime r : runtimes.all()) {
+      lanes.put(r.name(), new Lane(r));
+    }
     this.agents = agents;
     this.nodeId = nodeId;
     this.sandboxesDir = dataDir.resolve("sandboxes");
@@ -134,8 +162,8 @@ public final class SandboxManager implements Pool, AutoCloseable {
    * The sandbox already assigned to {@code container}, counted active (the caller must
    * {@link ManagedSandbox#exit()} it), or null when there is none: never waits.
    */
-  public ManagedSandbox tryAssigned(ContainerName container) {
-    CompletableFuture<ManagedSandbox> f = byContainer.get(container);
+  public ManagedSandbox tryAssigned(ContainerName container, NodeRuntime runtime) {
+    CompletableFuture<ManagedSandbox> f = byContainer.get(new Key(container, runtime.name()));
     if (f != null && f.isDone() && !f.isCompletedExceptionally()) {
       ManagedSandbox m = f.join();
       // counted active before the state check, so eviction (which takes only inactive
@@ -154,32 +182,39 @@ public final class SandboxManager implements Pool, AutoCloseable {
    * one started for it (the caller waits, bounded by the wait timeout, then 503). The lease
    * counts as an active invocation until the caller calls {@link ManagedSandbox#exit()}.
    */
-  public CompletableFuture<Lease> acquire(ContainerName container) {
-    ManagedSandbox assigned = tryAssigned(container);
+  public CompletableFuture<Lease> acquire(ContainerName container, NodeRuntime runtime) {
+    ManagedSandbox assigned = tryAssigned(container, runtime);
     if (assigned != null) {
       return CompletableFuture.completedFuture(new Lease(assigned, false));
     }
+    Key key = new Key(container, runtime.name());
     CompletableFuture<ManagedSandbox> f;
     boolean cold;
     synchronized (lock) {
       if (closed) {
         return CompletableFuture.failedFuture(new UnavailableException("the platform is shutting down"));
       }
-      f = byContainer.get(container);
+      Lane lane = lanes.get(runtime.name());
+      if (lane == null) {
+        return CompletableFuture.failedFuture(new UnavailableException("runtime " + runtime.name()
+            + " is not one of this node's"));
+      }
+      f = byContainer.get(key);
       if (f != null && (!f.isDone() || (!f.isCompletedExceptionally() && f.join().state == SandboxState.ASSIGNED))) {
         cold = false; // joins an assignment under way (or just made) by another request
       } else {
         cold = true;
+        lane.demand += 1;
         f = new CompletableFuture<>();
-        byContainer.put(container, f);
-        ManagedSandbox w = warm.pollFirst();
+        byContainer.put(key, f);
+        ManagedSandbox w = lane.warm.pollFirst();
         if (w != null) {
           assign(w, container);
           f.complete(w);
         } else {
-          waiters.addLast(new Waiter(container, f));
+          lane.waiters.addLast(new Waiter(container, f));
           CompletableFuture<ManagedSandbox> mine = f;
-          scheduler.schedule(() -> expireWaiter(container, mine), waitTimeout.toMillis(), TimeUnit.MILLISECONDS);
+          scheduler.schedule(() -> expireWaiter(lane, key, mine), waitTimeout.toMillis(), TimeUnit.MILLISECONDS);
           scheduler.execute(this::maintain);
         }
       }
@@ -203,17 +238,18 @@ public final class SandboxManager implements Pool, AutoCloseable {
     m.state = SandboxState.ASSIGNED;
   }
 
-  private void expireWaiter(ContainerName container, CompletableFuture<ManagedSandbox> f) {
+  private void expireWaiter(Lane lane, Key key, CompletableFuture<ManagedSandbox> f) {
     synchronized (lock) {
       if (f.isDone()) {
         return;
       }
-      waiters.removeIf(w -> w.future == f);
-      byContainer.remove(container, f);
+      lane.waiters.removeIf(w -> w.future == f);
+      byContainer.remove(key, f);
     }
-    String why = lastStartFailure != null ? "; last sandbox start failed: " + lastStartFailure : "";
-    f.completeExceptionally(new UnavailableException("no sandbox became available for container " + container
-        + " within " + waitTimeout.toMillis() + " ms (" + statsLine() + ")" + why));
+    String failure = lane.lastStartFailure;
+    String why = failure != null ? "; last sandbox start failed: " + failure : "";
+    f.completeExceptionally(new UnavailableException("no sandbox became available for container " + key.container()
+        + " within " + waitTimeout.toMillis() + " ms (runtime " + key.runtime() + "; " + statsLine() + ")" + why));
   }
 
   /**
@@ -226,7 +262,7 @@ public final class SandboxManager implements Pool, AutoCloseable {
         return;
       }
       m.state = SandboxState.DRAINING;
-      warm.remove(m);
+      lanes.get(m.runtime).warm.remove(m);
       unbind(m);
     }
     LOG.info("recycling sandbox {} ({})", m.id, reason);
@@ -245,20 +281,24 @@ public final class SandboxManager implements Pool, AutoCloseable {
    * @return whether there was a sandbox to retire
    */
   public boolean retire(ContainerName container, String reason) {
-    CompletableFuture<ManagedSandbox> f = byContainer.get(container);
-    if (f == null || f.isCompletedExceptionally()) {
-      return false;
+    boolean any = false;
+    for (Map.Entry<Key, CompletableFuture<ManagedSandbox>> e : byContainer.entrySet()) {
+      CompletableFuture<ManagedSandbox> f = e.getValue();
+      if (e.getKey().container().equals(container) && !f.isCompletedExceptionally()) {
+        f.thenAccept(m -> recycle(m, reason));
+        any = true;
+      }
     }
-    f.thenAccept(m -> recycle(m, reason));
-    return true;
+    return any;
   }
 
   private void unbind(ManagedSandbox m) {
     ContainerName c = m.container;
     if (c != null) {
-      CompletableFuture<ManagedSandbox> f = byContainer.get(c);
+      Key key = new Key(c, m.runtime);
+      CompletableFuture<ManagedSandbox> f = byContainer.get(key);
       if (f != null && f.isDone() && !f.isCompletedExceptionally() && f.join() == m) {
-        byContainer.remove(c, f);
+        byContainer.remove(key, f);
       }
     }
   }
@@ -271,12 +311,15 @@ public final class SandboxManager implements Pool, AutoCloseable {
     }
     try {
       List<ManagedSandbox> toRecycle = new ArrayList<>();
-      int launch;
+      List<NodeRuntime> launch = new ArrayList<>();
       List<ManagedSandbox> surplus = new ArrayList<>();
       synchronized (lock) {
-        waiters.removeIf(w -> w.future.isDone());
-        PoolPolicy.Counts c = counts();
         long now = System.nanoTime();
+        decayDemand(now);
+        for (Lane l : lanes.values()) {
+          l.waiters.removeIf(w -> w.future.isDone());
+        }
+        PoolPolicy.Counts c = counts();
         List<PoolPolicy.Candidate> assigned = candidates();
         for (String id : PoolPolicy.idle(assigned, now, idleNanos)) {
           toRecycle.add(all.get(id));
@@ -287,12 +330,27 @@ public final class SandboxManager implements Pool, AutoCloseable {
             toRecycle.add(m);
           }
         }
-        launch = now >= refillNotBefore ? PoolPolicy.toStart(c) : 0;
-        starting += launch;
-        for (int i = PoolPolicy.surplusWarm(c); i > 0 && !warm.isEmpty(); i--) {
-          ManagedSandbox m = warm.pollLast();
-          m.state = SandboxState.DRAINING;
-          surplus.add(m);
+        Map<String, Integer> targets = targets();
+        // Lanes with waiters first, so the node's room goes to requests before the warm target.
+        List<Lane> order = new ArrayList<>(lanes.values());
+        order.sort(java.util.Comparator.comparingInt((Lane l) -> l.waiters.isEmpty() ? 1 : 0));
+        int others = c.total();
+        for (Lane lane : order) {
+          int own = lane.warm.size() + lane.starting;
+          PoolPolicy.Counts lc = new PoolPolicy.Counts(lane.warm.size(), lane.starting, others - own,
+              lane.waiters.size(), targets.getOrDefault(lane.runtime.name(), 0), maxSandboxes);
+          int n = now >= lane.refillNotBefore ? PoolPolicy.toStart(lc) : 0;
+          lane.starting += n;
+          others += n;
+          for (int i = 0; i < n; i++) {
+            launch.add(lane.runtime);
+          }
+          for (int i = PoolPolicy.surplusWarm(lc); i > 0 && !lane.warm.isEmpty(); i--) {
+            ManagedSandbox m = lane.warm.pollLast();
+            m.state = SandboxState.DRAINING;
+            surplus.add(m);
+            others--;
+          }
         }
       }
       for (ManagedSandbox m : toRecycle) {
@@ -306,12 +364,32 @@ public final class SandboxManager implements Pool, AutoCloseable {
           listener.sandboxEnded(m.id, "pool shrunk");
         });
       }
-      for (int i = 0; i < launch; i++) {
-        starter.execute(this::startOne);
+      for (NodeRuntime r : launch) {
+        starter.execute(() -> startOne(r));
       }
     } catch (RuntimeException e) {
       LOG.error("pool maintenance failed", e);
     }
+  }
+
+  /** Lets demand fade: it halves every {@link #DEMAND_HALF_LIFE_NANOS} without cold starts. */
+  private void decayDemand(long now) {
+    double factor = Math.pow(0.5, (now - demandDecayedAt) / DEMAND_HALF_LIFE_NANOS);
+    demandDecayedAt = now;
+    for (Lane l : lanes.values()) {
+      l.demand *= factor;
+    }
+  }
+
+  /** The warm target split over runtimes in proportion to their recent demand. */
+  private Map<String, Integer> targets() {
+    Map<String, Double> demand = new java.util.LinkedHashMap<>();
+    for (Lane l : lanes.values()) {
+      if (l.runtime.state() != NodeRuntime.State.RETIRED) {
+        demand.put(l.runtime.name(), l.demand);
+      }
+    }
+    return PoolPolicy.split(target, demand, runtimes.defaultRuntime().name());
   }
 
   private List<PoolPolicy.Candidate> candidates() {
@@ -331,10 +409,22 @@ public final class SandboxManager implements Pool, AutoCloseable {
         assigned++;
       }
     }
-    return new PoolPolicy.Counts(warm.size(), starting, assigned, waiters.size(), target, maxSandboxes);
+    int warm = 0;
+    int starting = 0;
+    int waiting = 0;
+    for (Lane l : lanes.values()) {
+      warm += l.warm.size();
+      starting += l.starting;
+      waiting += l.waiters.size();
+    }
+    return new PoolPolicy.Counts(warm, starting, assigned, waiting, target, maxSandboxes);
   }
 
-  private void startOne() {
+  private void startOne(NodeRuntime nodeRuntime) {
+    Lane lane;
+    synchronized (lock) {
+      lane = lanes.get(nodeRuntime.name());
+    }
     long t0 = System.nanoTime();
     String id = newSandboxId();
     Path dir = sandboxesDir.resolve(id);
@@ -348,14 +438,16 @@ public final class SandboxManager implements Pool, AutoCloseable {
       Files.setPosixFilePermissions(sock, PosixFilePermissions.fromString("rwx------"));
       Files.setPosixFilePermissions(code, PosixFilePermissions.fromString("rwxr-xr-x"));
       ManagedSandbox[] self = new ManagedSandbox[1];
+      // The first sandbox of a runtime on this host fetches and verifies its distribution.
+      Path runtimeDir = runtimes.distribution(nodeRuntime);
       SandboxSpec spec = new SandboxSpec(id, dir, agentDir, moduleStore, limits, line -> {
         ManagedSandbox s = self[0];
         if (s != null) {
           output.accept(s, line);
         }
-      });
+      }, nodeRuntime, runtimeDir);
       var sandbox = runtime.start(spec);
-      m = new ManagedSandbox(id, sandbox);
+      m = new ManagedSandbox(id, sandbox, nodeRuntime.name());
       self[0] = m;
       all.put(id, m);
       ManagedSandbox managed = m;
@@ -376,19 +468,22 @@ public final class SandboxManager implements Pool, AutoCloseable {
       }
       listener.sandboxStarted(id, System.nanoTime() - t0);
       synchronized (lock) {
-        starting--;
-        consecutiveFailures = 0;
-        lastStartFailure = null;
+        lane.starting--;
+        lane.consecutiveFailures = 0;
+        lane.lastStartFailure = null;
         if (closed || m.state != SandboxState.STARTING) {
           m.state = SandboxState.DRAINING;
         } else {
-          Waiter w = waiters.pollFirst();
+          Waiter w = lane.waiters.pollFirst();
+          while (w != null && w.future.isDone()) {
+            w = lane.waiters.pollFirst();
+          }
           if (w != null) {
             assign(m, w.container);
             w.future.complete(m);
           } else {
             m.state = SandboxState.WARM;
-            warm.addLast(m);
+            lane.warm.addLast(m);
           }
         }
       }
@@ -403,13 +498,13 @@ public final class SandboxManager implements Pool, AutoCloseable {
       }
       long backoff;
       synchronized (lock) {
-        starting--;
-        consecutiveFailures++;
-        lastStartFailure = e.getMessage();
-        backoff = Math.min(10_000, 50L << Math.min(8, consecutiveFailures));
-        refillNotBefore = System.nanoTime() + backoff * 1_000_000;
+        lane.starting--;
+        lane.consecutiveFailures++;
+        lane.lastStartFailure = e.getMessage();
+        backoff = Math.min(10_000, 50L << Math.min(8, lane.consecutiveFailures));
+        lane.refillNotBefore = System.nanoTime() + backoff * 1_000_000;
       }
-      LOG.warn("sandbox {} failed to start (retrying in {} ms): {}", id, backoff, e.toString());
+      LOG.warn("{} sandbox {} failed to start (retrying in {} ms): {}", nodeRuntime.name(), id, backoff, e.toString());
       if (m != null) {
         m.state = SandboxState.DRAINING;
         m.sandbox.destroy(Duration.ZERO);
@@ -427,7 +522,7 @@ public final class SandboxManager implements Pool, AutoCloseable {
     synchronized (lock) {
       was = m.state;
       m.state = SandboxState.DEAD;
-      warm.remove(m);
+      lanes.get(m.runtime).warm.remove(m);
       unbind(m);
       all.remove(m.id);
     }
@@ -479,6 +574,23 @@ public final class SandboxManager implements Pool, AutoCloseable {
     }
   }
 
+  @Override
+  public Map<String, Integer> warmByRuntime() {
+    synchronized (lock) {
+      Map<String, Integer> out = new java.util.LinkedHashMap<>();
+      lanes.forEach((name, lane) -> out.put(name, lane.warm.size()));
+      return out;
+    }
+  }
+
+  @Override
+  public Map<String, Integer> targetByRuntime() {
+    synchronized (lock) {
+      decayDemand(System.nanoTime());
+      return targets();
+    }
+  }
+
   private String statsLine() {
     PoolStats s = stats();
     return "warm=" + s.warm() + ", starting=" + s.starting() + ", assigned=" + s.assigned() + ", max="
@@ -499,7 +611,11 @@ public final class SandboxManager implements Pool, AutoCloseable {
     long deadline = System.nanoTime() + timeout.toNanos();
     while (System.nanoTime() < deadline) {
       synchronized (lock) {
-        if (warm.size() >= target) {
+        int warm = 0;
+        for (Lane l : lanes.values()) {
+          warm += l.warm.size();
+        }
+        if (warm >= target) {
           return true;
         }
       }
@@ -514,7 +630,14 @@ public final class SandboxManager implements Pool, AutoCloseable {
     if (p != null) {
       return p;
     }
-    return consecutiveFailures >= 3 ? "sandboxes fail to start: " + lastStartFailure : null;
+    synchronized (lock) {
+      for (Lane l : lanes.values()) {
+        if (l.consecutiveFailures >= 3) {
+          return l.runtime.name() + " sandboxes fail to start: " + l.lastStartFailure;
+        }
+      }
+    }
+    return null;
   }
 
   /** Every live sandbox (for diagnostics and tests). */
@@ -527,15 +650,17 @@ public final class SandboxManager implements Pool, AutoCloseable {
     List<ManagedSandbox> live;
     synchronized (lock) {
       closed = true;
-      for (Iterator<Waiter> it = waiters.iterator(); it.hasNext(); ) {
-        it.next().future.completeExceptionally(new UnavailableException("the platform is shutting down"));
-        it.remove();
+      for (Lane l : lanes.values()) {
+        for (Iterator<Waiter> it = l.waiters.iterator(); it.hasNext(); ) {
+          it.next().future.completeExceptionally(new UnavailableException("the platform is shutting down"));
+          it.remove();
+        }
+        l.warm.clear();
       }
       live = new ArrayList<>(all.values());
       for (ManagedSandbox m : live) {
         m.state = SandboxState.DRAINING;
       }
-      warm.clear();
       byContainer.clear();
     }
     scheduler.shutdownNow();

@@ -48,4 +48,38 @@ class PoolPolicyTest {
     // below the cap nothing is evicted: a new sandbox is started instead
     assertThat(PoolPolicy.evictForWaiters(new Counts(0, 0, 3, 2, 0, 4), c)).isEmpty();
   }
+
+  private static java.util.Map<String, Double> demand(Object... kv) {
+    java.util.Map<String, Double> m = new java.util.LinkedHashMap<>();
+    for (int i = 0; i < kv.length; i += 2) {
+      m.put((String) kv[i], ((Number) kv[i + 1]).doubleValue());
+    }
+    return m;
+  }
+
+  @Test
+  void withoutDemandTheWholeTargetWarmsTheDefaultRuntime() {
+    assertThat(PoolPolicy.split(4, demand("node20", 0, "node22", 0, "node24", 0), "node22"))
+        .containsEntry("node22", 4).containsEntry("node20", 0).containsEntry("node24", 0);
+    assertThat(PoolPolicy.split(0, demand("node20", 5, "node22", 1), "node22")).containsEntry("node20", 0)
+        .containsEntry("node22", 0);
+  }
+
+  @Test
+  void theTargetFollowsDemandAndSumsToIt() {
+    var out = PoolPolicy.split(10, demand("node20", 1, "node22", 6, "node24", 3), "node22");
+    assertThat(out.values().stream().mapToInt(Integer::intValue).sum()).isEqualTo(10);
+    assertThat(out.get("node22")).isGreaterThan(out.get("node24"));
+    assertThat(out.get("node24")).isGreaterThan(out.get("node20"));
+    assertThat(out.get("node20")).isGreaterThanOrEqualTo(1);
+  }
+
+  @Test
+  void everyRuntimeInDemandKeepsOneWarmWhileTheTargetAllows() {
+    var out = PoolPolicy.split(3, demand("node20", 0.5, "node22", 100, "node24", 0.2), "node22");
+    assertThat(out).containsEntry("node20", 1).containsEntry("node24", 1).containsEntry("node22", 1);
+    // a target smaller than the runtimes in demand serves the busiest first
+    var small = PoolPolicy.split(1, demand("node20", 0.5, "node22", 100, "node24", 0.2), "node22");
+    assertThat(small).containsEntry("node22", 1).containsEntry("node20", 0).containsEntry("node24", 0);
+  }
 }

@@ -14,7 +14,8 @@ final class ApiBodies {
       @JsonProperty("dependencies") Map<String, String> dependencies,
       @JsonProperty("secrets") Map<String, String> secrets,
       @JsonProperty("meta") Map<String, String> meta,
-      @JsonProperty("limits") LimitsBody limits) {}
+      @JsonProperty("limits") LimitsBody limits,
+      @JsonProperty("runtime") String runtime) {}
 
   /** {@code limits} inside a webhook body. */
   record LimitsBody(

@@ -8,6 +8,7 @@ import dev.extend.IssuedToken;
 import dev.extend.Limits;
 import dev.extend.ModuleRef;
 import dev.extend.ModuleStatus;
+import dev.extend.NodeRuntime;
 import dev.extend.NotFoundException;
 import dev.extend.Page;
 import dev.extend.PayloadTooLargeException;
@@ -121,6 +122,7 @@ public final class ApiHandler {
         new Route("DELETE", PREFIX + "/containers/{container}/egress", Access.ADMIN, this::deleteEgress),
         // The list shows every tenant's dependencies: admins only. A container token sees a
         // module (and its build log) only when one of its containers' webhooks depends on it.
+        new Route("GET", PREFIX + "/runtimes", Access.TOKEN, this::listRuntimes),
         new Route("GET", PREFIX + "/modules", Access.ADMIN, this::listModules),
         new Route("GET", PREFIX + "/modules/{module}/{version}", Access.TOKEN, this::getModule),
         new Route("POST", PREFIX + "/modules/{module}/{version}/retry", Access.ADMIN, this::retryModule),
@@ -216,11 +218,15 @@ public final class ApiHandler {
     WebhookRef ref = ref(c);
     Webhook w = platform.get(ref).orElseThrow(() -> new NotFoundException("webhook " + ref + " does not exist"));
     List<ModuleStatus> modules = new ArrayList<>(w.dependencies().size());
+    List<ModuleRef> builds = new ArrayList<>(w.dependencies().size());
+    int abi = platform.runtimes().stream().filter(r -> r.name().equals(w.runtime())).mapToInt(NodeRuntime::abi)
+        .findFirst().orElse(platform.defaultRuntime().abi());
     for (ModuleRef m : w.dependencies()) {
-      modules.add(platform.module(m).orElse(null));
+      builds.add(m.forAbi(abi));
+      modules.add(platform.module(m.forAbi(abi)).orElse(null));
     }
     c.response().getHeaders().put(HttpHeader.ETAG, etag(w.version()));
-    Json.write(c.response(), 200, webhookJson(w, true, modulesJson(w.dependencies(), modules)), c.callback());
+    Json.write(c.response(), 200, webhookJson(w, true, modulesJson(builds, modules)), c.callback());
   }
 
   private void putWebhook(Call c) throws IOException {
@@ -228,7 +234,7 @@ public final class ApiHandler {
     OptionalLong expected = ifMatch(c.request(), ref);
     WebhookBody body = Json.parse(readBody(c.request()), WebhookBody.class);
     WebhookSpec spec = new WebhookSpec(body.code(), body.dependencies(), body.secrets(), body.meta(),
-        limits(body.limits()));
+        limits(body.limits()), body.runtime());
     PutResult result;
     if (expected.isPresent()) {
       try {
@@ -330,7 +336,7 @@ public final class ApiHandler {
     return "\"" + version + "\"";
   }
 
-  static ObjectNode webhookJson(Webhook w, boolean withCode, ArrayNode modules) {
+  ObjectNode webhookJson(Webhook w, boolean withCode, ArrayNode modules) {
     ObjectNode n = Json.MAPPER.createObjectNode();
     n.put("container", w.ref().container().value());
     n.put("name", w.ref().name().value());
@@ -348,6 +354,7 @@ public final class ApiHandler {
     ObjectNode limits = n.putObject("limits");
     limits.put("timeoutMs", w.limits().timeoutMs());
     limits.put("memoryMb", w.limits().memoryMb());
+    n.put("runtime", w.runtime());
     n.put("version", w.version());
     n.put("createdAt", w.createdAt().toString());
     n.put("updatedAt", w.updatedAt().toString());
@@ -357,7 +364,7 @@ public final class ApiHandler {
     return n;
   }
 
-  private static ArrayNode modulesJson(List<ModuleRef> refs, List<ModuleStatus> states) {
+  private ArrayNode modulesJson(List<ModuleRef> refs, List<ModuleStatus> states) {
     ArrayNode arr = Json.MAPPER.createArrayNode();
     for (int i = 0; i < refs.size(); i++) {
       ModuleStatus s = states.get(i);
@@ -365,8 +372,39 @@ public final class ApiHandler {
       n.put("name", refs.get(i).name());
       n.put("version", refs.get(i).version());
       n.put("state", s == null ? "unknown" : s.state().wire());
+      putAbi(n, refs.get(i).abi());
     }
     return arr;
+  }
+
+  /** The build's ABI and the platform's runtimes of that ABI. */
+  private void putAbi(ObjectNode n, int abi) {
+    n.put("abi", abi);
+    ArrayNode names = n.putArray("runtimes");
+    for (NodeRuntime r : platform.runtimes()) {
+      if (r.abi() == abi) {
+        names.add(r.name());
+      }
+    }
+  }
+
+  // ---- runtimes ---------------------------------------------------------------------------
+
+  private void listRuntimes(Call c) {
+    ObjectNode root = Json.MAPPER.createObjectNode();
+    ArrayNode items = root.putArray("items");
+    String def = platform.defaultRuntime().name();
+    for (NodeRuntime r : platform.runtimes()) {
+      ObjectNode n = items.addObject();
+      n.put("name", r.name());
+      n.put("nodeVersion", r.nodeVersion());
+      n.put("npmVersion", r.npmVersion());
+      n.put("abi", r.abi());
+      n.put("state", r.state().json());
+      n.put("default", r.name().equals(def));
+    }
+    root.put("default", def);
+    Json.write(c.response(), 200, root, c.callback());
   }
 
   // ---- egress -----------------------------------------------------------------------------
@@ -416,15 +454,19 @@ public final class ApiHandler {
 
   // ---- modules ----------------------------------------------------------------------------
 
-  private static ModuleRef moduleRef(Call c) {
+  /** The module of the path, built for the {@code runtime} of the query (default: the platform's). */
+  private ModuleRef moduleRef(Call c) {
     String name = c.param("module");
     String version = c.param("version");
+    ModuleRef ref;
     try {
-      return new ModuleRef(name, version);
+      ref = new ModuleRef(name, version);
     } catch (ValidationException e) {
       String problem = e.getMessage().substring(e.getMessage().indexOf(": ") + 2);
       throw new ValidationException("module", problem);
     }
+    String runtime = Request.extractQueryParameters(c.request()).getValue("runtime");
+    return platform.build(ref, runtime);
   }
 
   private void listModules(Call c) {
@@ -458,7 +500,7 @@ public final class ApiHandler {
       do {
         Page<Webhook> page = platform.list(container, MAX_PAGE, cursor);
         for (Webhook w : page.items()) {
-          if (w.dependencies().contains(module)) {
+          if (w.dependencies().contains(module.unbound())) {
             return true;
           }
         }
@@ -473,11 +515,12 @@ public final class ApiHandler {
     Json.write(c.response(), 202, moduleJson(status, true), c.callback());
   }
 
-  private static ObjectNode moduleJson(ModuleStatus m, boolean withLog) {
+  private ObjectNode moduleJson(ModuleStatus m, boolean withLog) {
     ObjectNode n = Json.MAPPER.createObjectNode();
     n.put("name", m.module().name());
     n.put("version", m.module().version());
     n.put("state", m.state().wire());
+    putAbi(n, m.module().abi());
     if (withLog) {
       n.put("log", m.log());
     }

@@ -69,6 +69,17 @@ public abstract class BuildQueueContract {
   }
 
   @Test
+  void eachAbiOfAModuleIsItsOwnJob() {
+    assertThat(queue.enqueue(module(1).forAbi(115))).isTrue();
+    assertThat(queue.enqueue(module(1).forAbi(127))).isTrue();
+    assertThat(queue.enqueue(module(1).forAbi(127))).isFalse();
+    assertThat(queue.depth()).isEqualTo(2);
+    BuildJob a = queue.take("w1", LONG).orElseThrow();
+    BuildJob b = queue.take("w1", LONG).orElseThrow();
+    assertThat(java.util.List.of(a.module(), b.module())).containsExactly(module(1).forAbi(115), module(1).forAbi(127));
+  }
+
+  @Test
   void emptyQueueHasNothingToTake() {
     assertThat(queue.take("w1", LONG)).isEmpty();
     assertThat(queue.depth()).isZero();

@@ -35,7 +35,7 @@ public abstract class FunctionStoreContract extends StoreContract<FunctionStore>
   /** A webhook with the given code and secrets. */
   protected static WebhookRecord webhook(WebhookRef ref, String code, Map<String, String> secrets) {
     return new WebhookRecord(ref, code, List.of(new ModuleRef("lodash", "4.17.21")), secrets,
-        Map.of("owner", "team-a"), new Limits(Duration.ofSeconds(30), 256), 0, null, null);
+        Map.of("owner", "team-a"), new Limits(Duration.ofSeconds(30), 256), "node22", 0, null, null);
   }
 
   private static WebhookRecord webhook(WebhookRef ref, String code) {
@@ -203,7 +203,7 @@ public abstract class FunctionStoreContract extends StoreContract<FunctionStore>
         "LONG", "x".repeat(20_000));
     WebhookRecord record = new WebhookRecord(ref, "// \u2603 code\n'use strict';",
         List.of(new ModuleRef("@scope/pkg", "1.0.0-beta.1"), new ModuleRef("lodash", "4.17.21")), secrets,
-        Map.of("a", "1", "b", "\u00fc\n\"x\"", "empty", ""), new Limits(Duration.ofMillis(1234), 512), 0, null, null);
+        Map.of("a", "1", "b", "\u00fc\n\"x\"", "empty", ""), new Limits(Duration.ofMillis(1234), 512), "node24", 0, null, null);
     store.put(record, OptionalLong.empty());
 
     WebhookRecord read = store.get(ref).orElseThrow();

@@ -73,7 +73,7 @@ public abstract class ModuleBuilderContract {
     Path work = Files.createDirectories(temp.resolve("work"));
     Path out = temp.resolve("out.tgz");
     List<String> log = new CopyOnWriteArrayList<>();
-    builder().build(NpmFixtures.TRANSITIVE, work, out, log::add);
+    builder().build(NpmFixtures.TRANSITIVE, TestRuntimes.runtime(), TestRuntimes.distribution(), work, out, log::add);
     List<String> names = entries(out);
     assertThat(names).allSatisfy(n -> assertThat(n).startsWith("node_modules/"));
     assertThat(names).contains("node_modules/ext-top/package.json", "node_modules/ext-leaf/package.json");
@@ -83,7 +83,7 @@ public abstract class ModuleBuilderContract {
   @Test
   void scopedNames() throws Exception {
     Path out = temp.resolve("scoped.tgz");
-    builder().build(NpmFixtures.SCOPED, Files.createDirectories(temp.resolve("w2")), out, line -> { });
+    builder().build(NpmFixtures.SCOPED, TestRuntimes.runtime(), TestRuntimes.distribution(), Files.createDirectories(temp.resolve("w2")), out, line -> { });
     assertThat(entries(out)).contains("node_modules/@extend-test/greeter/package.json");
   }
 
@@ -91,7 +91,7 @@ public abstract class ModuleBuilderContract {
   void failuresThrowWithTheReasonAndLeaveNoTarball() throws Exception {
     Path out = temp.resolve("broken.tgz");
     List<String> log = new CopyOnWriteArrayList<>();
-    assertThatThrownBy(() -> builder().build(NpmFixtures.FAILING_INSTALL, Files.createDirectories(temp.resolve("w3")),
+    assertThatThrownBy(() -> builder().build(NpmFixtures.FAILING_INSTALL, TestRuntimes.runtime(), TestRuntimes.distribution(), Files.createDirectories(temp.resolve("w3")),
         out, log::add)).isInstanceOf(ModuleBuilder.ModuleBuildException.class);
     assertThat(Files.exists(out) && Files.size(out) > 0).isFalse();
     assertThat(String.join("\n", log)).isNotBlank();
@@ -99,7 +99,7 @@ public abstract class ModuleBuilderContract {
 
   @Test
   void unknownPackagesFail() {
-    assertThatThrownBy(() -> builder().build(new ModuleRef("ext-not-published", "1.0.0"),
+    assertThatThrownBy(() -> builder().build(new ModuleRef("ext-not-published", "1.0.0"), TestRuntimes.runtime(), TestRuntimes.distribution(),
         Files.createDirectories(temp.resolve("w4")), temp.resolve("x.tgz"), line -> { }))
         .isInstanceOf(ModuleBuilder.ModuleBuildException.class);
   }

@@ -59,6 +59,26 @@ public abstract class ModuleStoreContract extends StoreContract<ModuleStore> {
   }
 
   @Test
+  void eachAbiOfAVersionIsItsOwnRecord() {
+    ModuleRef abi115 = LODASH.forAbi(115);
+    ModuleRef abi127 = LODASH.forAbi(127);
+    assertThat(store.createIfAbsent(abi115)).isTrue();
+    assertThat(store.createIfAbsent(abi127)).isTrue();
+    assertThat(store.createIfAbsent(abi127)).isFalse();
+    store.update(abi127, ModuleState.READY, "built for 127", new Artifact("cd".repeat(32), 7));
+    assertThat(store.get(abi115).orElseThrow().state()).isEqualTo(ModuleState.QUEUED);
+    ModuleRecord r = store.get(abi127).orElseThrow();
+    assertThat(r.module()).isEqualTo(abi127);
+    assertThat(r.module().abi()).isEqualTo(127);
+    assertThat(r.state()).isEqualTo(ModuleState.READY);
+    assertThat(store.get(LODASH.forAbi(137))).isEmpty();
+    // listed one after the other, in ABI order, also across pages
+    var first = store.list(1, null);
+    assertThat(first.items()).extracting(ModuleRecord::module).containsExactly(abi115);
+    assertThat(store.list(1, first.nextCursor()).items()).extracting(ModuleRecord::module).containsExactly(abi127);
+  }
+
+  @Test
   void updateOfAMissingRecordIsNotFound() {
     assertThatThrownBy(() -> store.update(LODASH, ModuleState.READY, "", null)).isInstanceOf(NotFoundException.class);
     assertThat(store.get(LODASH)).isEmpty();

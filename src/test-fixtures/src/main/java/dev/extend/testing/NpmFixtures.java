@@ -64,4 +64,11 @@ public final class NpmFixtures {
    * then its inodes with empty files (at most 2 million), and exits successfully.
    */
   public static final ModuleRef EVIL_FILL = new ModuleRef("ext-evil-fill", "1.0.0");
+
+  /**
+   * A native addon: node-gyp compiles its C source (Node-API) at install against the build's
+   * runtime's headers; exports {@code hello()} = {@code "native hello"} and {@code builtForAbi},
+   * the {@code NODE_MODULE_VERSION} it was compiled for.
+   */
+  public static final ModuleRef ADDON = new ModuleRef("ext-addon", "1.0.0");
 }

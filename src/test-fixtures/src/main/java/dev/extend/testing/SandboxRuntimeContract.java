@@ -76,7 +76,8 @@ public abstract class SandboxRuntimeContract {
     Files.createDirectories(dir.resolve("code"));
     Files.createDirectories(dir.resolve("sock"));
     Path modules = Files.createDirectories(tmp.resolve("modules"));
-    return new SandboxSpec(id, dir, agentDir, modules, LIMITS, output::add);
+    return new SandboxSpec(id, dir, agentDir, modules, LIMITS, output::add, TestRuntimes.runtime(),
+        TestRuntimes.distribution());
   }
 
   /** The test agent's directory, written once per test. */

@@ -7,6 +7,6 @@ import java.nio.file.Path;
 class LocalProcessRuntimeContractTest extends SandboxRuntimeContract {
   @Override
   protected SandboxRuntime createRuntime() {
-    return SandboxRuntime.localProcesses(Path.of("/usr/bin/node"));
+    return SandboxRuntime.localProcesses();
   }
 }
