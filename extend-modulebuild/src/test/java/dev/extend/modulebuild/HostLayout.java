@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.extend.ModuleRef;
 import dev.extend.internal.modules.TarGz;
+import dev.extend.testing.TestRuntimes;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
@@ -12,7 +13,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.Assumptions;
 
 /**
  * The host side of module provisioning, as tests need it: a module store made by unpacking
@@ -21,7 +21,8 @@ import org.junit.jupiter.api.Assumptions;
  * with {@code node} so that resolution goes through real paths as in a sandbox.
  */
 final class HostLayout {
-  static final Path NODE = Path.of("/usr/bin/node");
+  /** The default runtime's node (the platform's own distribution, never the host's). */
+  static final Path NODE = TestRuntimes.distribution().resolve("bin/node");
 
   private final Path store;
 
@@ -103,25 +104,11 @@ final class HostLayout {
     return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'";
   }
 
-  /** Skips (fails under CI) when node or npm are not installed. */
-  static void requireNodeAndNpm() {
-    boolean ok = Files.isExecutable(NODE) && onPath("npm");
-    if (!ok && "true".equals(System.getenv("CI"))) {
-      throw new AssertionError("node and npm are required (CI=true)");
-    }
-    Assumptions.assumeTrue(ok, "node at /usr/bin/node and npm on the PATH are required");
-  }
-
-  private static boolean onPath(String name) {
-    String path = System.getenv("PATH");
-    if (path == null) {
-      return false;
-    }
-    for (String d : path.split(":")) {
-      if (!d.isEmpty() && Files.isExecutable(Path.of(d, name))) {
-        return true;
-      }
-    }
-    return false;
+  /**
+   * Makes sure the default runtime's distribution is here (fetched and verified the first time):
+   * builds and sandboxes use it, never a host Node.
+   */
+  static void requireRuntime() {
+    assertThat(NODE).isExecutable();
   }
 }

@@ -33,7 +33,7 @@ class NpmModuleBuilderContainerdTest {
 
   @BeforeAll
   static void start() throws Exception {
-    HostLayout.requireNodeAndNpm();
+    HostLayout.requireRuntime();
     containerd = ContainerdFixture.start();
     runtime = ContainerdRuntime.builder().socket(containerd.socket()).namespace("extend-modulebuild-test")
         .nodeId("modulebuild").dataDir(Files.createDirectories(Path.of("target/extend-data").toAbsolutePath()))

@@ -46,7 +46,7 @@ class NpmModuleBuilderHostileContainerdTest {
 
   @BeforeAll
   static void start() throws Exception {
-    HostLayout.requireNodeAndNpm();
+    HostLayout.requireRuntime();
     containerd = ContainerdFixture.start();
     runtime = ContainerdRuntime.builder().socket(containerd.socket()).namespace("extend-modulebuild-test")
         .nodeId("hostile").dataDir(Files.createDirectories(Path.of("target/extend-data").toAbsolutePath()))

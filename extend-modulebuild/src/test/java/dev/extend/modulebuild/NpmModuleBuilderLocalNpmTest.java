@@ -36,7 +36,7 @@ class NpmModuleBuilderLocalNpmTest {
 
   @BeforeAll
   static void startRegistry() throws IOException {
-    HostLayout.requireNodeAndNpm();
+    HostLayout.requireRuntime();
     registry = LocalNpmRegistry.withFixtures();
   }
 

@@ -32,7 +32,7 @@ class PlatformModulesLocalNpmTest {
 
   @BeforeEach
   void start() throws Exception {
-    HostLayout.requireNodeAndNpm();
+    HostLayout.requireRuntime();
     registry = LocalNpmRegistry.withFixtures();
     platform = ServerlessPlatform.builder()
         .dataDir(data)

@@ -12,9 +12,12 @@ final class PublicNpmRegistry {
 
   /** Skips the test when the registry is unreachable, unless {@code CI=true} (then it fails). */
   static synchronized void require() throws Exception {
-    HostLayout.requireNodeAndNpm();
+    HostLayout.requireRuntime();
     if (reachable == null) {
-      ProcessBuilder pb = new ProcessBuilder("npm", "view", "async@2.6.0", "version").redirectErrorStream(true);
+      java.nio.file.Path rt = HostLayout.NODE.getParent().getParent();
+      ProcessBuilder pb = new ProcessBuilder(HostLayout.NODE.toString(),
+          rt.resolve("lib/node_modules/npm/bin/npm-cli.js").toString(), "view", "async@2.6.0", "version")
+          .redirectErrorStream(true);
       Process p = pb.start();
       boolean done = p.waitFor(60, TimeUnit.SECONDS);
       String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();

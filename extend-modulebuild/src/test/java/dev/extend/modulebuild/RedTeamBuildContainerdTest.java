@@ -49,7 +49,7 @@ class RedTeamBuildContainerdTest {
 
   @BeforeAll
   static void start() throws Exception {
-    HostLayout.requireNodeAndNpm();
+    HostLayout.requireRuntime();
     containerd = ContainerdFixture.start();
     runtime = ContainerdRuntime.builder().socket(containerd.socket()).namespace("extend-modulebuild-redteam")
         .nodeId("redteam2").dataDir(Files.createDirectories(Path.of("target/extend-data-redteam2").toAbsolutePath()))

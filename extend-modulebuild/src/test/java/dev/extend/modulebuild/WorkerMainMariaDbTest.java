@@ -43,7 +43,7 @@ class WorkerMainMariaDbTest {
 
   @BeforeEach
   void start() throws Exception {
-    HostLayout.requireNodeAndNpm();
+    HostLayout.requireRuntime();
     database = "extend_worker_" + Long.toHexString(ThreadLocalRandom.current().nextLong() & Long.MAX_VALUE);
     try (Connection c = DriverManager.getConnection(SERVER + "?connectTimeout=2000", "root", "");
         Statement s = c.createStatement()) {
