@@ -112,6 +112,9 @@ class ScaleOutMariaDbNginxTest {
     env.put("EXTEND_BUILD_WORKERS", "1");
     env.put("EXTEND_NPM_REGISTRY", registry.url().toString());
     env.put("EXTEND_DRAIN_SECONDS", "2");
+    // the verified runtimes tests share (the fixture registry serves no Node.js builds)
+    dev.extend.testing.TestRuntimes.distribution();
+    env.put("EXTEND_RUNTIMES_DIR", dev.extend.testing.TestRuntimes.dir().toString());
     cluster = new ExtendCluster(work, jar, moduleDir.resolve("multi-node"), env);
     long t0 = System.nanoTime();
     nodes = cluster.startNodes(3, Duration.ofSeconds(90));

@@ -264,7 +264,13 @@ class NpmModuleBuilderHostileContainerdTest {
           "    const p = path.join(d, n); if (skip.has(p)) continue;",
           "    let st; try { st = fs.lstatSync(p); } catch (e) { continue; }",
           "    if (st.isDirectory()) walk(p);",
-          "    else if (st.isFile() && st.size <= 262144) { try { out.push('FILE ' + p + ' ' + fs.readFileSync(p, 'latin1')); files++; } catch (e) {} }",
+          // every readable file is searched for anything shaped like the token; the small files
+          // of the job's own areas are dumped whole (the build tree's toolchain would not fit)
+          "    else if (st.isFile() && st.size <= 64 << 20) {",
+          "      let text; try { text = fs.readFileSync(p, 'latin1'); files++; } catch (e) { continue; }",
+          "      for (const m of text.match(/npm-token-[0-9a-f]{8}-[0-9a-f-]{27}/g) || []) out.push('MATCH ' + p + ' ' + m);",
+          "      if (st.size <= 262144 && (/^\\/(etc|work|tmp|root|home)\\//.test(p) || p.endsWith('/npm-cli.js'))) out.push('FILE ' + p + ' ' + text);",
+          "    }",
           "  }",
           "})('/');",
           "fs.writeFileSync(path.join(__dirname, 'dump.txt'), out.join('\\n'));",
@@ -289,6 +295,9 @@ class NpmModuleBuilderHostileContainerdTest {
       assertThat(dumped).contains("\"PATH\":").contains("nobody:x:65534").contains("npm-cli.js")
           .contains("FILE /work/.extend/job.json");
       assertThat(dumped).doesNotContain(token);
+      assertThat(dumped.lines()).as("nothing shaped like the token anywhere").noneMatch(l -> l.startsWith("MATCH "));
+      assertThat(Integer.parseInt(o.logText().replaceAll("(?s).*ext-evil-snoop: read (\\d+) files.*", "$1")))
+          .as("it searched the whole tree it sees").isGreaterThan(1000);
       assertThat(t.contains(token)).isFalse();
       assertThat(o.logText()).doesNotContain(token);
     }

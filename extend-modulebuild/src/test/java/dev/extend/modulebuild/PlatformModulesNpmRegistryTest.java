@@ -24,7 +24,7 @@ import org.junit.jupiter.api.io.TempDir;
  * the npm builder installing {@code async@2.6.0} from npm's public registry.
  */
 class PlatformModulesNpmRegistryTest {
-  private static final ModuleRef ASYNC = new ModuleRef("async", "2.6.0");
+  private static final ModuleRef ASYNC = new ModuleRef("async", "2.6.0").forAbi(dev.extend.testing.TestRuntimes.runtime().abi());
 
   @TempDir Path data;
 

@@ -37,6 +37,9 @@ class WorkerMainMariaDbTest {
 
   @TempDir Path tmp;
   private String database;
+  /** Modules are built per ABI: the default runtime's. */
+  private static final ModuleRef TOP = NpmFixtures.TRANSITIVE.forAbi(dev.extend.testing.TestRuntimes.runtime().abi());
+  private static final ModuleRef BROKEN = NpmFixtures.FAILING_INSTALL.forAbi(dev.extend.testing.TestRuntimes.runtime().abi());
   private LocalNpmRegistry registry;
   private JdbcStorage storage;
   private Process worker;
@@ -95,16 +98,18 @@ class WorkerMainMariaDbTest {
         "EXTEND_WORKER_ID", "worker-test",
         "EXTEND_BUILD_WORKERS", "2",
         "EXTEND_NPM_REGISTRY", registry.url().toString(),
-        "EXTEND_RUNTIME", "local"));
+        "EXTEND_RUNTIME", "local",
+        // the verified runtimes tests share (the fixture registry serves no Node.js builds)
+        "EXTEND_RUNTIMES_DIR", dev.extend.testing.TestRuntimes.dir().toString()));
     worker = pb.start();
 
     // What a server does on a webhook put: a record, then a queued job.
-    for (ModuleRef m : new ModuleRef[] {NpmFixtures.TRANSITIVE, NpmFixtures.FAILING_INSTALL}) {
+    for (ModuleRef m : new ModuleRef[] {TOP, BROKEN}) {
       assertThat(storage.moduleStore().createIfAbsent(m)).isTrue();
       assertThat(storage.buildQueue().enqueue(m)).isTrue();
     }
 
-    ModuleRecord built = awaitSettled(NpmFixtures.TRANSITIVE, log);
+    ModuleRecord built = awaitSettled(TOP, log);
     assertThat(built.state()).as(Files.readString(log)).isEqualTo(ModuleState.READY);
     assertThat(built.log()).contains("worker-test").contains("packed");
     Path unpacked = Files.createDirectories(tmp.resolve("unpacked"));
@@ -114,7 +119,7 @@ class WorkerMainMariaDbTest {
     assertThat(unpacked.resolve("node_modules/ext-top/index.js")).exists();
     assertThat(unpacked.resolve("node_modules/ext-leaf/index.js")).exists();
 
-    ModuleRecord failed = awaitSettled(NpmFixtures.FAILING_INSTALL, log);
+    ModuleRecord failed = awaitSettled(BROKEN, log);
     assertThat(failed.state()).isEqualTo(ModuleState.FAILED);
     assertThat(failed.log()).contains("cannot find the native toolchain");
     assertThat(storage.buildQueue().depth()).isZero();

@@ -46,8 +46,9 @@ import org.junit.jupiter.api.io.TempDir;
  * nowhere, nothing is written outside {@code <data>/modules}, and a neighbour keeps answering.
  */
 class HostileModuleArtifactContainerdTest {
-  static final ModuleRef CHAIN = ModuleRef.parse("evil-chain@1.0.0");
-  static final ModuleRef SWAPPED = ModuleRef.parse("swapped@1.0.0");
+  /** Modules are stored per ABI: these are the default runtime's builds. */
+  static final ModuleRef CHAIN = ModuleRef.parse("evil-chain@1.0.0").forAbi(dev.extend.testing.TestRuntimes.runtime().abi());
+  static final ModuleRef SWAPPED = ModuleRef.parse("swapped@1.0.0").forAbi(dev.extend.testing.TestRuntimes.runtime().abi());
 
   @TempDir static Path base;
   static Path data;
