@@ -1,15 +1,11 @@
 package dev.extend;
 
-import dev.extend.spi.ArtifactStore;
-import dev.extend.spi.BuildQueue;
 import dev.extend.spi.EgressStore;
 import dev.extend.spi.FunctionStore;
 import dev.extend.spi.ModuleBuilder;
 import dev.extend.spi.ModuleBuilderProvider;
-import dev.extend.spi.ModuleStore;
 import dev.extend.spi.Storage;
 import dev.extend.spi.StorageProvider;
-import dev.extend.spi.TokenStore;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -71,44 +67,10 @@ final class TestProviders {
   }
 
   /** In-memory stores that remember being closed. */
-  static final class RecordingStorage implements Storage {
-    final FunctionStore functions = FunctionStore.inMemory();
-    final ArtifactStore artifacts = ArtifactStore.inMemory();
-    final ModuleStore modules = ModuleStore.inMemory();
-    final BuildQueue queue = BuildQueue.inMemory();
-    final TokenStore tokens = TokenStore.inMemory();
-    final EgressStore egress = EgressStore.inMemory();
+  static final class RecordingStorage extends dev.extend.internal.memory.InMemoryStorage {
+    final FunctionStore functions = functionStore();
+    final EgressStore egress = egressStore();
     volatile int closed;
-
-    @Override
-    public FunctionStore functionStore() {
-      return functions;
-    }
-
-    @Override
-    public ArtifactStore artifactStore() {
-      return artifacts;
-    }
-
-    @Override
-    public ModuleStore moduleStore() {
-      return modules;
-    }
-
-    @Override
-    public BuildQueue buildQueue() {
-      return queue;
-    }
-
-    @Override
-    public TokenStore tokenStore() {
-      return tokens;
-    }
-
-    @Override
-    public EgressStore egressStore() {
-      return egress;
-    }
 
     @Override
     public void close() {

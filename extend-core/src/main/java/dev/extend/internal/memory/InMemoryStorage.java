@@ -8,8 +8,8 @@ import dev.extend.spi.ModuleStore;
 import dev.extend.spi.Storage;
 import dev.extend.spi.TokenStore;
 
-/** Every store in memory. */
-public final class InMemoryStorage implements Storage {
+/** Every store in memory (open for tests that watch a storage being closed). */
+public class InMemoryStorage implements Storage {
   private final FunctionStore functions = FunctionStore.inMemory();
   private final ArtifactStore artifacts = ArtifactStore.inMemory();
   private final ModuleStore modules = ModuleStore.inMemory();

@@ -3,6 +3,7 @@ package dev.extend.internal.runtime;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.extend.NodeRuntime;
+import dev.extend.internal.FileTrees;
 import dev.extend.internal.modules.TarGz;
 import java.io.IOException;
 import java.io.InputStream;
@@ -22,7 +23,6 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
 import java.util.Base64;
-import java.util.Comparator;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
@@ -172,11 +172,11 @@ public final class NodeDistributions {
       if (Files.exists(dir, LinkOption.NOFOLLOW_LINKS)) {
         Path old = root.resolve(".old-" + dir.getFileName() + "-" + System.nanoTime());
         Files.move(dir, old, StandardCopyOption.ATOMIC_MOVE);
-        deleteTree(old);
+        FileTrees.deleteTree(old);
       }
       Files.move(tree, dir, StandardCopyOption.ATOMIC_MOVE);
     } finally {
-      deleteTree(tmp);
+      FileTrees.deleteTree(tmp);
     }
   }
 
@@ -280,23 +280,6 @@ public final class NodeDistributions {
                 .contains(java.nio.file.attribute.PosixFilePermission.OWNER_EXECUTE);
         Files.setPosixFilePermissions(p, java.nio.file.attribute.PosixFilePermissions.fromString(exec ? "rwxr-xr-x" : "rw-r--r--"));
       }
-    }
-  }
-
-  static void deleteTree(Path dir) {
-    if (!Files.exists(dir, LinkOption.NOFOLLOW_LINKS)) {
-      return;
-    }
-    try (Stream<Path> all = Files.walk(dir)) {
-      all.sorted(Comparator.reverseOrder()).forEach(p -> {
-        try {
-          Files.deleteIfExists(p);
-        } catch (IOException ignored) {
-          // best effort
-        }
-      });
-    } catch (IOException ignored) {
-      // vanished meanwhile
     }
   }
 
