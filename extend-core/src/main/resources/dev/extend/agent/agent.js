@@ -355,9 +355,10 @@ function invoke(name, rest, query, req, res) {
 /**
  * Calls a function of the ctx programming models once the body is in. The first answer wins:
  * the callback's call, or what the function returns (a thenable is awaited; undefined → 204
- * only from a thenable). A function that can take a callback and returns undefined, or
- * something that is not plain data, is waited on (the host's timeout bounds it); one that cannot
- * and returns undefined is answered 502 at once. What comes after the answer is ignored, logged.
+ * only from a thenable). A (ctx, cb) function answers through cb or a returned thenable only;
+ * a one-parameter function that returns undefined, or something that is not plain data, is
+ * waited on (the host's timeout bounds it); one that cannot take a callback and returns
+ * undefined is answered 502 at once. What comes after the answer is ignored, logged.
  */
 function call(wh, ctx, raw, req, res) {
   const fn = wh.fn;
@@ -410,7 +411,9 @@ function call(wh, ctx, raw, req, res) {
       r.then(succeed, (e) => fail(e === undefined || e === null ? new Error('the promise was rejected with ' + e) : e));
     } else if (answered) {
       // answered through the callback before returning
-    } else if (r !== undefined && (wh.shape === 'ctx' || r === arg || isPlainData(r))) {
+    } else if (r !== undefined && (wh.shape === 'ctx' || (wh.shape === 'either' && (r === arg || isPlainData(r))))) {
+      // (ctx, cb) answers through cb or a promise only: what else it returns is ignored, as in
+      // Lambda's callback handlers ((ctx, cb) => list.push(cb) returns a number by the way)
       succeed(r);
     } else if (wh.shape === 'ctx') {
       emit('error', NO_ANSWER, scope);

@@ -307,8 +307,13 @@ public abstract class SandboxRuntimeContract {
   void realAgentTakesTheFirstAnswerAndIgnoresTheRest() throws Exception {
     List<String> output = new CopyOnWriteArrayList<>();
     Sandbox s = startRealAgent(output);
-    answers(s, "return-then-cb", "module.exports = function (ctx, cb) { setTimeout(() => cb(null, 'second'), 10);"
+    answers(s, "return-then-cb", "module.exports = function (cb) { setTimeout(() => cb(null, 'second'), 10);"
         + " return { first: true }; }", null, 200, "{\"first\":true}");
+    // (ctx, cb) answers through its callback: a value it returns by the way is not the answer
+    answers(s, "ctx-cb-returns", "module.exports = (ctx, cb) => [cb].push(setTimeout(() => cb(null, 'called'), 10))",
+        null, 200, "called");
+    answers(s, "ctx-cb-promise", "module.exports = function (ctx, cb) { return Promise.resolve('promised'); }", null,
+        200, "promised");
     answers(s, "cb-then-return", "module.exports = function (ctx, cb) { cb(null, 'callback first'); return 'returned'; }",
         null, 200, "callback first");
     answers(s, "cb-twice", "module.exports = (cb) => { cb(null, 'once'); cb(null, 'twice'); }", null, 200, "once");
