@@ -637,15 +637,21 @@ public final class ServerlessPlatform implements AutoCloseable {
       return this;
     }
 
-    /** Limits a webhook gets when it names none (default 30 s, 256 MiB). */
+    /**
+     * Limits a webhook gets for each one it leaves out (default 30 s, 256 MiB); a limit left
+     * null here keeps that default. A webhook keeps the value it got when it was written.
+     */
     public Builder defaultLimits(Limits limits) {
-      s.defaultLimits = limits;
+      s.defaultLimits = java.util.Objects.requireNonNull(limits, "defaultLimits").orElse(s.defaultLimits);
       return this;
     }
 
-    /** The largest limits a webhook may ask for (default 5 minutes, 1024 MiB). */
+    /**
+     * The largest limits a webhook may ask for (default 5 minutes, 1024 MiB); a limit left null
+     * here keeps that default.
+     */
     public Builder maxLimits(Limits limits) {
-      s.maxLimits = limits;
+      s.maxLimits = java.util.Objects.requireNonNull(limits, "maxLimits").orElse(s.maxLimits);
       return this;
     }
 

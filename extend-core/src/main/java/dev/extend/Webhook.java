@@ -13,7 +13,8 @@ import java.util.Set;
  * @param dependencies its npm modules, sorted
  * @param secretNames the names of its secrets (values are write-only)
  * @param meta its metadata
- * @param limits its effective limits
+ * @param limits its limits in effect, always complete; one left out when it was written holds
+ *     the platform's default of that time
  * @param runtime the runtime it runs on ({@code node22}); null only for webhooks stored before
  *     runtimes were named, which run on the platform's default
  * @param version its version, bumped by every update (starts at 1)

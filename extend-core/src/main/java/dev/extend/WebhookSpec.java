@@ -1,5 +1,6 @@
 package dev.extend;
 
+import java.time.Duration;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -9,7 +10,8 @@ import java.util.TreeMap;
 /**
  * What a caller writes when it creates or updates a webhook: its Node.js source (one CommonJS
  * module), npm dependencies as exact {@code name → version} pairs, secrets (write-only),
- * plain metadata and optional limits (null means the platform defaults).
+ * plain metadata and optional limits (null, or a limit left null, means the platform's default
+ * at write time; see {@link Limits}).
  *
  * <p>Structural checks happen here; size limits are the platform's and are checked when the
  * spec is written.
@@ -18,7 +20,7 @@ import java.util.TreeMap;
  * @param dependencies npm package name to exact version
  * @param secrets secret name to value; never returned in plain text
  * @param meta plain string metadata, returned on reads
- * @param limits limits, or null for the platform's defaults
+ * @param limits limits, or null for the platform's defaults; each limit may be left null alone
  * @param runtime the runtime to run on ({@code node22}), or null for the platform's default
  */
 public record WebhookSpec(
@@ -112,9 +114,21 @@ public record WebhookSpec(
       return this;
     }
 
-    /** Sets the limits. */
+    /** Sets the limits (null, or a limit left null: the platform's default). */
     public Builder limits(Limits limits) {
       this.limits = limits;
+      return this;
+    }
+
+    /** Sets the timeout and keeps the memory limit as set so far (default: the platform's). */
+    public Builder timeout(Duration timeout) {
+      this.limits = new Limits(Objects.requireNonNull(timeout, "timeout"), limits == null ? null : limits.memoryMb());
+      return this;
+    }
+
+    /** Sets the memory limit in MiB and keeps the timeout as set so far (default: the platform's). */
+    public Builder memoryMb(int memoryMb) {
+      this.limits = new Limits(limits == null ? null : limits.timeout(), memoryMb);
       return this;
     }
 

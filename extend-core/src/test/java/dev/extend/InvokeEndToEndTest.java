@@ -112,6 +112,35 @@ class InvokeEndToEndTest {
         InvocationRequest.get())).isInstanceOf(FunctionErrorException.class).hasMessage("r");
   }
 
+  /** A one-parameter function that is not async answers with what it returns, not with a 504 at the timeout. */
+  @Test
+  void oneParameterFunctionAnswersWithItsReturnValue() {
+    try (InvocationResponse r = put("epsilon", "arrow", "module.exports = (ctx) => ({ hi: ctx.body.name })",
+        InvocationRequest.json("{\"name\":\"Ada\"}"))) {
+      assertThat(r.status()).isEqualTo(200);
+      assertThat(r.bodyText()).isEqualTo("{\"hi\":\"Ada\"}");
+    }
+    try (InvocationResponse r = put("epsilon", "function", "module.exports = function (ctx) { return { q: ctx.query.x }; }",
+        InvocationRequest.builder().query("x=1").build())) {
+      assertThat(r.bodyText()).isEqualTo("{\"q\":\"1\"}");
+    }
+  }
+
+  /** No callback to wait for and nothing returned: a 502 that says which models exist, at once. */
+  @Test
+  void functionThatCannotAnswerIsToldSoAtOnce() {
+    WebhookRef ref = WebhookRef.of("epsilon", "void");
+    // a short timeout, so that waiting for it would show as a timeout rather than as a slow test
+    platform.put(ref, WebhookSpec.builder("module.exports = () => { console.log('did it'); }")
+        .timeout(Duration.ofSeconds(10)).build());
+    assertThatThrownBy(() -> platform.invoke(ref, InvocationRequest.get()))
+        .isInstanceOfSatisfying(FunctionErrorException.class, e -> {
+          assertThat(e.status()).isEqualTo(502);
+          assertThat(e.getMessage()).contains("returned undefined and has no callback", "function (ctx, cb)",
+              "async (ctx)");
+        });
+  }
+
   @Test
   void syntaxErrorIsReportedAsLoadFailure() {
     assertThatThrownBy(() -> put("gamma", "broken", "module.exports = async (ctx => {", InvocationRequest.get()))

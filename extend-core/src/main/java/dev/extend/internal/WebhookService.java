@@ -87,7 +87,8 @@ public final class WebhookService {
         "letters, digits and '_', not starting with a digit");
     checkMap("meta", spec.meta(), META_NAME, settings.maxMeta(), settings.maxMetaBytes(),
         "letters, digits, '_', '.', ':' and '-'");
-    Limits limits = spec.limits() == null ? settings.defaultLimits() : spec.limits();
+    // Each limit left out is resolved now and stored: a later change of the default moves nothing.
+    Limits limits = spec.limits() == null ? settings.defaultLimits() : spec.limits().orElse(settings.defaultLimits());
     if (limits.timeout().compareTo(settings.maxLimits().timeout()) > 0) {
       throw new ValidationException("limits.timeoutMs", limits.timeoutMs() + " exceeds the maximum of "
           + settings.maxLimits().timeoutMs());

@@ -17,7 +17,8 @@ import java.util.Objects;
  * @param dependencies npm modules, sorted
  * @param secrets secret values by name
  * @param meta metadata
- * @param limits effective limits
+ * @param limits the limits in effect, complete: a limit the writer left out was resolved to the
+ *     platform's default when the webhook was written
  * @param runtime the runtime it runs on ({@code node22}); null only for webhooks stored before
  *     runtimes were named, which run on the platform's default
  * @param version version, 1 for a new webhook, bumped by each update
@@ -41,6 +42,9 @@ public record WebhookRecord(
     Objects.requireNonNull(ref, "ref");
     Objects.requireNonNull(code, "code");
     Objects.requireNonNull(limits, "limits");
+    if (!limits.isComplete()) {
+      throw new IllegalArgumentException("a stored webhook's limits must be complete, were " + limits);
+    }
     dependencies = List.copyOf(dependencies);
     secrets = Map.copyOf(secrets);
     meta = Map.copyOf(meta);

@@ -99,6 +99,102 @@ function isAsyncFunction(fn) {
   return fn.constructor && fn.constructor.name === 'AsyncFunction';
 }
 
+// How a webhook is called follows the parameters it declares, decided once when it is loaded:
+//   'raw'   (ctx, req, res)  three or more: the function owns the raw request and response
+//   'ctxCb' (ctx, cb)        two
+//   'either' (x)             one, not async, not destructured: x is ctx and is also callable as
+//                            the callback, so both (ctx) => value and function (cb) work
+//   'ctx'   (ctx)            none, async with one, or one destructured parameter: no callback
+// Whatever the shape, the first answer wins (see call()).
+function shapeOf(fn) {
+  if (fn.length >= 3) return 'raw';
+  if (fn.length === 2) return 'ctxCb';
+  if (fn.length === 1 && !isAsyncFunction(fn) && !firstParamIsPattern(fn)) return 'either';
+  return 'ctx';
+}
+
+// Whether the first parameter is a destructuring pattern, ({ body }) or ([a]), read from the
+// source. Anything this cannot read counts as "not a pattern", which only means the agent
+// waits for a callback that may come.
+function firstParamIsPattern(fn) {
+  let src;
+  try {
+    src = Function.prototype.toString.call(fn);
+  } catch (e) {
+    return false;
+  }
+  let i = 0;
+  const skip = () => {
+    for (;;) {
+      while (i < src.length && /\s/.test(src[i])) i++;
+      if (src.startsWith('//', i)) {
+        const nl = src.indexOf('\n', i);
+        i = nl < 0 ? src.length : nl + 1;
+      } else if (src.startsWith('/*', i)) {
+        const end = src.indexOf('*/', i + 2);
+        i = end < 0 ? src.length : end + 2;
+      } else {
+        return;
+      }
+    }
+  };
+  const word = () => {
+    const m = /^[A-Za-z_$][\w$]*/.exec(src.slice(i, i + 256));
+    return m ? m[0] : '';
+  };
+  skip();
+  if (word() === 'async') {
+    i += 5;
+    skip();
+  }
+  if (word() === 'function') {
+    i += 8;
+    skip();
+    if (src[i] === '*') i++;
+    skip();
+    i += word().length; // the name, if any
+    skip();
+  } else if (src[i] !== '(') {
+    i += word().length; // an arrow's one bare parameter, or a method's name
+    skip();
+    if (src[i] !== '(') return false;
+  }
+  if (src[i] !== '(') return false;
+  i++;
+  skip();
+  return src[i] === '{' || src[i] === '[';
+}
+
+// Whether a value returned by a function that could also answer through its callback is meant
+// as the answer: plain data, not an object an arrow body returns by the way, such as the timer
+// of (ctx, cb) => setTimeout(...) or the request of (ctx, cb) => https.get(...).
+function isPlainData(v) {
+  if (v === null) return true;
+  if (typeof v !== 'object') return typeof v !== 'function' && typeof v !== 'symbol';
+  if (Array.isArray(v) || Buffer.isBuffer(v)) return true;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+function isThenable(v) {
+  return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof v.then === 'function';
+}
+
+// ctx that can also be called as the callback; serializes (and spreads) as ctx.
+function callableCtx(ctx, cb) {
+  const f = function callback(err, value) {
+    cb(err, value);
+  };
+  Object.assign(f, ctx);
+  Object.defineProperty(f, 'toJSON', { value() { return Object.assign({}, this); } });
+  return f;
+}
+
+const NO_ANSWER = 'the webhook returned undefined and has no callback to answer through. Return the answer'
+  + ' (null answers 204) or a promise of it, e.g. module.exports = async (ctx) => ({ ok: true }); or take'
+  + ' a callback: function (ctx, cb) { cb(null, value) } or function (cb); or the raw request and'
+  + ' response: function (ctx, req, res)';
+
 function parseQuery(qs) {
   const out = {};
   if (!qs) return out;
@@ -229,7 +325,7 @@ function invoke(name, rest, query, req, res) {
   const fn = wh.fn;
   als.run(scope, () => {
     try {
-      if (fn.length >= 3) {
+      if (wh.shape === 'raw') {
         // (ctx, req, res): the function owns the raw request and response, body unread.
         req.url = rest + (query ? '?' + query : '');
         delete req.headers['x-extend-version'];
@@ -256,44 +352,77 @@ function invoke(name, rest, query, req, res) {
   });
 }
 
-/** Calls a function of the ctx programming models once the body is in. */
+/**
+ * Calls a function of the ctx programming models once the body is in. The first answer wins:
+ * the callback's call, or what the function returns (a thenable is awaited; undefined → 204
+ * only from a thenable). A (ctx, cb) function answers through cb or a returned thenable only;
+ * a one-parameter function that returns undefined, or something that is not plain data, is
+ * waited on (the host's timeout bounds it); one that cannot take a callback and returns
+ * undefined is answered 502 at once. What comes after the answer is ignored, logged.
+ */
 function call(wh, ctx, raw, req, res) {
   const fn = wh.fn;
+  const scope = als.getStore();
+  ctx.rawBody = raw;
   try {
-    ctx.rawBody = raw;
-    try {
-      ctx.body = parseBody(raw, req.headers['content-type']);
-    } catch (e) {
-      sendError(res, 400, 'invalid_body', 'the request body is not valid JSON: ' + e.message);
-      return;
+    ctx.body = parseBody(raw, req.headers['content-type']);
+  } catch (e) {
+    sendError(res, 400, 'invalid_body', 'the request body is not valid JSON: ' + e.message);
+    return;
+  }
+  let answered = false;
+  const fail = (err) => {
+    emit('error', err && err.stack ? err.stack : String(err), scope);
+    if (answered) return;
+    answered = true;
+    sendFunctionError(res, err);
+  };
+  const succeed = (value) => {
+    if (answered) return;
+    answered = true;
+    sendResult(res, value);
+  };
+  const cb = (err, value) => {
+    if (answered) {
+      emit('warn', 'the callback was called after the webhook had answered; ignored', scope);
+    } else if (err) {
+      fail(err);
+    } else {
+      succeed(value);
     }
-    let settled = false;
-    const cb = (err, value) => {
-      if (settled) return;
-      settled = true;
-      if (err) {
-        emit('error', err && err.stack ? err.stack : String(err));
-        sendFunctionError(res, err);
-      } else {
-        sendResult(res, value);
-      }
-    };
-    let r;
-    if (fn.length === 2) {
+  };
+  let arg = ctx;
+  let r;
+  try {
+    if (wh.shape === 'ctxCb') {
       r = fn(ctx, cb);
-    } else if (fn.length === 1 && !wh.isAsync) {
-      r = fn.call(ctx, cb);
+    } else if (wh.shape === 'either') {
+      arg = callableCtx(ctx, cb);
+      r = fn.call(ctx, arg);
     } else {
       r = fn(ctx);
-      if (r === undefined || r === null || typeof r.then !== 'function') {
-        cb(null, r);
-        return;
-      }
     }
-    if (r && typeof r.then === 'function') r.then((v) => cb(null, v), (e) => cb(e || new Error('rejected')));
   } catch (err) {
-    emit('error', err && err.stack ? err.stack : String(err));
-    sendFunctionError(res, err);
+    fail(err);
+    return;
+  }
+  try {
+    if (isThenable(r)) {
+      r.then(succeed, (e) => fail(e === undefined || e === null ? new Error('the promise was rejected with ' + e) : e));
+    } else if (answered) {
+      // answered through the callback before returning
+    } else if (r !== undefined && (wh.shape === 'ctx' || (wh.shape === 'either' && (r === arg || isPlainData(r))))) {
+      // (ctx, cb) answers through cb or a promise only: what else it returns is ignored, as in
+      // Lambda's callback handlers ((ctx, cb) => list.push(cb) returns a number by the way)
+      succeed(r);
+    } else if (wh.shape === 'ctx') {
+      emit('error', NO_ANSWER, scope);
+      answered = true;
+      sendError(res, 502, 'function_error', NO_ANSWER, { name: 'TypeError' });
+    }
+    // else: a callback may still come
+  } catch (err) {
+    fail(err); // a thenable whose then() throws
   }
 }
 
@@ -312,7 +441,7 @@ async function load(name, req, res) {
     webhooks.set(name, {
       version: cmd.version,
       fn,
-      isAsync: isAsyncFunction(fn),
+      shape: shapeOf(fn),
       container: cmd.container,
       secrets: Object.freeze(Object.assign({}, cmd.secrets || {})),
       meta: Object.freeze(Object.assign({}, cmd.meta || {})),

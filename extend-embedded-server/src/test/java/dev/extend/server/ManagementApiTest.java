@@ -117,6 +117,58 @@ class ManagementApiTest {
     assertError(t.send(bad), 400, "validation_failed");
   }
 
+  /** Each limit is optional and takes the platform's default (30000 ms, 256 MiB); GET shows the values in effect. */
+  @Test
+  void limitsAreEachOptionalAndReadBackAsTheValuesInEffect() {
+    String base = "/api/v1/containers/lim/webhooks/";
+    String code = "\"code\": \"module.exports = async () => 1\"";
+    java.util.Map<String, String> bodies = new java.util.LinkedHashMap<>();
+    bodies.put("timeout-only", "{" + code + ", \"limits\": {\"timeoutMs\": 1500}}");
+    bodies.put("memory-only", "{" + code + ", \"limits\": {\"memoryMb\": 128}}");
+    bodies.put("empty", "{" + code + ", \"limits\": {}}");
+    bodies.put("nulls", "{" + code + ", \"limits\": {\"timeoutMs\": null, \"memoryMb\": null}}");
+    bodies.put("none", "{" + code + "}");
+    bodies.put("null", "{" + code + ", \"limits\": null}");
+    java.util.Map<String, String> expected = java.util.Map.of(
+        "timeout-only", "{\"timeoutMs\":1500,\"memoryMb\":256}",
+        "memory-only", "{\"timeoutMs\":30000,\"memoryMb\":128}",
+        "empty", "{\"timeoutMs\":30000,\"memoryMb\":256}",
+        "nulls", "{\"timeoutMs\":30000,\"memoryMb\":256}",
+        "none", "{\"timeoutMs\":30000,\"memoryMb\":256}",
+        "null", "{\"timeoutMs\":30000,\"memoryMb\":256}");
+    bodies.forEach((name, body) -> {
+      HttpTester.Response put = t.admin("PUT", base + name, body);
+      assertThat(put.getStatus()).as(name + ": " + put.getContent()).isEqualTo(201);
+      assertThat(json(put).path("limits").toString()).as(name).isEqualTo(expected.get(name));
+      HttpTester.Response got = t.admin("GET", base + name, null);
+      assertThat(json(got).path("limits").toString()).as(name + " read back").isEqualTo(expected.get(name));
+    });
+    HttpTester.Response list = t.admin("GET", "/api/v1/containers/lim/webhooks", null);
+    assertThat(list.getContent()).contains("{\"timeoutMs\":1500,\"memoryMb\":256}");
+
+    // A limit given is still checked, alone too, and the error names it.
+    String uri = base + "bad";
+    record Bad(String limits, String field, String says) {}
+    for (Bad bad : java.util.List.of(
+        new Bad("{\"memoryMb\": 8}", "limits.memoryMb", "at least 32"),
+        new Bad("{\"memoryMb\": 4096}", "limits.memoryMb", "exceeds the maximum of 1024"),
+        new Bad("{\"memoryMb\": \"lots\"}", "limits.memoryMb", "wrong type"),
+        new Bad("{\"memoryMb\": 12.5}", "limits.memoryMb", "wrong type"),
+        new Bad("{\"timeoutMs\": 0}", "limits.timeoutMs", "at least 1 ms"),
+        new Bad("{\"timeoutMs\": -5}", "limits.timeoutMs", "at least 1 ms"),
+        new Bad("{\"timeoutMs\": 300001}", "limits.timeoutMs", "exceeds the maximum of 300000"),
+        new Bad("{\"timeoutMs\": \"soon\"}", "limits.timeoutMs", "wrong type"),
+        new Bad("{\"timeoutMs\": 1500, \"memoryMb\": 8}", "limits.memoryMb", "at least 32"),
+        new Bad("[1500]", "limits", "wrong type"))) {
+      HttpTester.Response r = t.admin("PUT", uri, "{" + code + ", \"limits\": " + bad.limits() + "}");
+      assertError(r, 400, "validation_failed");
+      JsonNode error = json(r).path("error");
+      assertThat(error.path("field").asText()).as(bad.limits()).isEqualTo(bad.field());
+      assertThat(error.path("message").asText()).as(bad.limits()).startsWith(bad.field() + ":").contains(bad.says());
+    }
+    assertError(t.admin("GET", uri, null), 404, "not_found");
+  }
+
   @Test
   void malformedBodiesNameTheField() {
     String uri = "/api/v1/containers/val/webhooks/w";

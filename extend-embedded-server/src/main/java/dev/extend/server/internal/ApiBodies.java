@@ -17,7 +17,7 @@ final class ApiBodies {
       @JsonProperty("limits") LimitsBody limits,
       @JsonProperty("runtime") String runtime) {}
 
-  /** {@code limits} inside a webhook body. */
+  /** {@code limits} inside a webhook body; each one absent or null takes the platform's default. */
   record LimitsBody(
       @JsonProperty("timeoutMs") Long timeoutMs,
       @JsonProperty("memoryMb") Integer memoryMb) {}

@@ -287,20 +287,12 @@ public final class ApiHandler {
     c.callback().succeeded();
   }
 
+  /** Each limit is optional (absent or null: the platform's default); {@link Limits} checks the ranges. */
   private static Limits limits(LimitsBody body) {
     if (body == null) {
       return null;
     }
-    if (body.timeoutMs() == null) {
-      throw new ValidationException("limits.timeoutMs", "is required when limits are given");
-    }
-    if (body.memoryMb() == null) {
-      throw new ValidationException("limits.memoryMb", "is required when limits are given");
-    }
-    if (body.timeoutMs() <= 0) {
-      throw new ValidationException("limits.timeoutMs", "must be positive");
-    }
-    return new Limits(Duration.ofMillis(body.timeoutMs()), body.memoryMb());
+    return new Limits(body.timeoutMs() == null ? null : Duration.ofMillis(body.timeoutMs()), body.memoryMb());
   }
 
   /** {@code If-Match: "<version>"}: the version the caller expects, or empty when absent. */
