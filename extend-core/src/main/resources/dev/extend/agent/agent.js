@@ -190,11 +190,6 @@ function callableCtx(ctx, cb) {
   return f;
 }
 
-const NO_ANSWER = 'the webhook returned undefined and has no callback to answer through. Return the answer'
-  + ' (null answers 204) or a promise of it, e.g. module.exports = async (ctx) => ({ ok: true }); or take'
-  + ' a callback: function (ctx, cb) { cb(null, value) } or function (cb); or the raw request and'
-  + ' response: function (ctx, req, res)';
-
 function parseQuery(qs) {
   const out = {};
   if (!qs) return out;
@@ -358,7 +353,7 @@ function invoke(name, rest, query, req, res) {
  * only from a thenable). A (ctx, cb) function answers through cb or a returned thenable only;
  * a one-parameter function that returns undefined, or something that is not plain data, is
  * waited on (the host's timeout bounds it); one that cannot take a callback and returns
- * undefined is answered 502 at once. What comes after the answer is ignored, logged.
+ * undefined is answered 204 at once. What comes after the answer is ignored, logged.
  */
 function call(wh, ctx, raw, req, res) {
   const fn = wh.fn;
@@ -411,14 +406,12 @@ function call(wh, ctx, raw, req, res) {
       r.then(succeed, (e) => fail(e === undefined || e === null ? new Error('the promise was rejected with ' + e) : e));
     } else if (answered) {
       // answered through the callback before returning
-    } else if (r !== undefined && (wh.shape === 'ctx' || (wh.shape === 'either' && (r === arg || isPlainData(r))))) {
-      // (ctx, cb) answers through cb or a promise only: what else it returns is ignored, as in
-      // Lambda's callback handlers ((ctx, cb) => list.push(cb) returns a number by the way)
+    } else if (wh.shape === 'ctx' || (wh.shape === 'either' && r !== undefined && (r === arg || isPlainData(r)))) {
+      // No callback to wait for: what it returns is the answer, undefined an empty 204 (a
+      // fire-and-forget receiver, as Lambda answers null). (ctx, cb) answers through cb or a
+      // promise only: what else it returns is ignored, as in Lambda's callback handlers
+      // ((ctx, cb) => list.push(cb) returns a number by the way).
       succeed(r);
-    } else if (wh.shape === 'ctx') {
-      emit('error', NO_ANSWER, scope);
-      answered = true;
-      sendError(res, 502, 'function_error', NO_ANSWER, { name: 'TypeError' });
     }
     // else: a callback may still come
   } catch (err) {
