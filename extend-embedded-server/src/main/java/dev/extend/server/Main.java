@@ -30,7 +30,7 @@ import org.slf4j.LoggerFactory;
  * {@code EXTEND_CONTAINERD_SOCKET}, {@code EXTEND_JDBC_URL} (default: an H2 file database in
  * the data dir; {@code jdbc:mysql://...} or {@code jdbc:mariadb://...} with
  * {@code EXTEND_JDBC_USER}/{@code EXTEND_JDBC_PASSWORD}), {@code EXTEND_SECRET_KEYS},
- * {@code EXTEND_POOL_SIZE}, {@code EXTEND_MAX_SANDBOXES}, {@code EXTEND_NPM_REGISTRY}, {@code EXTEND_EGRESS}
+ * {@code EXTEND_POOL_SIZE}, {@code EXTEND_MAX_SANDBOXES}, {@code EXTEND_DEFAULT_TIMEOUT_MS} (and _MEMORY_MB, EXTEND_MAX_*), {@code EXTEND_NPM_REGISTRY}, {@code EXTEND_EGRESS}
  * ({@code public} | {@code none} | {@code allowlist}), {@code EXTEND_EGRESS_ALLOW} and more (see
  * {@code examples/standalone/extend.properties}). SIGTERM shuts down gracefully.
  */
@@ -135,6 +135,8 @@ public final class Main {
           .buildWorkers(config.integer("EXTEND_BUILD_WORKERS"))
           .poolSize(config.integer("EXTEND_POOL_SIZE"))
           .maxSandboxes(config.integer("EXTEND_MAX_SANDBOXES"))
+          .defaultLimits(config.limits("EXTEND_DEFAULT"))
+          .maxLimits(config.limits("EXTEND_MAX"))
           .listener(metrics.platformListener());
       if (config.get("EXTEND_MAX_REQUEST_BODY_BYTES") != null) {
         pb.maxRequestBodyBytes(config.longValue("EXTEND_MAX_REQUEST_BODY_BYTES"));

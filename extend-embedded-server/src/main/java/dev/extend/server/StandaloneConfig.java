@@ -44,6 +44,10 @@ final class StandaloneConfig {
     d.put("EXTEND_SECRET_KEYS", null);
     d.put("EXTEND_POOL_SIZE", "2");
     d.put("EXTEND_MAX_SANDBOXES", "64");
+    d.put("EXTEND_DEFAULT_TIMEOUT_MS", null);
+    d.put("EXTEND_DEFAULT_MEMORY_MB", null);
+    d.put("EXTEND_MAX_TIMEOUT_MS", null);
+    d.put("EXTEND_MAX_MEMORY_MB", null);
     d.put("EXTEND_DEFAULT_RUNTIME", dev.extend.NodeRuntime.DEFAULT);
     d.put("EXTEND_RUNTIME_STATES", null);
     d.put("EXTEND_RUNTIME_TARBALLS", null);
@@ -187,6 +191,25 @@ final class StandaloneConfig {
     egress();
     runtimeStates();
     dev.extend.NodeRuntime.checkName(get("EXTEND_DEFAULT_RUNTIME"));
+    limits("EXTEND_DEFAULT");
+    limits("EXTEND_MAX");
+  }
+
+  /**
+   * Webhook limits from {@code <prefix>_TIMEOUT_MS} and {@code <prefix>_MEMORY_MB}, each optional
+   * (unset: the platform's built-in value): {@code EXTEND_DEFAULT_*} for webhooks that name none,
+   * {@code EXTEND_MAX_*} for the most one may ask.
+   */
+  dev.extend.Limits limits(String prefix) {
+    String timeout = prefix + "_TIMEOUT_MS";
+    String memory = prefix + "_MEMORY_MB";
+    try {
+      return new dev.extend.Limits(get(timeout) == null ? null : java.time.Duration.ofMillis(longValue(timeout)),
+          get(memory) == null ? null : integer(memory));
+    } catch (dev.extend.ValidationException e) {
+      String key = e.field().endsWith("timeoutMs") ? timeout : memory;
+      throw new IllegalArgumentException(key + " " + e.getMessage().replaceFirst("^limits\\.\\w+:?\\s*", ""));
+    }
   }
 
   /**

@@ -39,6 +39,30 @@ class StandaloneConfigTest {
   }
 
   @Test
+  void webhookLimitsEachOptionalAndNamedWhenWrong() throws Exception {
+    StandaloneConfig none = StandaloneConfig.load(List.of(), Map.of());
+    assertThat(none.limits("EXTEND_DEFAULT")).isEqualTo(new dev.extend.Limits(null, null));
+    StandaloneConfig some = StandaloneConfig.load(List.of(), Map.of("EXTEND_DEFAULT_TIMEOUT_MS", "1500",
+        "EXTEND_MAX_MEMORY_MB", "2048"));
+    assertThat(some.limits("EXTEND_DEFAULT")).isEqualTo(dev.extend.Limits.ofTimeout(java.time.Duration.ofMillis(1500)));
+    assertThat(some.limits("EXTEND_MAX")).isEqualTo(dev.extend.Limits.ofMemoryMb(2048));
+    // the platform takes them: a webhook without limits gets 1.5 s and the built-in memory
+    try (dev.extend.ServerlessPlatform p = dev.extend.ServerlessPlatform.builder().dataDir(dir.resolve("data"))
+        .sandboxRuntime(dev.extend.spi.SandboxRuntime.localProcesses()).buildWorkers(0).poolSize(0)
+        .defaultLimits(some.limits("EXTEND_DEFAULT")).maxLimits(some.limits("EXTEND_MAX")).build()) {
+      dev.extend.WebhookRef ref = dev.extend.WebhookRef.of("acme", "limited");
+      p.put(ref, dev.extend.WebhookSpec.builder("module.exports = async () => 1").build());
+      assertThat(p.get(ref).orElseThrow().limits()).isEqualTo(new dev.extend.Limits(java.time.Duration.ofMillis(1500), 256));
+      p.put(ref, dev.extend.WebhookSpec.builder("module.exports = async () => 1").memoryMb(2048).build());
+      assertThat(p.get(ref).orElseThrow().limits().memoryMb()).isEqualTo(2048);
+    }
+    assertThatThrownBy(() -> StandaloneConfig.load(List.of(), Map.of("EXTEND_DEFAULT_MEMORY_MB", "16")))
+        .hasMessageContaining("EXTEND_DEFAULT_MEMORY_MB").hasMessageContaining("at least 32");
+    assertThatThrownBy(() -> StandaloneConfig.load(List.of(), Map.of("EXTEND_MAX_TIMEOUT_MS", "soon")))
+        .hasMessageContaining("EXTEND_MAX_TIMEOUT_MS must be an integer");
+  }
+
+  @Test
   void secretsAreMaskedInTheLog() throws Exception {
     StandaloneConfig c = StandaloneConfig.load(List.of(), Map.of("EXTEND_ADMIN_TOKEN", "very-secret-admin-token",
         "EXTEND_JDBC_URL", "jdbc:mysql://db/extend?user=x&password=hunter2"));
