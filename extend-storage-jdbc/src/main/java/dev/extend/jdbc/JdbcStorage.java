@@ -21,8 +21,6 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Properties;
@@ -40,6 +38,11 @@ import org.slf4j.LoggerFactory;
  * missing database fails at once, with the database's answer), opens a HikariCP pool and applies
  * the schema migrations (Flyway; nodes starting together take turns on its lock). Stores share
  * the pool: closing a store does nothing, {@link #close()} closes them all.
+ *
+ * <p>Every node on one database needs the same secret keys: start-up refuses a ring that lacks
+ * a key the stored secrets use, or whose key of an id differs from the one the database records
+ * for that id (a check value written with the first secrets encrypted with it). Webhooks without
+ * secrets need no key.
  *
  * <p>When the database is unreachable, store calls throw {@link UnavailableException} after at
  * most the connection timeout, naming the database; the pool reconnects by itself once the
@@ -115,11 +118,13 @@ public final class JdbcStorage implements Storage {
     this.db = new Db(dataSource, dialect, name);
     try {
       migrate(dialect, name);
-      checkKeys(b.keys);
+      // Fails at start-up, naming the key ids, rather than at the first read of a webhook.
+      SecretKeyChecks keyChecks = new SecretKeyChecks(db, b.keys);
+      keyChecks.verifyAtStartUp();
       if (dialect == Dialect.MYSQL) {
         checkPacketSize();
       }
-      this.functions = new JdbcFunctionStore(db, b.keys);
+      this.functions = new JdbcFunctionStore(db, b.keys, keyChecks);
       this.artifacts = new JdbcArtifactStore(db, b.maxArtifactBytes);
       this.modules = new JdbcModuleStore(db);
       this.queue = new JdbcBuildQueue(db);
@@ -222,26 +227,6 @@ public final class JdbcStorage implements Storage {
     }
   }
 
-  // Fails at start-up, naming the key ids, rather than at the first read of an old webhook.
-  private void checkKeys(SecretKeyRing keys) {
-    List<String> used = db.call(c -> {
-      try (PreparedStatement ps = c.prepareStatement("SELECT DISTINCT secrets_key_id FROM webhooks");
-          ResultSet rs = ps.executeQuery()) {
-        List<String> ids = new ArrayList<>();
-        while (rs.next()) {
-          ids.add(rs.getString(1));
-        }
-        return ids;
-      }
-    });
-    List<String> missing = used.stream().filter(id -> !keys.contains(id)).sorted().toList();
-    if (!missing.isEmpty()) {
-      throw new ExtendException("secret_key_unavailable", 500, "webhook secrets in database " + db.name()
-          + " are encrypted with key(s) " + missing + " that the secret key ring " + keys.ids()
-          + " lacks; add them to " + SecretKeyRing.ENV + " or the key file");
-    }
-  }
-
   /**
    * Largest statement the stores send: a webhook at every size limit, each byte escaped (two
    * bytes on the wire), plus the statement itself.
@@ -294,7 +279,7 @@ public final class JdbcStorage implements Storage {
     String keyFile = env.get(SecretKeyRing.ENV_FILE);
     SecretKeyRing keys;
     if (keySpec != null && !keySpec.isBlank()) {
-      keys = SecretKeyRing.parse(keySpec);
+      keys = SecretKeyRing.parse(keySpec, SecretKeyRing.ENV);
     } else if (keyFile != null && !keyFile.isBlank()) {
       keys = SecretKeyRing.fromFile(Path.of(keyFile));
     } else {
@@ -542,7 +527,8 @@ public final class JdbcStorage implements Storage {
      * @throws UnavailableException when the database cannot be reached within the connection
      *     timeout, with the driver's cause
      * @throws ExtendException ({@code secret_key_unavailable}) when stored secrets use a key the
-     *     ring lacks
+     *     ring lacks, or a key of the ring differs from the one of the same id that the database
+     *     records (see {@link SecretKeyRing}); the message names the database's key ids
      */
     public JdbcStorage build() {
       if (jdbcUrl == null || jdbcUrl.isBlank()) {

@@ -113,16 +113,18 @@ class JdbcStorageH2Test {
   }
 
   @Test
-  void aKeyWithTheRightIdButWrongBytesFailsClearlyOnRead() throws Exception {
+  void aKeyWithTheRightIdButWrongBytesIsRefusedAtStartUp() throws Exception {
     try (JdbcStorage s = JdbcStorage.h2(dir, SecretKeyRing.generate("k0"))) {
       s.functionStore().put(webhook("a", "code", Map.of("K", "v")), OptionalLong.empty());
     }
-    try (JdbcStorage s = JdbcStorage.h2(dir, SecretKeyRing.generate("k0"))) {
-      assertThatThrownBy(() -> s.functionStore().get(WebhookRef.of("acme", "a")))
-          .isInstanceOf(ExtendException.class)
-          .hasMessageContaining("secrets of webhook acme/a")
-          .hasMessageContaining("key 'k0'");
-    }
+    Path keyFile = dir.resolve("other.keys");
+    SecretKeyRing other = SecretKeyRing.loadOrCreate(keyFile);
+    Files.writeString(keyFile, other.toSpec().replaceFirst("^k1:", "k0:"));
+    assertThatThrownBy(() -> JdbcStorage.h2(dir, SecretKeyRing.fromFile(keyFile)))
+        .isInstanceOf(ExtendException.class)
+        .hasMessageContaining("[k0]")
+        .hasMessageContaining("differ")
+        .hasMessageContaining("from the key file " + keyFile.toAbsolutePath());
   }
 
   @Test
