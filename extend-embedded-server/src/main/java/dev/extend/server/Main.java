@@ -31,7 +31,9 @@ import org.slf4j.LoggerFactory;
  * {@code EXTEND_CONTAINERD_SOCKET}, {@code EXTEND_JDBC_URL} (default: an H2 file database in
  * the data dir; {@code jdbc:mysql://...} or {@code jdbc:mariadb://...} with
  * {@code EXTEND_JDBC_USER}/{@code EXTEND_JDBC_PASSWORD} or with {@code user=...&password=...} in
- * the URL), {@code EXTEND_SECRET_KEYS},
+ * the URL), {@code EXTEND_SECRET_KEYS} (else the key file {@code EXTEND_SECRET_KEYS_FILE} names,
+ * else {@code <data dir>/secret.keys}, made at the first start; nodes sharing a database need the
+ * same keys),
  * {@code EXTEND_POOL_SIZE}, {@code EXTEND_MAX_SANDBOXES}, {@code EXTEND_NPM_REGISTRY}, {@code EXTEND_EGRESS}
  * ({@code public} | {@code none} | {@code allowlist}), {@code EXTEND_EGRESS_ALLOW} and more (see
  * {@code examples/standalone/extend.properties}). SIGTERM shuts down gracefully.

@@ -3,14 +3,21 @@ package dev.extend.server;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.catchException;
 
+import dev.extend.Limits;
+import dev.extend.WebhookRef;
+import dev.extend.jdbc.JdbcStorage;
+import dev.extend.jdbc.SecretKeyRing;
+import dev.extend.spi.WebhookRecord;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.sql.DriverManager;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalLong;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.slf4j.Logger;
@@ -49,6 +56,37 @@ class StartFailureTest {
         .contains("EXTEND_JDBC_USER").contains("EXTEND_JDBC_PASSWORD")
         .doesNotContain("wrong-password-2").doesNotContain("right-password-1")
         .doesNotContain("\n");
+  }
+
+  /** Two nodes on one database, each with the key file it made at its first start. */
+  @Test
+  void secretKeysThatDoNotFitTheDatabaseNameItsKeyIdsAndTheSettings() throws Exception {
+    String url = "jdbc:h2:file:" + dir.resolve("shared").resolve("extend");
+    try (JdbcStorage first = JdbcStorage.builder().jdbcUrl(url).user("sa").password("")
+        .secretKeys(SecretKeyRing.loadOrCreate(dir.resolve("node-1").resolve("secret.keys"))).build()) {
+      first.functionStore().put(new WebhookRecord(WebhookRef.of("acme", "hook"), "module.exports = () => 1",
+          List.of(), Map.of("TOKEN", "t"), Map.of(), new Limits(Duration.ofSeconds(5), 128), "node22", 0, null,
+          null), OptionalLong.empty());
+    }
+    Path second = dir.resolve("node-2");
+    Report r = start(Map.of("EXTEND_DATA_DIR", second.toString(), "EXTEND_RUNTIME", "local",
+        "EXTEND_JDBC_URL", url, "EXTEND_JDBC_USER", "sa"));
+    assertThat(r.status()).isEqualTo(1);
+    assertThat(r.line())
+        .startsWith("extend: could not start: the secret keys [k1] of this node (from the key file "
+            + second.resolve("secret.keys").toAbsolutePath())
+        .contains("differ").contains("the database uses key(s) [k1]")
+        .contains("EXTEND_SECRET_KEYS").contains("EXTEND_SECRET_KEYS_FILE")
+        .doesNotContain("\n");
+
+    // With the first node's key file, it gets past the storage.
+    StandaloneConfig fits = StandaloneConfig.load(List.of(), Map.of("EXTEND_DATA_DIR", second.toString(),
+        "EXTEND_RUNTIME", "local", "EXTEND_JDBC_URL", url, "EXTEND_JDBC_USER", "sa",
+        "EXTEND_SECRET_KEYS_FILE", dir.resolve("node-1").resolve("secret.keys").toString()));
+    try (JdbcStorage s = JdbcStorage.fromEnvironment(fits.asEnvironment(), fits.dataDir())) {
+      assertThat(s.functionStore().get(WebhookRef.of("acme", "hook")).orElseThrow().secrets())
+          .containsEntry("TOKEN", "t");
+    }
   }
 
   @Test
