@@ -1,5 +1,6 @@
 package dev.extend.server;
 
+import dev.extend.ExtendException;
 import dev.extend.ServerlessPlatform;
 import dev.extend.containerd.ContainerdRuntime;
 import dev.extend.jdbc.JdbcStorage;
@@ -29,8 +30,12 @@ import org.slf4j.LoggerFactory;
  * dir when unset), {@code EXTEND_RUNTIME} ({@code auto} | {@code containerd} | {@code local}),
  * {@code EXTEND_CONTAINERD_SOCKET}, {@code EXTEND_JDBC_URL} (default: an H2 file database in
  * the data dir; {@code jdbc:mysql://...} or {@code jdbc:mariadb://...} with
- * {@code EXTEND_JDBC_USER}/{@code EXTEND_JDBC_PASSWORD}), {@code EXTEND_SECRET_KEYS},
- * {@code EXTEND_POOL_SIZE}, {@code EXTEND_MAX_SANDBOXES}, {@code EXTEND_DEFAULT_TIMEOUT_MS} (and _MEMORY_MB, EXTEND_MAX_*), {@code EXTEND_NPM_REGISTRY}, {@code EXTEND_EGRESS}
+ * {@code EXTEND_JDBC_USER}/{@code EXTEND_JDBC_PASSWORD} or with {@code user=...&password=...} in
+ * the URL), {@code EXTEND_SECRET_KEYS} (else the key file {@code EXTEND_SECRET_KEYS_FILE} names,
+ * else {@code <data dir>/secret.keys}, made at the first start; nodes sharing a database need the
+ * same keys),
+ * {@code EXTEND_POOL_SIZE}, {@code EXTEND_MAX_SANDBOXES}, {@code EXTEND_DEFAULT_TIMEOUT_MS} (and _MEMORY_MB, EXTEND_MAX_*),
+ * {@code EXTEND_NPM_REGISTRY}, {@code EXTEND_EGRESS}
  * ({@code public} | {@code none} | {@code allowlist}), {@code EXTEND_EGRESS_ALLOW} and more (see
  * {@code examples/standalone/extend.properties}). SIGTERM shuts down gracefully.
  */
@@ -60,13 +65,8 @@ public final class Main {
     try {
       StandaloneConfig config = StandaloneConfig.load(Arrays.asList(args), System.getenv());
       running = start(config, System.out, log);
-    } catch (IllegalArgumentException | IllegalStateException e) {
-      System.err.println("extend: configuration error: " + e.getMessage());
-      System.exit(2);
-      return;
     } catch (Exception e) {
-      log.error("extend: could not start", e);
-      System.exit(1);
+      System.exit(reportStartFailure(e, System.err, log));
       return;
     }
     Runtime.getRuntime().addShutdownHook(new Thread(running::close, "extend-shutdown"));
@@ -75,6 +75,27 @@ public final class Main {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
+  }
+
+  /**
+   * Tells the operator why the server did not start, and returns the exit status: 2 for a
+   * setting at fault (the database refusing the login or missing is one), 1 for an Extend error
+   * (an unreachable database, secret keys that do not fit it), both as one line that names the
+   * cause and what to set; anything else, a bug, with its stack trace.
+   */
+  static int reportStartFailure(Exception e, PrintStream err, Logger log) {
+    if (e instanceof IllegalArgumentException || e instanceof IllegalStateException) {
+      err.println("extend: configuration error: " + e.getMessage());
+      log.debug("start-up failure", e);
+      return 2;
+    }
+    if (e instanceof ExtendException) {
+      err.println("extend: could not start: " + e.getMessage());
+      log.debug("start-up failure", e);
+      return 1;
+    }
+    log.error("extend: could not start", e);
+    return 1;
   }
 
   /** A started server and what it owns. */

@@ -42,6 +42,7 @@ final class StandaloneConfig {
     d.put("EXTEND_JDBC_PASSWORD", null);
     d.put("EXTEND_JDBC_POOL_SIZE", null);
     d.put("EXTEND_SECRET_KEYS", null);
+    d.put("EXTEND_SECRET_KEYS_FILE", null);
     d.put("EXTEND_POOL_SIZE", "2");
     d.put("EXTEND_MAX_SANDBOXES", "64");
     d.put("EXTEND_DEFAULT_TIMEOUT_MS", null);

@@ -37,7 +37,7 @@ import org.slf4j.LoggerFactory;
  * <p>Environment: {@code EXTEND_JDBC_URL} (required), {@code EXTEND_JDBC_USER},
  * {@code EXTEND_JDBC_PASSWORD}, {@code EXTEND_JDBC_POOL_SIZE}, {@code EXTEND_SECRET_KEYS} (the
  * servers' key ring: the database refuses to open with a ring that lacks the keys its secrets
- * use), {@code EXTEND_DATA_DIR} (work files, default {@code ./extend-worker-data}),
+ * use, or whose keys differ from those it records), {@code EXTEND_DATA_DIR} (work files, default {@code ./extend-worker-data}),
  * {@code EXTEND_WORKER_ID} (default {@code worker-<host>}), {@code EXTEND_BUILD_WORKERS}
  * (concurrent builds, default 1), {@code EXTEND_BUILD_TIMEOUT_SECONDS} (default 300),
  * {@code EXTEND_MAX_MODULE_BYTES} (largest tarball, default 256 MiB), {@code EXTEND_NPM_REGISTRY}

@@ -2,6 +2,7 @@ package dev.extend.jdbc;
 
 import dev.extend.ExtendException;
 import dev.extend.UnavailableException;
+import dev.extend.spi.Redact;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.sql.SQLNonTransientConnectionException;
@@ -81,14 +82,32 @@ final class Db {
   /** Maps a failure: connection loss and timeouts are 503, anything else is a bug (500). */
   ExtendException translate(SQLException e) {
     if (isUnavailable(e)) {
-      Throwable root = e;
-      while (root.getCause() != null && root.getCause() != root) {
-        root = root.getCause();
-      }
-      String why = root == e || root.getMessage() == null ? "" : " (" + root.getMessage().lines().findFirst().orElse("") + ")";
-      return new UnavailableException("database " + name + " is unavailable: " + e.getMessage() + why, e);
+      return new UnavailableException("database " + name + " is unavailable: " + describe(e), e);
     }
     return ExtendException.internal("database " + name + " failed: " + e.getMessage(), e);
+  }
+
+  /**
+   * A failure in one line: the first line of its message, and that of its root cause when it is
+   * another (Connector/J's "Communications link failure" says why only in its cause, Hikari's
+   * time-out only in the last connection failure), credentials in URLs masked.
+   */
+  static String describe(Throwable e) {
+    Throwable root = e;
+    while (root.getCause() != null && root.getCause() != root) {
+      root = root.getCause();
+    }
+    String text = firstLine(e);
+    String why = firstLine(root);
+    if (root != e && !why.isEmpty() && !text.contains(why)) {
+      text = text + " (" + why + ")";
+    }
+    return Redact.credentials(text);
+  }
+
+  private static String firstLine(Throwable t) {
+    String m = t.getMessage();
+    return m == null ? t.getClass().getSimpleName() : m.lines().findFirst().orElse("").strip();
   }
 
   static boolean isUnavailable(SQLException e) {

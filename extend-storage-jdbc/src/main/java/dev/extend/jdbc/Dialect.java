@@ -33,7 +33,8 @@ enum Dialect {
       return MYSQL;
     }
     throw new IllegalArgumentException(
-        "jdbcUrl: unsupported database '" + jdbcUrl + "' (expected jdbc:h2:..., jdbc:mysql:...)");
+        "jdbcUrl: unsupported database '" + JdbcStorage.displayName(jdbcUrl)
+            + "' (expected jdbc:h2:..., jdbc:mysql:... or jdbc:mariadb:...)");
   }
 
   /** Placeholders substituted into the migration scripts. */
@@ -54,6 +55,34 @@ enum Dialect {
           "useServerPrepStmts", "false");
     }
     return Map.of();
+  }
+
+  /** Whether the database refused the login (wrong user or password, or no access to the database). */
+  boolean isLoginRefused(SQLException e) {
+    for (SQLException s = e; s != null; s = s.getNextException()) {
+      // SQL state class 28: invalid authorization (H2 and MySQL). MySQL also reports access denied
+      // to the database (1044) and a user without access from this host (1045, 1698).
+      String state = s.getSQLState();
+      if (state != null && state.startsWith("28")) {
+        return true;
+      }
+      if (this == MYSQL && (s.getErrorCode() == 1044 || s.getErrorCode() == 1045 || s.getErrorCode() == 1698)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Whether the database named in the URL does not exist. */
+  boolean isUnknownDatabase(SQLException e) {
+    for (SQLException s = e; s != null; s = s.getNextException()) {
+      // MySQL: ER_BAD_DB_ERROR; H2: "database not found" (with IFEXISTS=TRUE, or remote creation refused).
+      if (this == MYSQL ? s.getErrorCode() == 1049 : s.getErrorCode() == 90013 || s.getErrorCode() == 90146
+          || s.getErrorCode() == 90149) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /** Whether an exception reports a duplicate primary or unique key. */

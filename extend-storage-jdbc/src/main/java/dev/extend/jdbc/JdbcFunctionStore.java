@@ -31,7 +31,10 @@ import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.TreeMap;
 
-/** Webhooks in the {@code webhooks} table; secrets AES-GCM encrypted with the key ring's primary key. */
+/**
+ * Webhooks in the {@code webhooks} table; secrets AES-GCM encrypted with the key ring's primary
+ * key. A webhook without secrets stores none (an empty value and key id): reading it needs no key.
+ */
 final class JdbcFunctionStore implements FunctionStore {
 
   /**
@@ -50,12 +53,17 @@ final class JdbcFunctionStore implements FunctionStore {
       "container, name, code, dependencies, secrets, secrets_key_id, meta, timeout_ms, memory_mb,"
           + " runtime, version, created_at, updated_at";
 
+  /** The key id of a row without secrets. */
+  static final String NO_KEY = "";
+
   private final Db db;
   private final SecretKeyRing keys;
+  private final SecretKeyChecks checks;
 
-  JdbcFunctionStore(Db db, SecretKeyRing keys) {
+  JdbcFunctionStore(Db db, SecretKeyRing keys, SecretKeyChecks checks) {
     this.db = db;
     this.keys = keys;
+    this.checks = checks;
   }
 
   @Override
@@ -83,6 +91,9 @@ final class JdbcFunctionStore implements FunctionStore {
   @Override
   public WebhookRecord put(WebhookRecord record, OptionalLong expectedVersion) {
     Encoded e = encode(record); // size checks and encryption before any SQL
+    if (!e.keyId.equals(NO_KEY)) {
+      checks.beforeWritingSecrets();
+    }
     WebhookRef ref = record.ref();
     return db.call(c -> {
       // Optimistic loop: an insert that loses a creation race, or an update that loses to a
@@ -242,6 +253,9 @@ final class JdbcFunctionStore implements FunctionStore {
     checkSize("secrets", secrets.length, MAX_SECRETS_BYTES);
     String meta = json(new TreeMap<>(r.meta()));
     checkSize("meta", meta.getBytes(StandardCharsets.UTF_8).length, MAX_META_BYTES);
+    if (r.secrets().isEmpty()) {
+      return new Encoded(r.ref(), r.code(), dependencies, new byte[0], NO_KEY, meta, r.limits(), r.runtime());
+    }
     byte[] sealed = keys.encrypt(secrets, associatedData(r.ref()));
     return new Encoded(r.ref(), r.code(), dependencies, sealed, keys.primaryId(), meta, r.limits(), r.runtime());
   }
@@ -254,7 +268,7 @@ final class JdbcFunctionStore implements FunctionStore {
   }
 
   // Binds a ciphertext to its row: secrets copied to another webhook's row do not decrypt.
-  private static byte[] associatedData(WebhookRef ref) {
+  static byte[] associatedData(WebhookRef ref) {
     return ("webhook:" + ref).getBytes(StandardCharsets.UTF_8);
   }
 
@@ -310,14 +324,23 @@ final class JdbcFunctionStore implements FunctionStore {
     for (String spec : parse(rs.getString("dependencies"), new TypeReference<List<String>>() {})) {
       deps.add(ModuleRef.parse(spec));
     }
-    byte[] plain = keys.decrypt(rs.getString("secrets_key_id"), rs.getBytes("secrets"), associatedData(ref),
-        "secrets of webhook " + ref);
-    Map<String, String> secrets = parse(new String(plain, StandardCharsets.UTF_8), MAP);
+    Map<String, String> secrets = secrets(ref, rs.getString("secrets_key_id"), rs.getBytes("secrets"));
     Map<String, String> meta = parse(rs.getString("meta"), MAP);
     Limits limits = new Limits(Duration.ofMillis(rs.getLong("timeout_ms")), rs.getInt("memory_mb"));
     return new WebhookRecord(ref, rs.getString("code"), deps, secrets, meta, limits, rs.getString("runtime"),
         rs.getLong("version"),
         Db.fromMicros(rs.getLong("created_at")), Db.fromMicros(rs.getLong("updated_at")));
+  }
+
+  private Map<String, String> secrets(WebhookRef ref, String keyId, byte[] stored) {
+    if (keyId.equals(NO_KEY)) {
+      if (stored.length != 0) {
+        throw ExtendException.internal("webhook " + ref + " has secrets but no key id: the row is corrupt", null);
+      }
+      return Map.of();
+    }
+    byte[] plain = keys.decrypt(keyId, stored, associatedData(ref), "secrets of webhook " + ref);
+    return parse(new String(plain, StandardCharsets.UTF_8), MAP);
   }
 
   private static String json(Object value) {

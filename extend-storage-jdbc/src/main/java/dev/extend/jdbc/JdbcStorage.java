@@ -9,20 +9,21 @@ import dev.extend.spi.BuildQueue;
 import dev.extend.spi.EgressStore;
 import dev.extend.spi.FunctionStore;
 import dev.extend.spi.ModuleStore;
+import dev.extend.spi.Redact;
 import dev.extend.spi.Storage;
 import dev.extend.spi.TokenStore;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Objects;
+import java.util.Properties;
 import org.flywaydb.core.Flyway;
 import org.flywaydb.core.api.FlywayException;
 import org.slf4j.Logger;
@@ -33,9 +34,15 @@ import org.slf4j.LoggerFactory;
  * queue, API tokens and egress policies. MySQL 8 and MariaDB 10.6+ serve many nodes at once; an
  * H2 file database ({@link #h2}) is the embedded default for a single node.
  *
- * <p>Start-up validates the configuration, opens a HikariCP pool and applies the schema
- * migrations (Flyway; nodes starting together take turns on its lock). Stores share the pool:
- * closing a store does nothing, {@link #close()} closes them all.
+ * <p>Start-up validates the configuration, makes a first connection (a refused login or a
+ * missing database fails at once, with the database's answer), opens a HikariCP pool and applies
+ * the schema migrations (Flyway; nodes starting together take turns on its lock). Stores share
+ * the pool: closing a store does nothing, {@link #close()} closes them all.
+ *
+ * <p>Every node on one database needs the same secret keys: start-up refuses a ring that lacks
+ * a key the stored secrets use, or whose key of an id differs from the one the database records
+ * for that id (a check value written with the first secrets encrypted with it). Webhooks without
+ * secrets need no key.
  *
  * <p>When the database is unreachable, store calls throw {@link UnavailableException} after at
  * most the connection timeout, naming the database; the pool reconnects by itself once the
@@ -73,13 +80,24 @@ public final class JdbcStorage implements Storage {
 
   private JdbcStorage(Builder b) {
     Dialect dialect = Dialect.of(b.jdbcUrl);
-    String url = dialect == Dialect.H2 ? h2Url(b.jdbcUrl) : b.jdbcUrl;
-    String name = displayName(url);
+    String url = driverUrl(dialect, b.jdbcUrl);
+    String name = displayName(b.jdbcUrl);
+    Properties driver = new Properties();
+    dialect.driverProperties(b.connectionTimeout.toMillis(), b.socketTimeout.toMillis()).forEach(driver::setProperty);
+    // Held until start-up is done: it reports a refused login at once, and keeps an H2 database
+    // open while the pool opens its first connections.
+    Connection first = firstConnection(dialect, url, driver, b, name);
     HikariConfig config = new HikariConfig();
     config.setPoolName("extend-jdbc");
     config.setJdbcUrl(url);
-    config.setUsername(b.user);
-    config.setPassword(b.password);
+    // Only credentials given separately: an empty user or password here would override those of
+    // the URL (user=...&password=..., H2's ;USER=...;PASSWORD=...).
+    if (b.user != null) {
+      config.setUsername(b.user);
+    }
+    if (b.password != null) {
+      config.setPassword(b.password);
+    }
     // The stores rely on it: a statement outside Db.transaction is its own committed transaction.
     config.setAutoCommit(true);
     config.setMaximumPoolSize(b.poolSize);
@@ -87,19 +105,26 @@ public final class JdbcStorage implements Storage {
     long timeoutMs = b.connectionTimeout.toMillis();
     config.setConnectionTimeout(timeoutMs);
     config.setValidationTimeout(Math.max(250, Math.min(1000, timeoutMs / 2)));
-    // Do not fail inside the pool's constructor: the migration below reports an unreachable
-    // database as UnavailableException naming it.
+    // The first connection above has reported why the database cannot be used; the pool itself
+    // does not try in its constructor.
     config.setInitializationFailTimeout(-1);
-    dialect.driverProperties(timeoutMs, b.socketTimeout.toMillis()).forEach(config::addDataSourceProperty);
-    this.dataSource = new HikariDataSource(config);
+    config.setDataSourceProperties(driver);
+    try {
+      this.dataSource = new HikariDataSource(config);
+    } catch (RuntimeException e) {
+      closeQuietly(first);
+      throw e;
+    }
     this.db = new Db(dataSource, dialect, name);
     try {
       migrate(dialect, name);
-      checkKeys(b.keys);
+      // Fails at start-up, naming the key ids, rather than at the first read of a webhook.
+      SecretKeyChecks keyChecks = new SecretKeyChecks(db, b.keys);
+      keyChecks.verifyAtStartUp();
       if (dialect == Dialect.MYSQL) {
         checkPacketSize();
       }
-      this.functions = new JdbcFunctionStore(db, b.keys);
+      this.functions = new JdbcFunctionStore(db, b.keys, keyChecks);
       this.artifacts = new JdbcArtifactStore(db, b.maxArtifactBytes);
       this.modules = new JdbcModuleStore(db);
       this.queue = new JdbcBuildQueue(db);
@@ -112,8 +137,74 @@ public final class JdbcStorage implements Storage {
     } catch (RuntimeException e) {
       dataSource.close();
       throw e;
+    } finally {
+      closeQuietly(first);
     }
     LOG.info("JDBC storage ready on {} ({}, pool of {}, secret keys {})", name, dialect, b.poolSize, b.keys.ids());
+  }
+
+  /**
+   * One connection made the way the pool makes them, so that start-up fails with the database's
+   * own answer: at once when it refuses the login or does not know the database, after the
+   * connection timeout when it cannot be reached (it may be starting too).
+   */
+  private static Connection firstConnection(Dialect dialect, String url, Properties driver, Builder b, String name) {
+    Properties props = new Properties();
+    props.putAll(driver);
+    if (b.user != null) {
+      props.setProperty("user", b.user);
+    }
+    if (b.password != null) {
+      props.setProperty("password", b.password);
+    }
+    long deadline = System.nanoTime() + b.connectionTimeout.toNanos();
+    while (true) {
+      try {
+        return DriverManager.getConnection(url, props);
+      } catch (SQLException e) {
+        if (!Db.isUnavailable(e) || System.nanoTime() - deadline >= 0) {
+          throw startUpFailure(dialect, name, e, b.connectionTimeout);
+        }
+      }
+      try {
+        Thread.sleep(200);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new UnavailableException("database " + name + ": interrupted while connecting at start-up");
+      }
+    }
+  }
+
+  /**
+   * What the operator reads when the first connection fails: the database's answer (never a
+   * password: URLs in it are redacted) and the setting to look at.
+   */
+  static RuntimeException startUpFailure(Dialect dialect, String name, SQLException e, Duration timeout) {
+    String cause = Db.describe(e);
+    if (dialect.isLoginRefused(e)) {
+      return new IllegalStateException("database " + name + " refused the login: " + cause + ". Check the user and"
+          + " password: EXTEND_JDBC_USER and EXTEND_JDBC_PASSWORD (builder: user, password), or those in the URL"
+          + " (user=...&password=...; H2: ;USER=...;PASSWORD=...)", e);
+    }
+    if (dialect.isUnknownDatabase(e)) {
+      return new IllegalStateException("database " + name + " does not exist: " + cause + ". Create it (MySQL,"
+          + " MariaDB: CREATE DATABASE ... CHARACTER SET utf8mb4 COLLATE utf8mb4_bin) or correct the database"
+          + " named in EXTEND_JDBC_URL", e);
+    }
+    if (Db.isUnavailable(e)) {
+      return new UnavailableException("database " + name + " is unavailable at start-up (tried for "
+          + timeout.toMillis() + " ms): " + cause + ". Check that the server runs and that EXTEND_JDBC_URL names"
+          + " its host and port", e);
+    }
+    return new IllegalStateException("database " + name + " cannot be opened: " + cause, e);
+  }
+
+  private static void closeQuietly(Connection c) {
+    try {
+      c.close();
+    } catch (SQLException ignored) {
+      // Only the start-up connection; the pool has its own.
+    }
   }
 
   private void migrate(Dialect dialect, String name) {
@@ -128,30 +219,11 @@ public final class JdbcStorage implements Storage {
     } catch (FlywayException e) {
       for (Throwable t = e; t != null; t = t.getCause()) {
         if (t instanceof SQLException s && Db.isUnavailable(s)) {
-          throw new UnavailableException("database " + name + " is unavailable at start-up: " + s.getMessage(), e);
+          throw new UnavailableException("database " + name + " is unavailable at start-up: " + Db.describe(s), e);
         }
       }
-      throw new IllegalStateException("schema migration of database " + name + " failed: " + e.getMessage(), e);
-    }
-  }
-
-  // Fails at start-up, naming the key ids, rather than at the first read of an old webhook.
-  private void checkKeys(SecretKeyRing keys) {
-    List<String> used = db.call(c -> {
-      try (PreparedStatement ps = c.prepareStatement("SELECT DISTINCT secrets_key_id FROM webhooks");
-          ResultSet rs = ps.executeQuery()) {
-        List<String> ids = new ArrayList<>();
-        while (rs.next()) {
-          ids.add(rs.getString(1));
-        }
-        return ids;
-      }
-    });
-    List<String> missing = used.stream().filter(id -> !keys.contains(id)).sorted().toList();
-    if (!missing.isEmpty()) {
-      throw new ExtendException("secret_key_unavailable", 500, "webhook secrets in database " + db.name()
-          + " are encrypted with key(s) " + missing + " that the secret key ring " + keys.ids()
-          + " lacks; add them to " + SecretKeyRing.ENV + " or the key file");
+      throw new IllegalStateException("schema migration of database " + name + " failed: "
+          + Redact.credentials(e.getMessage()), e);
     }
   }
 
@@ -207,7 +279,7 @@ public final class JdbcStorage implements Storage {
     String keyFile = env.get(SecretKeyRing.ENV_FILE);
     SecretKeyRing keys;
     if (keySpec != null && !keySpec.isBlank()) {
-      keys = SecretKeyRing.parse(keySpec);
+      keys = SecretKeyRing.parse(keySpec, SecretKeyRing.ENV);
     } else if (keyFile != null && !keyFile.isBlank()) {
       keys = SecretKeyRing.fromFile(Path.of(keyFile));
     } else {
@@ -217,8 +289,9 @@ public final class JdbcStorage implements Storage {
     if (url == null || url.isBlank()) {
       return h2(dataDir, keys);
     }
-    Builder b = builder().jdbcUrl(url).user(env.getOrDefault("EXTEND_JDBC_USER", ""))
-        .password(env.getOrDefault("EXTEND_JDBC_PASSWORD", "")).secretKeys(keys);
+    // Unset or empty: the URL's own credentials, if any (an empty password is no password).
+    Builder b = builder().jdbcUrl(url).user(nonBlank(env.get("EXTEND_JDBC_USER")))
+        .password(nonBlank(env.get("EXTEND_JDBC_PASSWORD"))).secretKeys(keys);
     String pool = env.get("EXTEND_JDBC_POOL_SIZE");
     if (pool != null && !pool.isBlank()) {
       try {
@@ -228,6 +301,10 @@ public final class JdbcStorage implements Storage {
       }
     }
     return b.build();
+  }
+
+  private static String nonBlank(String s) {
+    return s == null || s.isBlank() ? null : s;
   }
 
   /** Webhooks, secrets encrypted at rest. */
@@ -336,7 +413,22 @@ public final class JdbcStorage implements Storage {
     return url.substring(start, end < 0 ? url.length() : end);
   }
 
-  private static String displayName(String url) {
+  /**
+   * The URL the driver opens: H2's with the settings the store needs; {@code jdbc:mariadb:} as
+   * {@code jdbc:mysql:}, since MySQL Connector/J, the driver on the class path, serves MariaDB but
+   * knows only its own prefix.
+   */
+  static String driverUrl(Dialect dialect, String url) {
+    if (dialect == Dialect.H2) {
+      return h2Url(url);
+    }
+    String mariadb = "jdbc:mariadb:";
+    return url.regionMatches(true, 0, mariadb, 0, mariadb.length())
+        ? "jdbc:mysql:" + url.substring(mariadb.length()) : url;
+  }
+
+  // Without parameters (?user=..&password=.., ;PASSWORD=..) and user info (user:password@host).
+  static String displayName(String url) {
     int end = url.length();
     for (char c : new char[] {'?', ';'}) {
       int i = url.indexOf(c);
@@ -344,14 +436,14 @@ public final class JdbcStorage implements Storage {
         end = i;
       }
     }
-    return url.substring(0, end);
+    return Redact.credentials(url.substring(0, end));
   }
 
   /** Configuration of a {@link JdbcStorage}, validated by {@link #build()}. */
   public static final class Builder {
     private String jdbcUrl;
-    private String user = "";
-    private String password = "";
+    private String user;
+    private String password;
     private int poolSize = 10;
     private SecretKeyRing keys;
     private long maxArtifactBytes = 1L << 30;
@@ -361,8 +453,11 @@ public final class JdbcStorage implements Storage {
     private Builder() {}
 
     /**
-     * The database, e.g. {@code jdbc:mysql://db:3306/extend} or {@code jdbc:h2:file:/data/extend}.
-     * Required. On H2 the store adds {@code MODE=MySQL}, {@code DATABASE_TO_LOWER=TRUE},
+     * The database, e.g. {@code jdbc:mysql://db:3306/extend}, {@code jdbc:mariadb://db:3306/extend}
+     * (opened with MySQL Connector/J too, so its options are Connector/J's) or
+     * {@code jdbc:h2:file:/data/extend}. Required. Credentials may be part of it
+     * ({@code ?user=...&password=...}, H2's {@code ;USER=...;PASSWORD=...}) when {@link #user} and
+     * {@link #password} are not given. On H2 the store adds {@code MODE=MySQL}, {@code DATABASE_TO_LOWER=TRUE},
      * {@code LOCK_TIMEOUT} and {@code WRITE_DELAY=0} (a non-zero write delay is refused: it loses
      * acknowledged writes when the process dies); the H2 user must be an admin, as setting the
      * write delay needs it.
@@ -372,13 +467,16 @@ public final class JdbcStorage implements Storage {
       return this;
     }
 
-    /** The database user. */
+    /**
+     * The database user; null (the default) leaves it to the URL ({@code ?user=...}, H2's
+     * {@code ;USER=...}) or the driver's default.
+     */
     public Builder user(String user) {
       this.user = user;
       return this;
     }
 
-    /** The database password. */
+    /** The database password; null (the default) leaves it to the URL or the driver's default. */
     public Builder password(String password) {
       this.password = password;
       return this;
@@ -424,17 +522,19 @@ public final class JdbcStorage implements Storage {
      * Validates the configuration, connects, and applies the schema migrations.
      *
      * @throws IllegalArgumentException naming the setting at fault
-     * @throws UnavailableException when the database cannot be reached
+     * @throws IllegalStateException when the database refuses the login or does not exist (or
+     *     cannot be opened for another reason), with its answer
+     * @throws UnavailableException when the database cannot be reached within the connection
+     *     timeout, with the driver's cause
      * @throws ExtendException ({@code secret_key_unavailable}) when stored secrets use a key the
-     *     ring lacks
+     *     ring lacks, or a key of the ring differs from the one of the same id that the database
+     *     records (see {@link SecretKeyRing}); the message names the database's key ids
      */
     public JdbcStorage build() {
       if (jdbcUrl == null || jdbcUrl.isBlank()) {
         throw new IllegalArgumentException("jdbcUrl is required");
       }
       Dialect.of(jdbcUrl);
-      Objects.requireNonNull(user, "user");
-      Objects.requireNonNull(password, "password");
       if (poolSize < 1 || poolSize > 200) {
         throw new IllegalArgumentException("poolSize must be between 1 and 200, was " + poolSize);
       }

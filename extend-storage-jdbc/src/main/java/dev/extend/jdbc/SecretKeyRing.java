@@ -31,6 +31,11 @@ import javax.crypto.spec.SecretKeySpec;
  * keys can be rotated: put a new key first, keep the old ones after it, and rows written with an
  * old key remain readable (they are re-encrypted with the primary on their next update).
  *
+ * <p>Every node on one database needs the same keys. The database records a check value per key
+ * id (see {@link #keyCheck}), and a {@link JdbcStorage} refuses to start with a ring that lacks a
+ * key its secrets use, or whose key of a recorded id is another one; webhooks without secrets
+ * need no key.
+ *
  * <p>Text form (environment variable {@value #ENV} or a key file): {@code id:base64key} entries
  * separated by commas or new lines, primary first; ids are 1-64 letters, digits, {@code .},
  * {@code _} or {@code -}; each key is 32 bytes. {@code #} starts a comment line in files.
@@ -49,15 +54,20 @@ public final class SecretKeyRing {
   private static final int TAG_BITS = 128;
   private static final SecureRandom RANDOM = new SecureRandom();
 
+  // What a key check seals (see keyCheck): a fixed text, bound to the key id.
+  private static final byte[] CHECK_TEXT = "extend secret key check".getBytes(StandardCharsets.UTF_8);
+
   private final Map<String, SecretKeySpec> keys; // insertion order: primary first
   private final String primaryId;
+  private final String origin;
 
-  private SecretKeyRing(Map<String, SecretKeySpec> keys) {
+  private SecretKeyRing(Map<String, SecretKeySpec> keys, String origin) {
     if (keys.isEmpty()) {
       throw new IllegalArgumentException("secret key ring: at least one key is required");
     }
     this.keys = Collections.unmodifiableMap(new LinkedHashMap<>(keys));
     this.primaryId = keys.keySet().iterator().next();
+    this.origin = origin;
   }
 
   /**
@@ -66,6 +76,11 @@ public final class SecretKeyRing {
    * @throws IllegalArgumentException naming the entry at fault (never its key material)
    */
   public static SecretKeyRing parse(String spec) {
+    return parse(spec, "SecretKeyRing.parse");
+  }
+
+  /** {@link #parse(String)}, remembering where the text came from, e.g. {@code EXTEND_SECRET_KEYS}. */
+  static SecretKeyRing parse(String spec, String origin) {
     if (spec == null || spec.isBlank()) {
       throw new IllegalArgumentException("secret key ring: no keys given");
     }
@@ -106,7 +121,7 @@ public final class SecretKeyRing {
         throw new IllegalArgumentException("secret key ring: key id '" + id + "' appears twice");
       }
     }
-    return new SecretKeyRing(keys);
+    return new SecretKeyRing(keys, origin);
   }
 
   /**
@@ -119,13 +134,13 @@ public final class SecretKeyRing {
     if (spec == null || spec.isBlank()) {
       throw new IllegalStateException("secret key ring: environment variable " + ENV + " is not set");
     }
-    return parse(spec);
+    return parse(spec, ENV);
   }
 
   /** Reads the ring from a key file in the text form. */
   public static SecretKeyRing fromFile(Path file) throws IOException {
     try {
-      return parse(Files.readString(file, StandardCharsets.UTF_8));
+      return parse(Files.readString(file, StandardCharsets.UTF_8), "the key file " + file.toAbsolutePath());
     } catch (IllegalArgumentException e) {
       throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
     }
@@ -140,7 +155,8 @@ public final class SecretKeyRing {
     if (Files.exists(file)) {
       return fromFile(file);
     }
-    SecretKeyRing ring = generate("k1");
+    SecretKeyRing ring = new SecretKeyRing(generate("k1").keys, "the key file " + file.toAbsolutePath()
+        + ", made at this start");
     Path dir = file.toAbsolutePath().getParent();
     Files.createDirectories(dir);
     try {
@@ -161,7 +177,7 @@ public final class SecretKeyRing {
   public static SecretKeyRing generate(String id) {
     byte[] key = new byte[KEY_BYTES];
     RANDOM.nextBytes(key);
-    return parse(id + ":" + Base64.getEncoder().encodeToString(key));
+    return parse(id + ":" + Base64.getEncoder().encodeToString(key), "SecretKeyRing.generate");
   }
 
   /**
@@ -171,7 +187,7 @@ public final class SecretKeyRing {
   public SecretKeyRing withOlder(SecretKeyRing older) {
     Map<String, SecretKeySpec> all = new LinkedHashMap<>(keys);
     older.keys.forEach(all::putIfAbsent);
-    return new SecretKeyRing(all);
+    return new SecretKeyRing(all, origin);
   }
 
   /** The id of the key used for writes. */
@@ -189,6 +205,11 @@ public final class SecretKeyRing {
     return keys.containsKey(id);
   }
 
+  /** Where the keys came from, for messages: {@code EXTEND_SECRET_KEYS}, {@code the key file ...}. */
+  String origin() {
+    return origin;
+  }
+
   /** The text form, key material included: for writing a key file or an environment variable. */
   public String toSpec() {
     List<String> entries = new ArrayList<>();
@@ -204,20 +225,7 @@ public final class SecretKeyRing {
 
   /** Encrypts with the primary key: nonce followed by ciphertext and tag. */
   byte[] encrypt(byte[] plain, byte[] associatedData) {
-    try {
-      byte[] nonce = new byte[NONCE_BYTES];
-      RANDOM.nextBytes(nonce);
-      Cipher cipher = Cipher.getInstance("AES/GCM/NoPadding");
-      cipher.init(Cipher.ENCRYPT_MODE, keys.get(primaryId), new GCMParameterSpec(TAG_BITS, nonce));
-      cipher.updateAAD(associatedData);
-      byte[] sealed = cipher.doFinal(plain);
-      byte[] out = new byte[NONCE_BYTES + sealed.length];
-      System.arraycopy(nonce, 0, out, 0, NONCE_BYTES);
-      System.arraycopy(sealed, 0, out, NONCE_BYTES, sealed.length);
-      return out;
-    } catch (GeneralSecurityException e) {
-      throw ExtendException.internal("AES-GCM encryption failed", e);
-    }
+    return seal(keys.get(primaryId), plain, associatedData);
   }
 
   /**
@@ -234,15 +242,76 @@ public final class SecretKeyRing {
           + "', which is not in the secret key ring " + ids() + " (" + ENV + " or the key file)");
     }
     try {
-      Cipher cipher = Cipher.getInstance("AES/GCM/NoPadding");
-      cipher.init(Cipher.DECRYPT_MODE, key, new GCMParameterSpec(TAG_BITS, sealed, 0, NONCE_BYTES));
-      cipher.updateAAD(associatedData);
-      return cipher.doFinal(sealed, NONCE_BYTES, sealed.length - NONCE_BYTES);
+      return open(key, sealed, associatedData);
     } catch (AEADBadTagException e) {
       throw new ExtendException("secret_key_unavailable", 500, what + " cannot be decrypted with key '" + keyId
           + "': the key differs from the one they were written with, or the row was altered", e);
     } catch (GeneralSecurityException e) {
       throw ExtendException.internal("AES-GCM decryption of " + what + " failed", e);
     }
+  }
+
+  /**
+   * Whether key {@code keyId} of this ring opens {@code sealed} (as {@link #encrypt} wrote it);
+   * false also when the ring lacks the key.
+   */
+  boolean opens(String keyId, byte[] sealed, byte[] associatedData) {
+    SecretKeySpec key = keys.get(keyId);
+    if (key == null) {
+      return false;
+    }
+    try {
+      open(key, sealed, associatedData);
+      return true;
+    } catch (AEADBadTagException e) {
+      return false;
+    } catch (GeneralSecurityException e) {
+      throw ExtendException.internal("AES-GCM decryption of the check of key '" + keyId + "' failed", e);
+    }
+  }
+
+  /**
+   * The check value of the primary key: a fixed text sealed with it, bound to its id. Stored
+   * beside the key id, it lets another ring tell whether its key of that id is the same
+   * ({@link #opensKeyCheck}) without revealing anything of the key.
+   */
+  byte[] keyCheck() {
+    return seal(keys.get(primaryId), CHECK_TEXT, checkData(primaryId));
+  }
+
+  /** Whether this ring holds key {@code keyId} and it is the one that made {@code check}. */
+  boolean opensKeyCheck(String keyId, byte[] check) {
+    return opens(keyId, check, checkData(keyId));
+  }
+
+  private static byte[] checkData(String keyId) {
+    return ("secret-key-check:" + keyId).getBytes(StandardCharsets.UTF_8);
+  }
+
+  private static byte[] seal(SecretKeySpec key, byte[] plain, byte[] associatedData) {
+    try {
+      byte[] nonce = new byte[NONCE_BYTES];
+      RANDOM.nextBytes(nonce);
+      Cipher cipher = Cipher.getInstance("AES/GCM/NoPadding");
+      cipher.init(Cipher.ENCRYPT_MODE, key, new GCMParameterSpec(TAG_BITS, nonce));
+      cipher.updateAAD(associatedData);
+      byte[] sealed = cipher.doFinal(plain);
+      byte[] out = new byte[NONCE_BYTES + sealed.length];
+      System.arraycopy(nonce, 0, out, 0, NONCE_BYTES);
+      System.arraycopy(sealed, 0, out, NONCE_BYTES, sealed.length);
+      return out;
+    } catch (GeneralSecurityException e) {
+      throw ExtendException.internal("AES-GCM encryption failed", e);
+    }
+  }
+
+  private static byte[] open(SecretKeySpec key, byte[] sealed, byte[] associatedData) throws GeneralSecurityException {
+    if (sealed.length < NONCE_BYTES + TAG_BITS / 8) {
+      throw new AEADBadTagException("shorter than a nonce and a tag");
+    }
+    Cipher cipher = Cipher.getInstance("AES/GCM/NoPadding");
+    cipher.init(Cipher.DECRYPT_MODE, key, new GCMParameterSpec(TAG_BITS, sealed, 0, NONCE_BYTES));
+    cipher.updateAAD(associatedData);
+    return cipher.doFinal(sealed, NONCE_BYTES, sealed.length - NONCE_BYTES);
   }
 }

@@ -113,16 +113,18 @@ class JdbcStorageH2Test {
   }
 
   @Test
-  void aKeyWithTheRightIdButWrongBytesFailsClearlyOnRead() throws Exception {
+  void aKeyWithTheRightIdButWrongBytesIsRefusedAtStartUp() throws Exception {
     try (JdbcStorage s = JdbcStorage.h2(dir, SecretKeyRing.generate("k0"))) {
       s.functionStore().put(webhook("a", "code", Map.of("K", "v")), OptionalLong.empty());
     }
-    try (JdbcStorage s = JdbcStorage.h2(dir, SecretKeyRing.generate("k0"))) {
-      assertThatThrownBy(() -> s.functionStore().get(WebhookRef.of("acme", "a")))
-          .isInstanceOf(ExtendException.class)
-          .hasMessageContaining("secrets of webhook acme/a")
-          .hasMessageContaining("key 'k0'");
-    }
+    Path keyFile = dir.resolve("other.keys");
+    SecretKeyRing other = SecretKeyRing.loadOrCreate(keyFile);
+    Files.writeString(keyFile, other.toSpec().replaceFirst("^k1:", "k0:"));
+    assertThatThrownBy(() -> JdbcStorage.h2(dir, SecretKeyRing.fromFile(keyFile)))
+        .isInstanceOf(ExtendException.class)
+        .hasMessageContaining("[k0]")
+        .hasMessageContaining("differ")
+        .hasMessageContaining("from the key file " + keyFile.toAbsolutePath());
   }
 
   @Test
@@ -164,7 +166,38 @@ class JdbcStorageH2Test {
     assertThatThrownBy(() -> JdbcStorage.builder().jdbcUrl("jdbc:mysql://127.0.0.1:" + closedPort + "/extend")
         .user("root").secretKeys(SecretKeyRing.generate("k")).connectionTimeout(Duration.ofSeconds(1)).build())
         .isInstanceOf(UnavailableException.class)
-        .hasMessageContaining("jdbc:mysql://127.0.0.1:" + closedPort + "/extend");
+        .hasMessageContaining("jdbc:mysql://127.0.0.1:" + closedPort + "/extend")
+        // the driver's answer and its cause, not a pool time-out
+        .hasMessageContaining("Communications link failure")
+        .hasMessageContaining("Connection refused")
+        .hasMessageContaining("EXTEND_JDBC_URL");
+  }
+
+  @Test
+  void h2CredentialsInTheUrlAreUsedAndAWrongPasswordIsRefusedWithoutShowingIt() throws Exception {
+    String base = "jdbc:h2:file:" + dir.resolve("credentials");
+    String secret = "h2-secret-" + System.nanoTime();
+    String wrong = "h2-wrong-" + System.nanoTime();
+    SecretKeyRing keys = SecretKeyRing.generate("k");
+    try (JdbcStorage s = JdbcStorage.builder().jdbcUrl(base + ";USER=admin;PASSWORD=" + secret)
+        .secretKeys(keys).build()) {
+      assertThat(s.databaseName()).isEqualTo(base);
+      s.functionStore().put(webhook("a", "code", Map.of("K", "v")), OptionalLong.empty());
+    }
+    long start = System.nanoTime();
+    assertThatThrownBy(() -> JdbcStorage.builder().jdbcUrl(base + ";USER=admin;PASSWORD=" + wrong)
+        .connectionTimeout(Duration.ofSeconds(10)).secretKeys(keys).build())
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("refused the login")
+        .hasMessageContaining("Wrong user name or password")
+        .hasMessageNotContaining(wrong)
+        .hasMessageNotContaining(secret);
+    assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(5));
+    // Given separately instead of in the URL: the same database.
+    try (JdbcStorage s = JdbcStorage.builder().jdbcUrl(base).user("admin").password(secret)
+        .secretKeys(keys).build()) {
+      assertThat(s.functionStore().version(WebhookRef.of("acme", "a"))).hasValue(1);
+    }
   }
 
   @Test

@@ -69,7 +69,7 @@ class JdbcStorageMariaDbTest {
       while (rs.next()) {
         rows.add(rs.getString(1) + ":" + rs.getBoolean(2));
       }
-      assertThat(rows).containsExactly("1:true", "2:true", "3:true", "4:true");
+      assertThat(rows).containsExactly("1:true", "2:true", "3:true", "4:true", "5:true");
     }
     WebhookRef ref = WebhookRef.of("acme", "hook");
     open.get(0).functionStore().put(webhook(ref, "x", Map.of()), OptionalLong.empty());

@@ -61,6 +61,36 @@ final class SharedMariaDb {
     }
   }
 
+  /** A user of the shared server with a password, made by {@link #createUser}. */
+  record User(String name, String password) {}
+
+  /**
+   * Creates a user {@code extend_u_<random>} with a random password and every privilege on
+   * {@code database}, for connections from 127.0.0.1 (as the server may see them: by address or
+   * as localhost).
+   */
+  static User createUser(String database) {
+    require();
+    byte[] random = new byte[12];
+    ThreadLocalRandom.current().nextBytes(random);
+    String hex = HexFormat.of().formatHex(random);
+    User user = new User("extend_u_" + hex.substring(0, 8), "pw-" + hex);
+    for (String host : new String[] {"127.0.0.1", "localhost"}) {
+      execute("CREATE USER '" + user.name() + "'@'" + host + "' IDENTIFIED BY '" + user.password() + "'");
+      execute("GRANT ALL PRIVILEGES ON " + database + ".* TO '" + user.name() + "'@'" + host + "'");
+    }
+    return user;
+  }
+
+  /** Drops a user made by {@link #createUser}. */
+  static void dropUser(User user) {
+    if (user != null && user.name().startsWith("extend_u_")) {
+      for (String host : new String[] {"127.0.0.1", "localhost"}) {
+        execute("DROP USER IF EXISTS '" + user.name() + "'@'" + host + "'");
+      }
+    }
+  }
+
   /** A plain JDBC connection (no pool, no Extend code) to a database on the shared server. */
   static Connection connect(String database) throws SQLException {
     return DriverManager.getConnection(url(database), USER, PASSWORD);
